@@ -1,0 +1,3 @@
+"""tokendial: a terminal chat app that shows and steers how a local model picks its next token."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,67 @@
+"""The engine's interface, shared by the real llama.cpp engine and test fakes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from tui.engine.events import ChatMessage, EngineEvent, ModelInfo
+from tui.engine.live import LiveParams
+
+
+@dataclass(frozen=True, slots=True)
+class LoadConfig:
+    """What is needed to load a model."""
+
+    model_path: Path
+    n_ctx: int = 2048
+    n_gpu_layers: int = 0
+    """-1 = all layers."""
+    n_threads: int | None = None
+    """None = llama.cpp's default."""
+    chat_template: str | None = None
+    """Jinja chat template overriding the GGUF's own."""
+    top_n: int = 10
+    """How many candidates each TokenEvent carries."""
+
+
+class ChatEngine(Protocol):
+    """A loaded model that streams replies token by token.
+
+    One thread owns an engine: all calls come from that thread, except that the
+    ``cancel`` event and the LiveParams may be set from any thread.
+    """
+
+    @property
+    def info(self) -> ModelInfo:
+        """Facts about the loaded model."""
+        ...
+
+    def stream_reply(
+        self,
+        messages: Sequence[ChatMessage],
+        live: LiveParams,
+        cancel: threading.Event,
+        *,
+        continue_from: Sequence[int] = (),
+    ) -> Iterator[EngineEvent]:
+        """Generate the assistant's reply to ``messages``.
+
+        Yields PromptTrimmed (if old turns were dropped), PromptProgress, one TokenEvent per
+        token, and always a final ReplyDone (also on cancel and on error: errors become a
+        StopReason of kind ERROR, never an exception). ``live`` is read before every token.
+        ``continue_from``: token ids already fixed at the start of the reply (branching);
+        they are evaluated (reusing the KV cache) but not re-emitted.
+        """
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens ``text`` is."""
+        ...
+
+    def close(self) -> None:
+        """Free the model."""
+        ...
