@@ -1,0 +1,364 @@
+"""Sampling maths on logits with numpy: pure functions, no llama.cpp.
+
+The filters follow llama.cpp's sampler chain in the order tokendial builds it:
+penalties -> top-k -> top-p -> min-p -> temperature -> draw. So top-k, top-p and min-p all
+see temperature-1 probabilities (after penalties), and temperature only reshapes what
+survived. The engine uses these functions to say which sampler cut each candidate and with
+what probability the survivors were drawn; the inspector reuses them for its what-if.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tui.engine.events import CutBy
+
+FloatArray = NDArray[np.floating]
+LOG2 = math.log(2.0)
+TOP_P_TOLERANCE = 1e-6
+"""Cumulative probabilities within this of top-p count as reaching it (float rounding)."""
+
+
+def top_n_indices(logits: FloatArray, n: int) -> NDArray[np.intp]:
+    """Indices of the ``n`` largest logits, largest first, by a partial sort (no full sort)."""
+    size = logits.shape[0]
+    n = min(n, size)
+    if n <= 0:
+        return np.empty(0, dtype=np.intp)
+    part = np.argpartition(logits, size - n)[size - n :] if n < size else np.arange(size, dtype=np.intp)
+    # Sort the few picked by logit, descending; ties by lower token id first.
+    order = np.lexsort((part, -logits[part].astype(np.float64)))
+    return part[order]
+
+
+def log_sum_exp(logits: FloatArray) -> float:
+    """log(sum(exp(logits))), computed stably in float64."""
+    if logits.shape[0] == 0:
+        return -math.inf
+    peak = float(np.max(logits))
+    if not math.isfinite(peak):
+        return peak
+    total = float(np.sum(np.exp(logits.astype(np.float64) - peak)))
+    return peak + math.log(total)
+
+
+def softmax(logits: FloatArray) -> NDArray[np.float64]:
+    """Probabilities from logits (float64, sums to 1)."""
+    values = logits.astype(np.float64)
+    if values.shape[0] == 0:
+        return values
+    shifted = np.exp(values - np.max(values))
+    result: NDArray[np.float64] = shifted / shifted.sum()
+    return result
+
+
+def logit_stats(logits: FloatArray) -> tuple[float, float]:
+    """(log-sum-exp, entropy in bits) of the distribution softmax(logits), in one exp pass."""
+    peak = float(np.max(logits))
+    shifted = logits - np.float32(peak) if logits.dtype == np.float32 else logits - peak
+    weights = np.exp(shifted)
+    total = float(np.sum(weights, dtype=np.float64))
+    # H = log Z - E[x - peak]  (natural log), with Z = sum exp(x - peak)
+    mean_shifted = float(np.dot(weights.astype(np.float64), shifted.astype(np.float64))) / total
+    entropy_nats = math.log(total) - mean_shifted
+    return peak + math.log(total), max(entropy_nats, 0.0) / LOG2
+
+
+def entropy_bits(logits: FloatArray) -> float:
+    """Entropy of softmax(logits) in bits."""
+    return logit_stats(logits)[1]
+
+
+def penalized_ids(history: Sequence[int], last_n: int) -> NDArray[np.intp]:
+    """The distinct token ids the repeat penalty applies to (the last ``last_n`` of history)."""
+    if last_n <= 0 or not history:
+        return np.empty(0, dtype=np.intp)
+    return np.unique(np.asarray(history[-last_n:], dtype=np.intp))
+
+
+def penalize(logits: FloatArray, ids: NDArray[np.intp], repeat_penalty: float) -> FloatArray:
+    """Apply the repeat penalty to ``logits[ids]`` like llama.cpp: positive logits are divided
+    by the penalty, negative ones multiplied. Returns a new array (the input is not touched)."""
+    result = logits.copy()
+    if ids.shape[0] == 0 or repeat_penalty == 1.0:
+        return result
+    values = result[ids]
+    penalty = np.asarray(repeat_penalty, dtype=result.dtype)
+    result[ids] = np.where(values <= 0, values * penalty, values / penalty)
+    return result
+
+
+_CUT_CODES: tuple[CutBy | None, ...] = (None, CutBy.GREEDY, CutBy.TOP_K, CutBy.TOP_P, CutBy.MIN_P)
+_NONE, _GREEDY, _TOP_K, _TOP_P, _MIN_P = range(5)
+
+
+@dataclass(frozen=True, slots=True)
+class FilterResult:
+    """What the samplers did to a set of logits (arrays aligned with the input)."""
+
+    p_final: NDArray[np.float64]
+    """Probability of being drawn after all samplers and temperature; 0 where cut."""
+    cut_code: NDArray[np.int8]
+    """Index into ``(None, GREEDY, TOP_K, TOP_P, MIN_P)``: which sampler removed each entry."""
+    order: NDArray[np.intp]
+    """Input indices from the highest logit to the lowest (ties: lower index first)."""
+    kept_after_top_k: int
+    kept_after_top_p: int
+    kept: int
+    """How many survived everything (they are ``order[:kept]``)."""
+    complete: bool
+    """False when the input was only part of the vocabulary and that was not enough to be exact
+    (top-p needed probability mass beyond it, or top-k or the survivors reached past it)."""
+
+    def cut_at(self, index: int) -> CutBy | None:
+        """Which sampler removed input entry ``index`` (None = survived)."""
+        return _CUT_CODES[int(self.cut_code[index])]
+
+    @property
+    def cut_by(self) -> tuple[CutBy | None, ...]:
+        """Which sampler removed each input entry (None = survived)."""
+        return tuple(_CUT_CODES[int(c)] for c in self.cut_code.tolist())
+
+
+def apply_samplers(
+    logits: FloatArray,
+    *,
+    top_k: int,
+    top_p: float,
+    min_p: float,
+    temperature: float,
+    greedy: bool = False,
+    log_normalizer: float | None = None,
+) -> FilterResult:
+    """Run top-k -> top-p -> min-p -> temperature on ``logits`` (penalties already applied).
+
+    ``logits`` is the whole vocabulary, or a subset holding the most likely tokens; for a
+    subset pass ``log_normalizer`` = log-sum-exp over the whole vocabulary at temperature 1,
+    so top-p sees true probabilities. ``greedy`` (or temperature <= 0) keeps only the arg-max.
+    """
+    values = np.asarray(logits, dtype=np.float64)
+    size = values.shape[0]
+    order = np.lexsort((np.arange(size), -values)).astype(np.intp)
+    sorted_values = values[order]
+    cut_sorted = np.zeros(size, dtype=np.int8)
+    partial = log_normalizer is not None
+    complete = True
+
+    if size == 0:
+        return FilterResult(np.zeros(0), cut_sorted, order, 0, 0, 0, True)
+
+    if greedy or temperature <= 0.0:
+        p_sorted = np.zeros(size)
+        p_sorted[0] = 1.0
+        cut_sorted[1:] = _GREEDY
+        return _result(p_sorted, cut_sorted, order, 1, 1, 1, True)
+
+    # top-k
+    n_top_k = size
+    if top_k > 0:
+        if partial and top_k > size:
+            complete = False
+        n_top_k = min(top_k, size)
+        cut_sorted[n_top_k:] = _TOP_K
+
+    # top-p on temperature-1 probabilities renormalized over the top-k survivors
+    n_top_p = n_top_k
+    if top_p < 1.0:
+        if 0 < top_k <= size or log_normalizer is None:
+            normalizer = _lse(sorted_values[:n_top_k])
+        else:
+            normalizer = log_normalizer
+        cumulative = np.cumsum(np.exp(sorted_values[:n_top_k] - normalizer))
+        reached = np.flatnonzero(cumulative >= top_p - TOP_P_TOLERANCE)
+        if reached.shape[0]:
+            n_top_p = int(reached[0]) + 1
+        elif partial:
+            complete = False
+        cut_sorted[n_top_p:n_top_k] = _TOP_P
+
+    # min-p: keep logits >= max + log(min_p) (the first always stays)
+    n_kept = n_top_p
+    if min_p > 0.0:
+        threshold = sorted_values[0] + math.log(min_p)
+        below = np.flatnonzero(sorted_values[1:n_top_p] < threshold)
+        if below.shape[0]:
+            n_kept = int(below[0]) + 1
+        cut_sorted[n_kept:n_top_p] = _MIN_P
+
+    # temperature, then the draw's softmax over the survivors
+    p_sorted = np.zeros(size)
+    p_sorted[:n_kept] = softmax(sorted_values[:n_kept] / temperature)
+    if partial and n_kept == size and not 0 < top_k <= size:
+        complete = False  # survivors may go on beyond the subset: their mass is unknown
+    return _result(p_sorted, cut_sorted, order, n_top_k, n_top_p, n_kept, complete)
+
+
+def _lse(values: NDArray[np.float64]) -> float:
+    peak = float(values.max())
+    return peak + math.log(float(np.exp(values - peak).sum()))
+
+
+def _result(
+    p_sorted: NDArray[np.float64],
+    cut_sorted: NDArray[np.int8],
+    order: NDArray[np.intp],
+    n_top_k: int,
+    n_top_p: int,
+    n_kept: int,
+    complete: bool,
+) -> FilterResult:
+    p_final = np.zeros_like(p_sorted)
+    p_final[order] = p_sorted
+    cut_code = np.zeros_like(cut_sorted)
+    cut_code[order] = cut_sorted
+    return FilterResult(p_final, cut_code, order, n_top_k, n_top_p, n_kept, complete)
+
+
+@dataclass(frozen=True, slots=True)
+class StepDistribution:
+    """The numbers the engine reports for one generation step."""
+
+    top_ids: list[int]
+    """The top-N token ids by raw logit, most likely first."""
+    top_logits: list[float]
+    top_p_raw: list[float]
+    top_p_final: list[float]
+    top_cut_by: list[CutBy | None]
+    entropy_bits: float
+    log_normalizer: float
+    """log-sum-exp of the raw logits (so p_raw = exp(logit - log_normalizer))."""
+    extra_p_final: dict[int, float]
+    """p_final of the ``extra_ids`` asked for (e.g. the token actually drawn)."""
+
+    def p_raw_of(self, logit: float) -> float:
+        """Raw probability of a token with this raw logit."""
+        return math.exp(logit - self.log_normalizer)
+
+
+POOL_MIN = 256
+"""With top-k off, the samplers are first tried on this many top tokens before the vocabulary."""
+
+
+def step_distribution(
+    logits: FloatArray,
+    *,
+    top_n: int,
+    greedy: bool,
+    top_k: int,
+    top_p: float,
+    min_p: float,
+    temperature: float,
+    repeat_penalty: float = 1.0,
+    history: Sequence[int] = (),
+    repeat_last_n: int = 0,
+    extra_ids: Sequence[int] = (),
+) -> StepDistribution:
+    """Top-N candidates with raw and final probabilities, entropy, and p_final of ``extra_ids``.
+
+    Works on a pool of the most likely tokens (one partial sort of the vocabulary) and falls
+    back to the whole vocabulary only when the pool cannot give exact answers. Greedy mode
+    (or temperature 0) ignores penalties: pure arg-max of the raw logits, like the engine.
+    """
+    log_norm, entropy = logit_stats(logits)
+    top_ids_arr = top_n_indices(logits, top_n)
+    top_ids = top_ids_arr.tolist()
+    top_logits = logits[top_ids_arr].astype(np.float64).tolist()
+    top_p_raw = [math.exp(v - log_norm) for v in top_logits]
+    wanted = list(dict.fromkeys([*top_ids, *extra_ids]))
+
+    if greedy or temperature <= 0.0:
+        best = int(np.argmax(logits))
+        p_final = [1.0 if t == best else 0.0 for t in top_ids]
+        cuts: list[CutBy | None] = [None if t == best else CutBy.GREEDY for t in top_ids]
+        extra = {t: (1.0 if t == best else 0.0) for t in extra_ids}
+        return StepDistribution(top_ids, top_logits, top_p_raw, p_final, cuts, entropy, log_norm, extra)
+
+    pen_ids = penalized_ids(history, repeat_last_n) if repeat_penalty != 1.0 else np.empty(0, dtype=np.intp)
+    n_pen = pen_ids.shape[0]
+    vocab = logits.shape[0]
+    p_of: dict[int, float] = {}
+    cut_of: dict[int, CutBy | None] = {}
+
+    if top_k <= 0 and top_p >= 1.0 and min_p <= 0.0:
+        # No filter: everything survives; only the temperature reshapes the distribution.
+        full = penalize(logits, pen_ids, repeat_penalty).astype(np.float64) / temperature
+        norm_t = log_sum_exp(full)
+        for token in wanted:
+            p_of[token] = math.exp(float(full[token]) - norm_t)
+            cut_of[token] = None
+    else:
+        result: FilterResult | None = None
+        pool_size = max(top_n, top_k if top_k > 0 else POOL_MIN) + n_pen
+        pool = np.arange(vocab, dtype=np.intp)
+        if pool_size < vocab // 4:
+            pool = top_n_indices(logits, pool_size)
+            pool_logits = logits[pool].astype(np.float64)
+            pen_log_norm = log_norm
+            if n_pen:
+                pool = np.unique(np.concatenate([pool, pen_ids]))
+                pool_logits = logits[pool].astype(np.float64)
+                raw_pen = logits[pen_ids].astype(np.float64)
+                pen_vals = _penalize_values(raw_pen, repeat_penalty)
+                pool_logits[np.searchsorted(pool, pen_ids)] = pen_vals
+                # log-sum-exp of the penalized vocabulary, derived from the raw one
+                total = (
+                    1.0 - float(np.exp(raw_pen - log_norm).sum()) + float(np.exp(pen_vals - log_norm).sum())
+                )
+                pen_log_norm = log_norm + math.log(max(total, 1e-300))
+            candidate = apply_samplers(
+                pool_logits,
+                top_k=top_k,
+                top_p=top_p,
+                min_p=min_p,
+                temperature=temperature,
+                log_normalizer=pen_log_norm,
+            )
+            guaranteed = pool_size - n_pen  # the pool's top `guaranteed` are the true top ones
+            if candidate.complete and max(candidate.kept_after_top_p, candidate.kept) <= guaranteed:
+                result = candidate
+        if result is None:
+            pool = np.arange(vocab, dtype=np.intp)
+            full = penalize(logits, pen_ids, repeat_penalty).astype(np.float64)
+            result = apply_samplers(full, top_k=top_k, top_p=top_p, min_p=min_p, temperature=temperature)
+        index_of = {t: i for i, t in enumerate(pool.tolist())} if pool.shape[0] < vocab else None
+        for token in wanted:
+            index = index_of.get(token) if index_of is not None else token
+            if index is None:  # outside the pool: ranks below everything the samplers kept
+                p_of[token] = 0.0
+                cut_of[token] = _cut_outside(top_k, top_p)
+            else:
+                p_of[token] = float(result.p_final[index])
+                cut_of[token] = result.cut_at(index)
+
+    return StepDistribution(
+        top_ids,
+        top_logits,
+        top_p_raw,
+        [p_of[t] for t in top_ids],
+        [cut_of[t] for t in top_ids],
+        entropy,
+        log_norm,
+        {t: p_of[t] for t in extra_ids},
+    )
+
+
+def _penalize_values(values: NDArray[np.float64], repeat_penalty: float) -> NDArray[np.float64]:
+    """The repeat penalty on float32 values, as llama.cpp computes it."""
+    as32 = values.astype(np.float32)
+    penalty = np.float32(repeat_penalty)
+    result: NDArray[np.float64] = np.where(as32 <= 0, as32 * penalty, as32 / penalty).astype(np.float64)
+    return result
+
+
+def _cut_outside(top_k: int, top_p: float) -> CutBy:
+    """Which sampler cut a token ranking below a pool that held every survivor."""
+    if top_k > 0:
+        return CutBy.TOP_K
+    if top_p < 1.0:
+        return CutBy.TOP_P
+    return CutBy.MIN_P
