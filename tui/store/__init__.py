@@ -1,0 +1,46 @@
+"""The chat store: every chat autosaved to SQLite, reopened, exported and imported. No Textual here."""
+
+from tui.store.errors import (
+    ImportFormatError,
+    NotFoundError,
+    StoreCorruptError,
+    StoreError,
+    StoreLockedError,
+    StoreVersionError,
+)
+from tui.store.fingerprint import fingerprint_model
+from tui.store.records import (
+    ChatSummary,
+    FingerprintKind,
+    MessageStatus,
+    ModelRef,
+    ReplyRecord,
+    Role,
+    StoredChat,
+    StoredMessage,
+)
+from tui.store.store import ChatStore, EventRetention, OpenedStore, default_db_path, move_aside, open_store
+
+__all__ = [
+    "ChatStore",
+    "ChatSummary",
+    "EventRetention",
+    "FingerprintKind",
+    "ImportFormatError",
+    "MessageStatus",
+    "ModelRef",
+    "NotFoundError",
+    "OpenedStore",
+    "ReplyRecord",
+    "Role",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreVersionError",
+    "StoredChat",
+    "StoredMessage",
+    "default_db_path",
+    "fingerprint_model",
+    "move_aside",
+    "open_store",
+]

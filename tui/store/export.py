@@ -1,0 +1,212 @@
+"""Chat export: readable Markdown, and a complete versioned JSON format that imports back.
+
+JSON format ``tokendial.chat`` version 1::
+
+    {"format": "tokendial.chat", "version": 1, "exported_at": "<ISO time>",
+     "chat": {"title", "title_is_auto", "created_at", "updated_at", "last_params", "keep_events"},
+     "messages": [{"role", "text", "created_at", "status", "reply": {...} | null,
+                   "token_events": {"fields": [...], "candidate_fields": [...], "rows": [[...]]} | null}]}
+
+``reply`` holds every parameter version used, the model file and fingerprint, seed, stop reason,
+token count, speed and timings. Token event rows list their values in ``fields`` order.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from settings.sampling import SamplingParams
+from tui.store import events_codec
+from tui.store.errors import ImportFormatError
+from tui.store.records import MessageStatus, ReplyRecord, Role, StoredChat, now_utc
+
+EXPORT_FORMAT = "tokendial.chat"
+EXPORT_VERSION = 1
+
+
+class ExportedEvents(BaseModel):
+    """Token events of one reply as rows (see ``fields``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fields: list[str] = Field(default_factory=lambda: list(events_codec.EVENT_FIELDS))
+    candidate_fields: list[str] = Field(default_factory=lambda: list(events_codec.CANDIDATE_FIELDS))
+    rows: list[list[Any]]
+
+    @model_validator(mode="after")
+    def _rows_decode(self) -> ExportedEvents:
+        if tuple(self.fields) != events_codec.EVENT_FIELDS:
+            raise ValueError(f"token event fields must be {list(events_codec.EVENT_FIELDS)}")
+        if tuple(self.candidate_fields) != events_codec.CANDIDATE_FIELDS:
+            raise ValueError(f"candidate fields must be {list(events_codec.CANDIDATE_FIELDS)}")
+        try:
+            events_codec.rows_to_events(self.rows)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"bad token event row: {error}") from error
+        return self
+
+
+class ExportedMessage(BaseModel):
+    """One message in an export."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    text: str
+    created_at: datetime
+    status: MessageStatus = MessageStatus.FINISHED
+    reply: ReplyRecord | None = None
+    token_events: ExportedEvents | None = None
+
+
+class ExportedChat(BaseModel):
+    """The chat's own fields in an export."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1)
+    title_is_auto: bool = False
+    created_at: datetime
+    updated_at: datetime
+    last_params: SamplingParams | None = None
+    keep_events: bool = False
+
+
+class ChatExport(BaseModel):
+    """A whole exported chat (format ``tokendial.chat``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["tokendial.chat"]
+    version: Literal[1]
+    exported_at: datetime
+    chat: ExportedChat
+    messages: list[ExportedMessage]
+
+
+def chat_to_export(chat: StoredChat, events: dict[int, list[list[Any]]]) -> dict[str, Any]:
+    """The export dict of a stored chat; ``events`` maps message id to token event rows."""
+    export = ChatExport(
+        format=EXPORT_FORMAT,
+        version=EXPORT_VERSION,
+        exported_at=now_utc(),
+        chat=ExportedChat(
+            title=chat.title,
+            title_is_auto=chat.title_is_auto,
+            created_at=chat.created_at,
+            updated_at=chat.updated_at,
+            last_params=chat.last_params,
+            keep_events=chat.keep_events,
+        ),
+        messages=[
+            ExportedMessage(
+                role=m.role,
+                text=m.text,
+                created_at=m.created_at,
+                status=m.status,
+                reply=m.reply,
+                token_events=ExportedEvents(rows=events[m.id]) if m.id in events else None,
+            )
+            for m in chat.messages
+        ],
+    )
+    return export.model_dump(mode="json")
+
+
+def parse_export(data: Any) -> ChatExport:
+    """Validate export data (dict, JSON text or bytes); raises ImportFormatError with a clear reason."""
+    if isinstance(data, bytes | str):
+        try:
+            data = json.loads(data)
+        except ValueError as error:
+            raise ImportFormatError(
+                f"The file is not valid JSON ({error}).", "Pick a file made by tokendial's JSON export."
+            ) from error
+    if not isinstance(data, dict):
+        raise ImportFormatError("The file does not hold a tokendial chat export.", "Expected a JSON object.")
+    if data.get("format") != EXPORT_FORMAT:
+        raise ImportFormatError(
+            'The file is not a tokendial chat export (no "format": "tokendial.chat").',
+            "Pick a file made by tokendial's JSON export.",
+        )
+    if data.get("version") != EXPORT_VERSION:
+        raise ImportFormatError(
+            f"The chat export has version {data.get('version')!r}; this tokendial reads version "
+            f"{EXPORT_VERSION}.",
+            "Export it again with this version, or update tokendial.",
+        )
+    try:
+        return ChatExport.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ImportFormatError(
+            f"The chat export is invalid at {where}: {first['msg']} ({error.error_count()} problem(s)).",
+            "The file may have been edited by hand; export it again.",
+        ) from error
+
+
+def params_line(params: SamplingParams) -> str:
+    """A compact one-line summary of sampling parameters."""
+    parts = (
+        ["greedy"]
+        if params.is_greedy
+        else [
+            f"T {params.temperature:g}",
+            f"top-k {params.top_k}",
+            f"top-p {params.top_p:g}",
+            f"min-p {params.min_p:g}",
+        ]
+    )
+    parts.append(f"repeat {params.repeat_penalty:g}/{params.repeat_last_n}")
+    parts.append(f"max {params.max_new_tokens}")
+    if params.stop:
+        parts.append("stop " + ", ".join(repr(s) for s in params.stop))
+    return " · ".join(parts)
+
+
+def _reply_lines(reply: ReplyRecord, status: MessageStatus) -> list[str]:
+    lines = []
+    versions = sorted(reply.params.items())
+    if len(versions) == 1:
+        lines.append(f"parameters: {params_line(versions[0][1])}")
+    else:
+        lines.append("parameters changed during the reply:")
+        lines += [f"v{v}: {params_line(p)}" for v, p in versions]
+    facts = []
+    if reply.seed is not None:
+        facts.append(f"seed {reply.seed}")
+    if reply.model is not None:
+        facts.append(f"model {reply.model.file_name}")
+    if facts:
+        lines.append(" · ".join(facts))
+    if status is MessageStatus.INTERRUPTED:
+        lines.append("**interrupted**: the app stopped before this reply finished (partial text)")
+    else:
+        label = reply.stop_label or (reply.stop.label() if reply.stop else "unknown")
+        stats = [f"stop: **{label}**", f"{reply.token_count} tokens"]
+        if reply.tokens_per_s:
+            stats.append(f"{reply.tokens_per_s:.1f} tok/s")
+        lines.append(" · ".join(stats))
+    return lines
+
+
+def chat_to_markdown(chat: StoredChat) -> str:
+    """A readable Markdown transcript with a small parameter line and stop reason under each reply."""
+    out = [
+        f"# {chat.title}",
+        "",
+        f"_tokendial chat · started {chat.created_at:%Y-%m-%d %H:%M} UTC · {len(chat.messages)} messages_",
+        "",
+    ]
+    names = {Role.USER: "You", Role.ASSISTANT: "Assistant", Role.SYSTEM: "System"}
+    for message in chat.messages:
+        out += [f"## {names[message.role]} · {message.created_at:%Y-%m-%d %H:%M:%S}", "", message.text, ""]
+        if message.reply is not None:
+            out += [f"> {line}  " for line in _reply_lines(message.reply, message.status)]
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,150 @@
+"""What the store hands back: chats, messages and reply metadata as frozen pydantic models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from settings.sampling import SamplingParams
+from tui.engine.events import ChatMessage, StopReason
+
+
+def now_utc() -> datetime:
+    """The current time, timezone-aware UTC (what every stored timestamp is)."""
+    return datetime.now(UTC)
+
+
+class Role(StrEnum):
+    """Who wrote a message."""
+
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class MessageStatus(StrEnum):
+    """Whether a message is complete."""
+
+    FINISHED = "finished"
+    """Written completely (an assistant reply: ReplyDone was stored)."""
+    INTERRUPTED = "interrupted"
+    """An assistant reply whose generation never reported its end (app killed, crash)."""
+
+
+class FingerprintKind(StrEnum):
+    """How a model file was fingerprinted."""
+
+    SHA256 = "sha256"
+    """sha256 of the whole file."""
+    QUICK = "quick-sha256"
+    """sha256 of the size, the first MiB and the last MiB (files too big to hash quickly)."""
+
+
+class ModelRef(BaseModel):
+    """The model file that produced a reply."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    """Absolute path of the GGUF file at the time of the reply."""
+    fingerprint: str
+    """Hex digest, see ``fingerprint_kind``."""
+    fingerprint_kind: FingerprintKind
+    size: int
+    """File size in bytes."""
+    mtime: float
+    """Modification time (seconds since the epoch) when fingerprinted."""
+
+    @property
+    def file_name(self) -> str:
+        """The file's name without its directory."""
+        return self.path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+class ReplyRecord(BaseModel):
+    """Everything recorded about one assistant reply besides its text."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    params: dict[int, SamplingParams]
+    """Every parameter version used, by version number (several if changed mid-reply)."""
+    model: ModelRef | None = None
+    seed: int | None = None
+    """The seed actually used (None until the reply finished)."""
+    stop: StopReason | None = None
+    """Why the reply ended (None while interrupted)."""
+    stop_label: str | None = None
+    """``stop.label()`` as shown when the reply finished."""
+    token_count: int = 0
+    tokens_per_s: float | None = None
+    prompt_tokens: int | None = None
+    prompt_evaluated: int | None = None
+    prompt_ms: float | None = None
+    first_token_ms: float | None = None
+    decode_ms: float | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def last_params(self) -> SamplingParams | None:
+        """The highest parameter version used (what the reply ended with)."""
+        return self.params[max(self.params)] if self.params else None
+
+
+class StoredMessage(BaseModel):
+    """One message of a stored chat."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: int
+    position: int
+    """0-based place in the chat."""
+    role: Role
+    text: str
+    created_at: datetime
+    status: MessageStatus = MessageStatus.FINISHED
+    reply: ReplyRecord | None = None
+    """Assistant replies only."""
+    has_events: bool = False
+    """Token events are stored for it (``ChatStore.load_events``)."""
+
+
+class StoredChat(BaseModel):
+    """A chat with all its messages, as ``ChatStore.load_chat`` returns it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: int
+    title: str
+    title_is_auto: bool
+    """The title still follows the first prompt (not renamed by the user)."""
+    created_at: datetime
+    updated_at: datetime
+    last_params: SamplingParams | None
+    """The parameters the next reply should use (the last ones used or set)."""
+    keep_events: bool
+    """Token events of this chat are exempt from pruning."""
+    messages: tuple[StoredMessage, ...]
+
+    def engine_messages(self) -> list[ChatMessage]:
+        """The conversation as the engine takes it (empty interrupted replies left out)."""
+        return [
+            ChatMessage(role=str(m.role), content=m.text)
+            for m in self.messages
+            if m.text or m.status is MessageStatus.FINISHED
+        ]
+
+
+class ChatSummary(BaseModel):
+    """One row of the chat list."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: int
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    message_count: int
+    snippet: str
+    """The matching text when searching, else the start of the first prompt."""

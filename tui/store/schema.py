@@ -1,0 +1,120 @@
+"""The database schema as an ordered list of migrations; ``schema_version`` records how far a file got."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tui.store.errors import StoreCorruptError, StoreVersionError
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE chats (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+            text TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (chat_id, position)
+        );
+        CREATE INDEX chats_by_update ON chats(updated_at);
+        """,
+    ),
+    (
+        2,
+        """
+        ALTER TABLE chats ADD COLUMN title_is_auto INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE chats ADD COLUMN last_params TEXT;
+        ALTER TABLE chats ADD COLUMN keep_events INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE chats ADD COLUMN touched_at TEXT NOT NULL DEFAULT '';
+        UPDATE chats SET touched_at = updated_at;
+        ALTER TABLE messages ADD COLUMN status TEXT NOT NULL DEFAULT 'finished'
+            CHECK (status IN ('finished', 'interrupted'));
+        CREATE TABLE replies (
+            message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+            params TEXT NOT NULL,
+            model TEXT,
+            seed INTEGER,
+            stop_kind TEXT,
+            stop_label TEXT,
+            stop TEXT,
+            token_count INTEGER NOT NULL DEFAULT 0,
+            tokens_per_s REAL,
+            prompt_tokens INTEGER,
+            prompt_evaluated INTEGER,
+            prompt_ms REAL,
+            first_token_ms REAL,
+            decode_ms REAL,
+            finished_at TEXT
+        );
+        CREATE TABLE token_events (
+            message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+            encoding TEXT NOT NULL,
+            n_events INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            stored_at TEXT NOT NULL
+        );
+        CREATE INDEX chats_by_touch ON chats(touched_at);
+        """,
+    ),
+)
+"""(version, SQL) in order; a file at version N gets every migration above N, each in its own transaction."""
+
+CURRENT_VERSION = MIGRATIONS[-1][0]
+
+
+def read_version(conn: sqlite3.Connection) -> int:
+    """The schema version of an open database (0 for an empty file)."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "schema_version" not in tables:
+        if tables:
+            raise StoreCorruptError(
+                "The chat database file holds other tables: it is not a tokendial database.",
+                "Move it aside and start with an empty database, or point data_dir elsewhere.",
+            )
+        return 0
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    if row is None or not isinstance(row[0], int):
+        raise StoreCorruptError(
+            "The chat database has no valid schema version.",
+            "Move it aside and start with an empty database.",
+        )
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database up to CURRENT_VERSION; returns the version it had before.
+
+    ``conn`` must be in autocommit mode (isolation_level=None). Each step commits on its own,
+    so an interrupted upgrade resumes where it stopped.
+    """
+    start = read_version(conn)
+    if start > CURRENT_VERSION:
+        raise StoreVersionError(
+            f"The chat database was written by a newer tokendial (schema {start}, "
+            f"this version knows up to {CURRENT_VERSION}).",
+            "Update tokendial, or run with an in-memory store for this session.",
+        )
+    for version, sql in MIGRATIONS:
+        if version <= start:
+            continue
+        script = "BEGIN IMMEDIATE;\n"
+        if version == 1:
+            script += "CREATE TABLE schema_version (version INTEGER NOT NULL);\n"
+            script += "INSERT INTO schema_version (version) VALUES (0);\n"
+        script += f"{sql}\nUPDATE schema_version SET version = {version};\nCOMMIT;"
+        try:
+            conn.executescript(script)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return start
