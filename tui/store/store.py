@@ -214,9 +214,10 @@ class ChatStore:
                 target, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA foreign_keys = ON")
-            # Takes effect only on a new, empty file (before WAL writes the header): lets the
-            # pages freed by pruning and deleting be given back to the file system.
-            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+                # Only on a new, empty file (before WAL writes the header): lets the pages
+                # freed by pruning and deleting be given back to the file system.
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             if path is not None:
                 conn.execute("PRAGMA journal_mode = WAL").fetchone()
             conn.execute("PRAGMA synchronous = FULL")
@@ -475,8 +476,12 @@ class ChatStore:
         return cursor.lastrowid, stamp
 
     @_guarded("saving a message")
-    def add_message(self, chat_id: int, role: Role, text: str) -> int:
+    def add_message(self, chat_id: int, role: Role | str, text: str) -> int:
         """Append a finished message (system, user, or an assistant reply without metadata)."""
+        try:
+            role = Role(role)
+        except ValueError:
+            raise StoreError(f"Unknown message role {role!r}.", "Use system, user or assistant.") from None
         with self._transaction() as db:
             message_id, _ = self._insert_message(db, chat_id, role, text, MessageStatus.FINISHED)
             return message_id
