@@ -1,0 +1,77 @@
+"""The help screen: what each sampling parameter does, in a sentence, and the keys."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP_TEXT = """\
+# How the next token is picked
+
+At every step the model gives each token in its vocabulary a score (a *logit*); a softmax turns
+the scores into probabilities, the samplers below reshape or cut that distribution, and one token
+is drawn from what is left.
+
+| Parameter | What it does |
+|---|---|
+| **greedy** | Always takes the single most likely token: deterministic, and prone to repeating itself. |
+| **temperature** | Reshapes the distribution: below 1 sharpens it toward the top, above 1 flattens it. |
+| **top-k** | Keeps only the k most likely tokens and drops the rest (0 = off). |
+| **top-p** | Keeps the smallest set of top tokens whose probabilities add up to p (a cumulative mass). |
+| **min-p** | Drops every token less likely than min-p times the most likely one (0 = off). |
+| **repeat penalty** | Makes tokens already used in the last 64 tokens less likely (1 = off). |
+| **max new tokens** | A cap on the reply's length, not a target: the reply stops there even mid-sentence. |
+| **seed** | Fixes the random draws so a reply can be reproduced; -1 picks a new seed each time. |
+| **stop strings** | The reply ends as soon as one of them appears (comma-separated, `\\n` for a new line). |
+
+A change in the panel applies from the **next token** of the reply being written; the token view
+marks the spot with ⚙.
+
+# Why a reply stopped
+
+| Badge | Meaning |
+|---|---|
+| ■ END OF SEQUENCE | The model itself emitted its end token (e.g. `<\\|im_end\\|>`): it was done. |
+| ✂ MAX NEW TOKENS | The reply hit the max-new-tokens cap: it was cut, not finished. |
+| ◆ STOP STRING | One of your stop strings appeared. |
+| ▣ CONTEXT FULL | Prompt and reply filled the context window. |
+| ✕ CANCELLED | You pressed Esc; the partial reply is kept. |
+| ! ERROR | Generation failed; the message says why. |
+
+# Keys
+
+| Key | Action |
+|---|---|
+| Enter / ctrl+j | send the prompt / new line in the prompt |
+| Esc | cancel the reply being generated |
+| ctrl+t | switch between the chat and the token view |
+| ctrl+o | colour tokens by probability |
+| ←/→ (token view) | select a token |
+| ctrl+r | regenerate the last reply with the current parameters |
+| ctrl+e | edit and resend the last prompt |
+| ctrl+n | new chat |
+| ctrl+g | greedy on/off |
+| f4 | go to the sampling panel (↑/↓ step a value, PgUp/PgDn a big step) |
+| ctrl+p | command palette (every action) |
+| f1 | this help |
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Explains the parameters, the stop badges and the keys."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss", "Close", id="help.close", tooltip="Close the help"),
+        Binding("f1", "dismiss", "Close", show=False, id="help.close_f1", tooltip="Close the help"),
+        Binding("q", "dismiss", "Close", show=False, id="help.close_q", tooltip="Close the help"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        """The help text in a scrollable box."""
+        with VerticalScroll(id="help-box"):
+            yield Markdown(HELP_TEXT, open_links=False)

@@ -1,0 +1,50 @@
+"""The main screen: transcript or token view, prompt box, sampling panel, status bar, footer."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer
+
+from settings.sampling import SamplingParams
+from tui.widgets.chat_view import ChatView
+from tui.widgets.prompt_input import PromptInput
+from tui.widgets.sampling_panel import SamplingPanel
+from tui.widgets.status_bar import StatusBar
+from tui.widgets.token_view import TokenView
+
+
+class TokenPane(VerticalScroll):
+    """The scrolling container of the token view."""
+
+    BORDER_TITLE = "Tokens"
+
+
+class MainScreen(Screen[None]):
+    """Layout only; the app owns the state and reacts to the widgets' messages."""
+
+    def __init__(
+        self, params: SamplingParams, presets: dict[str, SamplingParams], defaults: SamplingParams
+    ) -> None:
+        super().__init__(id="main")
+        self._params = params
+        self._presets = presets
+        self._defaults = defaults
+
+    def compose(self) -> ComposeResult:
+        """Conversation column (switchable view + prompt) beside the sampling panel; status; footer."""
+        with Horizontal(id="body"):
+            with Vertical(id="conversation"):
+                with ContentSwitcher(initial="chat", id="views"):
+                    yield ChatView(id="chat")
+                    with TokenPane(id="tokens"):
+                        yield TokenView(id="token-view")
+                yield PromptInput(id="prompt")
+            yield SamplingPanel(self._params, self._presets, self._defaults, id="sampling")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Focus the prompt box."""
+        self.query_one(PromptInput).focus()

@@ -1,0 +1,119 @@
+"""The status bar: model, where it runs, context used (a gauge), speed and stop reason of the last reply."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from rich.console import RenderableType
+from rich.style import Style
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from tui.engine.events import ModelInfo, ReplyDone
+from tui.widgets.safe_text import one_line
+from tui.widgets.stop_badge import small_badge
+
+GAUGE_WIDTH = 12
+
+
+class ModelState(StrEnum):
+    """Where the model is in its life."""
+
+    LOADING = "loading"
+    READY = "ready"
+    GENERATING = "generating"
+    FAILED = "failed"
+
+
+def context_gauge(used: int, total: int, width: int = GAUGE_WIDTH) -> Text:
+    """``ctx ▰▰▰▱▱▱ 412/2048``: green, amber past 75 %, red past 90 %."""
+    fraction = min(used / total, 1.0) if total > 0 else 0.0
+    filled = round(fraction * width)
+    color = "#66bb6a" if fraction < 0.75 else "#ffb300" if fraction < 0.9 else "#ef5350"
+    text = Text("ctx ")
+    text.append("▰" * filled, Style(color=color))
+    text.append("▱" * (width - filled), Style(color="#5c6370"))
+    text.append(f" {used}/{total}")
+    return text
+
+
+class StatusBar(Widget):
+    """One line: state · model quant · GPU/CPU · context gauge · speed · time to first token · stop."""
+
+    DEFAULT_CSS = """
+    StatusBar {
+        height: 1;
+        background: $panel;
+    }
+    """
+
+    state: reactive[ModelState] = reactive(ModelState.LOADING)
+    model_label: reactive[str] = reactive("")
+    context_used: reactive[int] = reactive(0)
+    live_tokens: reactive[int] = reactive(0)
+    """Tokens of the reply being generated."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.info: ModelInfo | None = None
+        self.last_done: ReplyDone | None = None
+
+    def set_model(self, info: ModelInfo) -> None:
+        """The model is loaded."""
+        self.info = info
+        self.model_label = f"{one_line(info.name, 40)} {one_line(info.quantization, 12)}"
+        self.state = ModelState.READY
+
+    def show_loading(self, what: str) -> None:
+        """The model is loading."""
+        self.model_label = one_line(what, 60)
+        self.state = ModelState.LOADING
+
+    def set_failed(self) -> None:
+        """The model failed to load."""
+        self.state = ModelState.FAILED
+
+    def set_done(self, done: ReplyDone) -> None:
+        """The last reply ended."""
+        self.last_done = done
+        self.context_used = done.prompt_tokens + done.generated
+        self.live_tokens = 0
+        if self.state is ModelState.GENERATING:
+            self.state = ModelState.READY
+        self.refresh()
+
+    def render(self) -> RenderableType:
+        """The status line."""
+        sep = Text(" │ ", Style(color="#5c6370"))
+        text = Text(no_wrap=True, overflow="ellipsis")
+        state_style = {
+            ModelState.LOADING: Style(color="black", bgcolor="#ffb300", bold=True),
+            ModelState.READY: Style(color="black", bgcolor="#66bb6a", bold=True),
+            ModelState.GENERATING: Style(color="black", bgcolor="#4fc3f7", bold=True),
+            ModelState.FAILED: Style(color="white", bgcolor="#c62828", bold=True),
+        }[self.state]
+        label = {
+            ModelState.LOADING: "loading…",
+            ModelState.READY: "ready",
+            ModelState.GENERATING: f"generating {self.live_tokens}",
+            ModelState.FAILED: "model failed",
+        }[self.state]
+        text.append(f" {label} ", state_style)
+        text.append(" ")
+        text.append(self.model_label, Style(bold=True))
+        if self.info is not None:
+            text.append_text(sep)
+            text.append(self.info.gpu_label)
+            text.append_text(sep)
+            text.append_text(context_gauge(self.context_used + self.live_tokens, self.info.n_ctx))
+        done = self.last_done
+        if done is not None:
+            text.append_text(sep)
+            text.append(f"{done.tokens_per_s:.1f} tok/s")
+            text.append_text(sep)
+            ttft = f"{done.first_token_ms:.0f} ms" if done.first_token_ms is not None else "n/a"
+            text.append(f"first token {ttft}")
+            text.append_text(sep)
+            text.append_text(small_badge(done.stop))
+        return text

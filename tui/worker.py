@@ -1,0 +1,239 @@
+"""The engine thread: one thread worker owns the model (load + every reply) and posts batched messages.
+
+The UI never calls the engine. It submits a :class:`ReplyJob`; the thread streams the reply and
+posts :class:`TokensStreamed` at most every ``batch_s`` seconds (plus the first token at once),
+then exactly one :class:`ReplyFinished`. ``post_message`` is thread-safe and does not wait for
+the UI, so generation never waits on rendering.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.app import App
+from textual.message import Message
+from textual.worker import Worker, get_current_worker
+
+from settings.sampling import SamplingParams
+from tui.engine.events import (
+    ChatMessage,
+    EngineError,
+    ModelInfo,
+    PromptProgress,
+    PromptTrimmed,
+    ReplyDone,
+    StopKind,
+    StopReason,
+    TokenEvent,
+)
+from tui.engine.live import LiveParams
+from tui.engine.protocol import ChatEngine, LoadConfig
+
+EngineFactory = Callable[[LoadConfig], ChatEngine]
+"""Loads a model: the real ``load_engine`` or a test fake's factory."""
+
+BATCH_SECONDS = 0.03
+
+
+class ModelLoaded(Message):
+    """The model is loaded and ready."""
+
+    def __init__(self, info: ModelInfo) -> None:
+        super().__init__()
+        self.info = info
+
+
+class ModelLoadFailed(Message):
+    """The model could not be loaded; ``message`` says why and ``hint`` what to do."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__()
+        self.message = message
+        self.hint = hint
+
+
+class TokensStreamed(Message):
+    """A batch of engine events for the reply ``reply_id`` (tokens, prompt progress, trimming)."""
+
+    def __init__(
+        self,
+        reply_id: int,
+        tokens: tuple[TokenEvent, ...],
+        progress: PromptProgress | None,
+        trimmed: PromptTrimmed | None,
+    ) -> None:
+        super().__init__()
+        self.reply_id = reply_id
+        self.tokens = tokens
+        self.progress = progress
+        self.trimmed = trimmed
+
+
+class ReplyFinished(Message):
+    """A reply ended (for any reason). Observers (autosave, inspector) can rely on this one message.
+
+    ``messages`` is the conversation the reply answered; ``params`` the live parameters when it
+    ended (every version used is in ``done.params``); ``tokens`` every TokenEvent of the reply.
+    """
+
+    def __init__(
+        self,
+        reply_id: int,
+        done: ReplyDone,
+        messages: tuple[ChatMessage, ...],
+        params: SamplingParams,
+        tokens: tuple[TokenEvent, ...],
+    ) -> None:
+        super().__init__()
+        self.reply_id = reply_id
+        self.done = done
+        self.messages = messages
+        self.params = params
+        self.tokens = tokens
+
+
+@dataclass
+class ReplyJob:
+    """One reply to generate."""
+
+    reply_id: int
+    messages: tuple[ChatMessage, ...]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    continue_from: tuple[int, ...] = ()
+
+
+_STOP = object()
+
+
+class EngineWorker:
+    """Owns the engine in a single Textual thread worker: loads it, then runs queued replies in order."""
+
+    def __init__(
+        self,
+        app: App[Any],
+        factory: EngineFactory,
+        config: LoadConfig,
+        live: LiveParams,
+        *,
+        batch_s: float = BATCH_SECONDS,
+    ) -> None:
+        self._app = app
+        self._factory = factory
+        self._config = config
+        self._live = live
+        self._batch_s = batch_s
+        self._jobs: queue.Queue[ReplyJob | object] = queue.Queue()
+        self._current: ReplyJob | None = None
+        self._worker: Worker[None] | None = None
+        self.engine: ChatEngine | None = None
+        """The loaded engine (read-only for others; only the worker thread calls it)."""
+
+    def start(self) -> None:
+        """Start the thread: load the model, then serve jobs."""
+        self._worker = self._app.run_worker(
+            self._run, name="engine", group="engine", thread=True, exit_on_error=False
+        )
+
+    def submit(self, job: ReplyJob) -> None:
+        """Queue a reply; it starts once the model is loaded and earlier replies are done."""
+        self._jobs.put(job)
+
+    def cancel(self, reply_id: int | None = None) -> None:
+        """Cancel the reply in progress (only if it is ``reply_id`` when given)."""
+        current = self._current
+        if current is not None and (reply_id is None or current.reply_id == reply_id):
+            current.cancel.set()
+
+    def shutdown(self) -> None:
+        """Cancel the reply in progress and let the thread close the engine and end."""
+        self.cancel()
+        self._jobs.put(_STOP)
+
+    def _run(self) -> None:
+        worker = get_current_worker()
+        try:
+            engine = self._factory(self._config)
+        except EngineError as exc:
+            self._app.post_message(ModelLoadFailed(exc.message, exc.hint))
+            return
+        except Exception as exc:  # any other failure: still a message, never a traceback
+            self._app.post_message(ModelLoadFailed(f"{type(exc).__name__}: {exc}", ""))
+            return
+        self.engine = engine
+        self._app.post_message(ModelLoaded(engine.info))
+        try:
+            while not worker.is_cancelled:
+                try:
+                    job = self._jobs.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if job is _STOP or not isinstance(job, ReplyJob):
+                    break
+                self._current = job
+                try:
+                    self._serve(engine, job)
+                finally:
+                    self._current = None
+        finally:
+            engine.close()
+
+    def _serve(self, engine: ChatEngine, job: ReplyJob) -> None:
+        tokens: list[TokenEvent] = []
+        pending: list[TokenEvent] = []
+        progress: PromptProgress | None = None
+        trimmed: PromptTrimmed | None = None
+        last_post = 0.0
+        done: ReplyDone | None = None
+
+        def flush() -> None:
+            nonlocal progress, trimmed, last_post
+            if pending or progress is not None or trimmed is not None:
+                self._app.post_message(TokensStreamed(job.reply_id, tuple(pending), progress, trimmed))
+                pending.clear()
+                progress = trimmed = None
+                last_post = time.monotonic()
+
+        try:
+            for event in engine.stream_reply(
+                job.messages, self._live, job.cancel, continue_from=job.continue_from
+            ):
+                if isinstance(event, TokenEvent):
+                    tokens.append(event)
+                    pending.append(event)
+                elif isinstance(event, PromptProgress):
+                    progress = event
+                elif isinstance(event, PromptTrimmed):
+                    trimmed = event
+                elif isinstance(event, ReplyDone):
+                    done = event
+                    break
+                if time.monotonic() - last_post >= self._batch_s:
+                    flush()
+        except Exception as exc:  # the engine promises not to raise; if it does, end the reply cleanly
+            done = error_done(f"{type(exc).__name__}: {exc}", tokens)
+        if done is None:
+            done = error_done("the engine ended the reply without a final event", tokens)
+        flush()
+        self._app.post_message(
+            ReplyFinished(job.reply_id, done, job.messages, self._live.params, tuple(tokens))
+        )
+
+
+def error_done(message: str, tokens: Sequence[TokenEvent] = ()) -> ReplyDone:
+    """A ReplyDone of kind ERROR for a reply that could not end normally."""
+    return ReplyDone(
+        stop=StopReason(StopKind.ERROR, message=message, generated=len(tokens)),
+        text="".join(t.text for t in tokens),
+        token_ids=tuple(t.token_id for t in tokens),
+        prompt_tokens=0,
+        prompt_evaluated=0,
+        prompt_ms=0.0,
+        first_token_ms=None,
+        decode_ms=0.0,
+        seed=-1,
+    )
