@@ -14,10 +14,10 @@ from tui.store.records import (
     FingerprintKind,
     MessageStatus,
     ModelRef,
-    ReplyRecord,
     Role,
     StoredChat,
     StoredMessage,
+    StoredReply,
 )
 from tui.store.store import ChatStore, EventRetention, OpenedStore, default_db_path, move_aside, open_store
 
@@ -31,7 +31,6 @@ __all__ = [
     "ModelRef",
     "NotFoundError",
     "OpenedStore",
-    "ReplyRecord",
     "Role",
     "StoreCorruptError",
     "StoreError",
@@ -39,6 +38,7 @@ __all__ = [
     "StoreVersionError",
     "StoredChat",
     "StoredMessage",
+    "StoredReply",
     "default_db_path",
     "fingerprint_model",
     "move_aside",

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from settings.sampling import SamplingParams
 from tui.store import events_codec
 from tui.store.errors import ImportFormatError
-from tui.store.records import MessageStatus, ReplyRecord, Role, StoredChat, now_utc
+from tui.store.records import MessageStatus, Role, StoredChat, StoredReply, now_utc
 
 EXPORT_FORMAT = "tokendial.chat"
 EXPORT_VERSION = 1
@@ -59,7 +59,7 @@ class ExportedMessage(BaseModel):
     text: str
     created_at: datetime
     status: MessageStatus = MessageStatus.FINISHED
-    reply: ReplyRecord | None = None
+    reply: StoredReply | None = None
     token_events: ExportedEvents | None = None
 
 
@@ -169,7 +169,7 @@ def params_line(params: SamplingParams) -> str:
     return " · ".join(parts)
 
 
-def _reply_lines(reply: ReplyRecord, status: MessageStatus) -> list[str]:
+def _reply_lines(reply: StoredReply, status: MessageStatus) -> list[str]:
     lines = []
     versions = sorted(reply.params.items())
     if len(versions) == 1:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
 from settings.sampling import SamplingParams
-from tui.engine.events import ChatMessage, StopReason
+from tui.engine.events import ChatMessage, ReplyDone, StopKind, StopReason, TokenEvent
 
 
 def now_utc() -> datetime:
@@ -63,7 +64,7 @@ class ModelRef(BaseModel):
         return self.path.replace("\\", "/").rsplit("/", 1)[-1]
 
 
-class ReplyRecord(BaseModel):
+class StoredReply(BaseModel):
     """Everything recorded about one assistant reply besides its text."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -104,10 +105,37 @@ class StoredMessage(BaseModel):
     text: str
     created_at: datetime
     status: MessageStatus = MessageStatus.FINISHED
-    reply: ReplyRecord | None = None
+    reply: StoredReply | None = None
     """Assistant replies only."""
     has_events: bool = False
     """Token events are stored for it (``ChatStore.load_events``)."""
+
+
+INTERRUPTED_MESSAGE = "interrupted: tokendial stopped during this reply"
+
+
+def reply_done_of(message: StoredMessage, events: Sequence[TokenEvent] | None = None) -> ReplyDone:
+    """The ReplyDone a stored assistant reply stands for (to show it again, badge included).
+
+    An interrupted reply gets an ERROR stop saying so. Token ids come from the events when kept.
+    """
+    reply = message.reply or StoredReply(params={})
+    stop = reply.stop
+    if stop is None or message.status is MessageStatus.INTERRUPTED:
+        stop = StopReason(StopKind.ERROR, generated=reply.token_count, message=INTERRUPTED_MESSAGE)
+    token_ids = tuple(e.token_id for e in events) if events else tuple(range(reply.token_count))
+    return ReplyDone(
+        stop=stop,
+        text=message.text,
+        token_ids=token_ids,
+        prompt_tokens=reply.prompt_tokens or 0,
+        prompt_evaluated=reply.prompt_evaluated or 0,
+        prompt_ms=reply.prompt_ms or 0.0,
+        first_token_ms=reply.first_token_ms,
+        decode_ms=reply.decode_ms or 0.0,
+        seed=reply.seed if reply.seed is not None else -1,
+        params=dict(reply.params),
+    )
 
 
 class StoredChat(BaseModel):

@@ -36,10 +36,10 @@ from tui.store.records import (
     ChatSummary,
     MessageStatus,
     ModelRef,
-    ReplyRecord,
     Role,
     StoredChat,
     StoredMessage,
+    StoredReply,
     now_utc,
 )
 from tui.store.schema import migrate
@@ -412,7 +412,7 @@ class ChatStore:
         ):
             reply = None
             if m[19]:
-                reply = ReplyRecord(
+                reply = StoredReply(
                     params=_load_params_map(m[6]),
                     model=ModelRef.model_validate_json(m[7]) if m[7] else None,
                     seed=m[8],
@@ -537,9 +537,11 @@ class ChatStore:
         message_id: int,
         done: ReplyDone,
         events: Sequence[TokenEvent] | None = None,
+        model: ModelRef | None = None,
     ) -> None:
         """Store a reply's final text, stop reason, timings and parameters (and its token events).
 
+        ``model`` replaces the model recorded at the start (e.g. once its fingerprint is known).
         Committed to disk before it returns: call it before showing the reply as finished.
         """
         blob = (
@@ -581,6 +583,10 @@ class ChatStore:
                     message_id,
                 ),
             )
+            if model is not None:
+                db.execute(
+                    "UPDATE replies SET model = ? WHERE message_id = ?", (model.model_dump_json(), message_id)
+                )
             if blob is not None:
                 db.execute(
                     "INSERT OR REPLACE INTO token_events (message_id, encoding, n_events, data, stored_at)"

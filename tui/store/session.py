@@ -1,0 +1,165 @@
+"""ChatSession: the chat on screen, mirrored into the ChatStore as it happens (no Textual here).
+
+The app calls it at each step of a chat: a prompt sent, a reply started, streamed, finished, taken
+back (regenerate, edit), parameters changed, a new or reopened chat. The chat is created in the
+store with its first prompt, so empty chats never appear in the list. When a write fails, the
+session reports it once through ``on_error`` and stops saving that chat (so the stored chat never
+disagrees with the screen); a new or reopened chat starts saving again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from settings.sampling import SamplingParams
+from tui.engine.events import ReplyDone, TokenEvent
+from tui.store.errors import StoreError
+from tui.store.fingerprint import fingerprint_model
+from tui.store.records import ModelRef, StoredChat
+from tui.store.store import ChatStore
+
+log = logging.getLogger(__name__)
+
+
+class ChatSession:
+    """Autosave for the chat being shown. Call it from one thread (the UI thread)."""
+
+    def __init__(
+        self,
+        store: ChatStore,
+        *,
+        on_error: Callable[[StoreError], None] | None = None,
+        partial_every_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.chat_id: int | None = None
+        """The stored chat being shown (None until the first prompt of a new chat)."""
+        self.saving = True
+        """False after a failed write, until the next new or reopened chat."""
+        self.last_error: StoreError | None = None
+        self.on_error = on_error
+        self.partial_every_s = partial_every_s
+        self._clock = clock
+        self._replies: dict[int, int] = {}
+        """App reply id -> stored message id, for replies begun in this chat."""
+        self._last_partial: dict[int, float] = {}
+        self._model: ModelRef | None = None
+        self._model_lock = threading.Lock()
+
+    # -- the model ------------------------------------------------------------------------
+    def set_model(self, path: Path, *, background: bool = True) -> threading.Thread | None:
+        """Fingerprint the model file (in a background thread by default) for the replies' records."""
+
+        def work() -> None:
+            try:
+                ref = fingerprint_model(path)
+            except OSError as error:
+                log.warning("cannot fingerprint %s: %s", path, error)
+                return
+            with self._model_lock:
+                self._model = ref
+
+        if not background:
+            work()
+            return None
+        thread = threading.Thread(target=work, name="tokendial-fingerprint", daemon=True)
+        thread.start()
+        return thread
+
+    @property
+    def model(self) -> ModelRef | None:
+        """The model file of the replies (None until fingerprinted)."""
+        with self._model_lock:
+            return self._model
+
+    # -- one chat -------------------------------------------------------------------------
+    def _write(self, what: Callable[[], object]) -> bool:
+        """Run a store write; False (reported once, saving stopped) when it failed or saving is off."""
+        if not self.saving:
+            return False
+        try:
+            what()
+            return True
+        except StoreError as error:
+            self.saving = False
+            self.last_error = error
+            log.warning("autosave stopped: %s", error)
+            if self.on_error is not None:
+                self.on_error(error)
+            return False
+
+    def new_chat(self) -> None:
+        """The screen was cleared: the next prompt starts a new stored chat."""
+        self.chat_id = None
+        self.saving = True
+        self._replies.clear()
+        self._last_partial.clear()
+
+    def open_chat(self, chat_id: int) -> StoredChat:
+        """Load a stored chat to show it; what follows is saved into it. Raises StoreError."""
+        chat = self.store.load_chat(chat_id)
+        self.new_chat()
+        self.chat_id = chat.id
+        return chat
+
+    def _ensure_chat(self, params: SamplingParams) -> int:
+        if self.chat_id is None:
+            self.chat_id = self.store.create_chat(params=params)
+        return self.chat_id
+
+    def user_message(self, text: str, params: SamplingParams) -> bool:
+        """The user sent a prompt (creates the stored chat with the first one). True if saved."""
+        return self._write(lambda: self.store.add_user_message(self._ensure_chat(params), text))
+
+    def reply_started(self, reply_id: int, params: SamplingParams, version: int = 0) -> bool:
+        """A reply is about to be generated: saved at once as 'interrupted'. True if saved."""
+
+        def write() -> None:
+            message_id = self.store.begin_assistant_message(
+                self._ensure_chat(params), params, self.model, params_version=version
+            )
+            self._replies[reply_id] = message_id
+            self._last_partial[reply_id] = self._clock()
+
+        return self._write(write)
+
+    def reply_progress(self, reply_id: int, text: str, token_count: int) -> bool:
+        """Tokens streamed: the partial text is saved at most every ``partial_every_s``. True if saved."""
+        message_id = self._replies.get(reply_id)
+        if message_id is None:
+            return False
+        now = self._clock()
+        if now - self._last_partial.get(reply_id, 0.0) < self.partial_every_s:
+            return False
+        self._last_partial[reply_id] = now
+        return (
+            self._write(lambda: self.store.update_assistant_text(message_id, text, token_count)) is not None
+        )
+
+    def reply_finished(self, reply_id: int, done: ReplyDone, tokens: Sequence[TokenEvent]) -> bool:
+        """The reply ended: committed to disk when this returns (call before showing it finished).
+
+        True when it was saved.
+        """
+        message_id = self._replies.pop(reply_id, None)
+        self._last_partial.pop(reply_id, None)
+        if message_id is None:
+            return False
+        return self._write(lambda: self.store.finish_assistant_message(message_id, done, tokens, self.model))
+
+    def truncate(self, keep: int) -> None:
+        """Messages from position ``keep`` on were taken back (regenerate, edit the last prompt)."""
+        chat_id = self.chat_id
+        if chat_id is not None:
+            self._write(lambda: self.store.truncate_chat(chat_id, keep))
+
+    def params_changed(self, params: SamplingParams) -> None:
+        """The user changed the parameters: the chat reopens with them."""
+        chat_id = self.chat_id
+        if chat_id is not None:
+            self._write(lambda: self.store.set_last_params(chat_id, params))
