@@ -1,0 +1,124 @@
+"""Chat formatting: the GGUF's own Jinja chat template (or an override), rendered in a sandbox.
+
+Rendered like Hugging Face / llama-cpp-python do it (trim_blocks, lstrip_blocks, loop controls,
+``raise_exception``, ``strftime_now``, a ``tojson`` that keeps non-ASCII), in Jinja2's
+immutable sandbox: a template from a downloaded file can't reach Python internals.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import jinja2
+import jinja2.ext
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from tui.engine.events import ChatMessage, EngineError
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+"""Fallback for models without a chat template (ChatML)."""
+
+
+class ChatTemplateError(EngineError):
+    """The chat template could not be compiled or rendered."""
+
+
+def _raise_exception(message: str) -> None:
+    raise ChatTemplateError(f"The chat template refused the conversation: {message}")
+
+
+def _tojson(
+    value: Any,
+    ensure_ascii: bool = False,
+    indent: int | None = None,
+    separators: tuple[str, str] | None = None,
+    sort_keys: bool = False,
+) -> str:
+    return json.dumps(
+        value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
+    )
+
+
+def _strftime_now(fmt: str) -> str:
+    return datetime.now().strftime(fmt)
+
+
+class ChatFormatter:
+    """Renders a conversation into the prompt text the model was trained on."""
+
+    def __init__(self, template: str | None, *, bos_token: str, eos_token: str) -> None:
+        self.source = "gguf" if template else "chatml-fallback"
+        self.template_text = template or CHATML_TEMPLATE
+        self.bos_token = bos_token
+        self.eos_token = eos_token
+        environment = ImmutableSandboxedEnvironment(
+            loader=jinja2.BaseLoader(),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            extensions=[jinja2.ext.loopcontrols],
+        )
+        environment.filters["tojson"] = _tojson
+        environment.globals["raise_exception"] = _raise_exception
+        environment.globals["strftime_now"] = _strftime_now
+        try:
+            self._template = environment.from_string(self.template_text)
+        except jinja2.TemplateError as exc:
+            raise ChatTemplateError(f"The chat template does not compile: {exc}") from None
+
+    @classmethod
+    def for_model(
+        cls, gguf_template: str | None, override: str | None, *, bos_token: str, eos_token: str
+    ) -> ChatFormatter:
+        """The override if set, else the GGUF's template, else ChatML."""
+        formatter = cls(override or gguf_template, bos_token=bos_token, eos_token=eos_token)
+        if override:
+            formatter.source = "override"
+        return formatter
+
+    def render(self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True) -> str:
+        """The prompt text for ``messages``, ending with the assistant's turn opening.
+
+        A template that refuses a system message gets it merged into the first user message.
+        """
+        payload = [{"role": m.role, "content": m.content} for m in messages]
+        try:
+            return self._render(payload, add_generation_prompt)
+        except ChatTemplateError:
+            if not payload or payload[0]["role"] != "system" or len(payload) < 2:
+                raise
+            system, first, *rest = payload
+            merged = {"role": first["role"], "content": f"{system['content']}\n\n{first['content']}"}
+            return self._render([merged, *rest], add_generation_prompt)
+
+    def _render(self, payload: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        try:
+            return self._template.render(
+                messages=payload,
+                add_generation_prompt=add_generation_prompt,
+                bos_token=self.bos_token,
+                eos_token=self.eos_token,
+            )
+        except ChatTemplateError:
+            raise
+        except jinja2.TemplateError as exc:
+            raise ChatTemplateError(f"The chat template failed to render: {exc}") from None
+        except Exception as exc:  # a template can raise anything (TypeError on bad data...)
+            raise ChatTemplateError(
+                f"The chat template failed to render: {type(exc).__name__}: {exc}"
+            ) from None
+
+
+def with_system_prompt(messages: Sequence[ChatMessage], system_prompt: str | None) -> list[ChatMessage]:
+    """Prepend the system prompt unless the conversation already starts with a system message."""
+    result = list(messages)
+    if system_prompt and not (result and result[0].role == "system"):
+        result.insert(0, ChatMessage("system", system_prompt))
+    return result

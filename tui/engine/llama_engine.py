@@ -1,0 +1,502 @@
+"""The real engine: our own token loop on llama-cpp-python's low-level API.
+
+Per token: read the live parameters (one attribute read), rebuild the sampler chain only when
+they changed (keeping the repeat-penalty history), take the arg-max (greedy) or let llama.cpp's
+chain draw (penalties -> top-k -> top-p -> min-p -> temperature -> dist), then compute the top-N
+candidates with numpy on the same logits (see ``sampling_math``), decode the token's bytes
+incrementally as UTF-8, check the stop rules, and evaluate the token.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import dataclasses
+import math
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from settings.sampling import SEED_MAX, SamplingParams
+from tui.engine.chat_format import ChatFormatter, ChatTemplateError, with_system_prompt
+from tui.engine.events import (
+    Candidate,
+    ChatMessage,
+    EngineError,
+    EngineEvent,
+    ModelInfo,
+    ModelLoadError,
+    PromptProgress,
+    PromptTrimmed,
+    ReplyDone,
+    StopKind,
+    StopReason,
+    TokenEvent,
+)
+from tui.engine.live import LiveParams
+from tui.engine.model import LoadedModel, load_model
+from tui.engine.protocol import LoadConfig
+from tui.engine.sampling_math import step_distribution
+
+PIECE_BUFFER_BYTES = 256
+"""Token text buffer (llama-cpp-python's own 32-byte one drops long tokens)."""
+_SEED_STEP = 0x9E3779B1
+"""Rebuilding the chain mid-reply reseeds it with seed + k * this (deterministic, not a replay)."""
+
+
+class PromptTooLong(EngineError):
+    """Even the last user message alone does not fit the context."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ChainKey:
+    """The parameters the llama.cpp sampler chain is built from."""
+
+    temperature: float
+    top_k: int
+    top_p: float
+    min_p: float
+    repeat_penalty: float
+    repeat_last_n: int
+    seed: int
+
+
+class LlamaEngine:
+    """A loaded GGUF model that streams chat replies token by token (see ``ChatEngine``)."""
+
+    def __init__(self, loaded: LoadedModel, config: LoadConfig) -> None:
+        import llama_cpp
+
+        self._lib = llama_cpp
+        self._llm: Any = loaded.llm
+        self._info = loaded.info
+        self._config = config
+        self.formatter = ChatFormatter.for_model(
+            loaded.chat_template, config.chat_template, bos_token=loaded.bos_text, eos_token=loaded.eos_text
+        )
+        self._bos_text = loaded.bos_text
+        self._vocab = self._llm._model.vocab
+        self._n_vocab = int(self._llm.n_vocab())
+        self._n_ctx = int(self._llm.n_ctx())
+        self.top_n = config.top_n
+        """Candidates per TokenEvent; 0 switches candidate capture off (benchmarks)."""
+        self.system_prompt: str | None = getattr(config, "system_prompt", None)
+        """Prepended when the conversation has no system message."""
+        self._buf = ctypes.create_string_buffer(PIECE_BUFFER_BYTES)
+        self._bytes_cache: dict[int, bytes] = {}
+        self._piece_cache: dict[int, str] = {}
+        self._closed = False
+
+    # -- the ChatEngine protocol ------------------------------------------------------------
+
+    @property
+    def info(self) -> ModelInfo:
+        """Facts about the loaded model and where it runs."""
+        return self._info
+
+    @property
+    def n_ctx(self) -> int:
+        """The context size in use."""
+        return self._n_ctx
+
+    @property
+    def cached_tokens(self) -> tuple[int, ...]:
+        """The tokens whose keys/values are in the KV cache now (prompt + evaluated reply)."""
+        return tuple(int(t) for t in self._llm.input_ids[: self._llm.n_tokens])
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens ``text`` is (special tokens like ``<|im_end|>`` count as one)."""
+        return len(self.tokenize(text))
+
+    def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
+        """Token ids of ``text`` (special tokens parsed)."""
+        tokens: list[int] = self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        return tokens
+
+    def format_prompt(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """The prompt tokens for ``messages`` (system prompt added, chat template applied)."""
+        text = self.formatter.render(with_system_prompt(messages, self.system_prompt))
+        return self._prompt_tokens(text)
+
+    def token_text(self, token_id: int) -> str:
+        """A token's own text, special tokens rendered, partial UTF-8 as replacement characters."""
+        text = self._piece_cache.get(token_id)
+        if text is None:
+            text = self._piece(token_id, special=True).decode("utf-8", errors="replace")
+            self._piece_cache[token_id] = text
+        return text
+
+    def close(self) -> None:
+        """Free the model and its context."""
+        if not self._closed:
+            self._closed = True
+            self._llm.close()
+
+    def stream_reply(
+        self,
+        messages: Sequence[ChatMessage],
+        live: LiveParams,
+        cancel: threading.Event,
+        *,
+        continue_from: Sequence[int] = (),
+    ) -> Iterator[EngineEvent]:
+        """Generate the assistant's reply; always ends with exactly one ReplyDone, never raises.
+
+        ``continue_from``: reply tokens already fixed (branching). They are evaluated (reusing
+        the KV cache) but not re-emitted; TokenEvent indexes, ``max_new_tokens`` and the final
+        text/token_ids count the whole reply, these tokens included.
+        """
+        reply = _Reply(self, live, cancel, list(continue_from))
+        try:
+            yield from reply.run(messages)
+        except Exception as exc:  # the promise: errors become a stop reason, never an exception
+            message = exc.message if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+            reply.stop = StopReason(StopKind.ERROR, message=message, generated=len(reply.tokens))
+        yield reply.done()
+
+    # -- internals used by _Reply -----------------------------------------------------------
+
+    def _prompt_tokens(self, text: str) -> list[int]:
+        # The template may write the BOS text itself; then don't add another one.
+        add_bos = not (self._bos_text and text.startswith(self._bos_text))
+        return self.tokenize(text, add_bos=add_bos)
+
+    def _piece(self, token_id: int, *, special: bool) -> bytes:
+        n = self._lib.llama_token_to_piece(self._vocab, token_id, self._buf, PIECE_BUFFER_BYTES, 0, special)
+        if n < 0:  # longer than the buffer (never for real vocabularies): ask again with room
+            buf = ctypes.create_string_buffer(-n)
+            n = self._lib.llama_token_to_piece(self._vocab, token_id, buf, -n, 0, special)
+            return buf.raw[:n]
+        return self._buf.raw[:n]
+
+    def _token_bytes(self, token_id: int) -> bytes:
+        """The bytes a token adds to the reply text (control tokens add nothing)."""
+        data = self._bytes_cache.get(token_id)
+        if data is None:
+            data = self._piece(token_id, special=False)
+            self._bytes_cache[token_id] = data
+        return data
+
+    def _logits(self) -> np.ndarray:
+        pointer = self._lib.llama_get_logits_ith(self._llm.ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+
+    def _is_eog(self, token_id: int) -> bool:
+        return bool(self._lib.llama_vocab_is_eog(self._vocab, token_id))
+
+    def _fit(
+        self, messages: Sequence[ChatMessage], extra: int, params: SamplingParams
+    ) -> tuple[list[int], int]:
+        """Prompt tokens for the conversation, dropping the oldest turns if it does not fit.
+
+        Keeps the system prompt and the last message; wants room for ``extra`` fixed reply
+        tokens plus min(max_new_tokens, n_ctx / 4) new ones. Returns (tokens, dropped).
+        """
+        msgs = with_system_prompt(messages, self.system_prompt)
+        system = msgs[:1] if msgs and msgs[0].role == "system" else []
+        body = msgs[len(system) :]
+        reserve = min(params.max_new_tokens, self._n_ctx // 4)
+        dropped = 0
+        tokens = self._prompt_tokens(self.formatter.render(msgs))
+        while len(tokens) + extra + reserve > self._n_ctx and len(body) > 1:
+            body = body[1:]
+            dropped += 1
+            while len(body) > 1 and body[0].role != "user":
+                body = body[1:]
+                dropped += 1
+            tokens = self._prompt_tokens(self.formatter.render([*system, *body]))
+        if len(tokens) + extra + 1 > self._n_ctx:
+            what = "The message is" if len(body) <= 1 else "The conversation is"
+            raise PromptTooLong(
+                f"{what} too long for the context: the prompt is {len(tokens) + extra} tokens "
+                f"but the context holds {self._n_ctx} (n_ctx), with room needed for the reply.",
+                "Shorten the message or raise n_ctx.",
+            )
+        return tokens, dropped
+
+    def _build_chain(self, key: _ChainKey, history: Sequence[int]) -> Any:
+        from llama_cpp._internals import LlamaSampler
+
+        chain = LlamaSampler()  # type: ignore[no-untyped-call]
+        if key.repeat_penalty != 1.0 and key.repeat_last_n > 0:
+            chain.add_penalties(self._n_vocab, key.repeat_last_n, key.repeat_penalty, 0.0, 0.0)
+            for token in history[-key.repeat_last_n :]:  # keep the penalty history across a rebuild
+                chain.accept(token)
+        if key.top_k > 0:
+            chain.add_top_k(key.top_k)
+        if key.top_p < 1.0:
+            chain.add_top_p(key.top_p, 1)
+        if key.min_p > 0.0:
+            chain.add_min_p(key.min_p, 1)
+        chain.add_temp(key.temperature)
+        chain.add_dist(key.seed)
+        return chain
+
+
+class _Reply:
+    """The state of one reply being generated."""
+
+    def __init__(self, engine: LlamaEngine, live: LiveParams, cancel: threading.Event, fixed: list[int]):
+        self.engine = engine
+        self.live = live
+        self.cancel = cancel
+        self.fixed = fixed
+        self.tokens: list[int] = list(fixed)
+        self.text = ""
+        self.stop: StopReason | None = None
+        self.versions: dict[int, SamplingParams] = {}
+        self.seed = -1
+        self.prompt_tokens = 0
+        self.prompt_evaluated = 0
+        self.prompt_ms = 0.0
+        self.first_token_ms: float | None = None
+        self.started = time.perf_counter()
+        self.first_token_at: float | None = None
+        self.ended_at: float | None = None
+
+    def done(self) -> ReplyDone:
+        """The final event."""
+        end = self.ended_at or time.perf_counter()
+        stop = self.stop or StopReason(StopKind.ERROR, message="the reply ended without a reason")
+        decode_ms = (end - self.first_token_at) * 1000.0 if self.first_token_at else 0.0
+        return ReplyDone(
+            stop=stop,
+            text=self.text,
+            token_ids=tuple(self.tokens),
+            prompt_tokens=self.prompt_tokens,
+            prompt_evaluated=self.prompt_evaluated,
+            prompt_ms=self.prompt_ms,
+            first_token_ms=self.first_token_ms,
+            decode_ms=decode_ms,
+            seed=self.seed,
+            params=dict(self.versions),
+        )
+
+    def _end(self, kind: StopKind, **detail: Any) -> None:
+        self.ended_at = time.perf_counter()
+        self.stop = StopReason(kind, generated=len(self.tokens), **detail)
+
+    def run(self, messages: Sequence[ChatMessage]) -> Iterator[EngineEvent]:
+        engine, llm = self.engine, self.engine._llm
+        version, params = self.live.snapshot()
+        self.versions[version] = params
+        self.seed = params.seed if params.seed >= 0 else random.SystemRandom().randint(0, SEED_MAX)
+
+        try:
+            prompt, dropped = engine._fit(messages, len(self.fixed), params)
+        except (PromptTooLong, ChatTemplateError) as exc:
+            self._end(StopKind.ERROR, message=str(exc))
+            return
+        self.prompt_tokens = len(prompt)
+        if dropped:
+            yield PromptTrimmed(dropped_messages=dropped, prompt_tokens=len(prompt), n_ctx=engine.n_ctx)
+
+        # The reply text so far (fixed tokens of a branch), decoded incrementally.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.text = "".join(decoder.decode(engine._token_bytes(t)) for t in self.fixed)
+
+        # KV-cache prefix reuse: evaluate only what follows the common prefix.
+        full = prompt + self.fixed
+        start = self._reuse_prefix(full)
+        todo = full[start:]
+        self.prompt_evaluated = len(todo)
+        t0 = time.perf_counter()
+        batch = max(1, int(llm.n_batch))
+        for offset in range(0, len(todo), batch):
+            if self.cancel.is_set():
+                self.prompt_ms = (time.perf_counter() - t0) * 1000.0
+                self._end(StopKind.CANCELLED)
+                return
+            _eval(llm, todo[offset : offset + batch])
+            yield PromptProgress(evaluated=min(offset + batch, len(todo)), total=len(todo))
+        self.prompt_ms = (time.perf_counter() - t0) * 1000.0
+        yield from self._loop(decoder)
+
+    def _reuse_prefix(self, full: list[int]) -> int:
+        """Keep the longest cached prefix of ``full`` (at least one token is always evaluated)."""
+        llm = self.engine._llm
+        cached = np.asarray(llm.input_ids[: llm.n_tokens])
+        limit = min(len(cached), len(full) - 1)
+        common = 0
+        if limit > 0:
+            diff = np.flatnonzero(cached[:limit] != np.asarray(full[:limit], dtype=cached.dtype))
+            common = int(diff[0]) if diff.shape[0] else limit
+        if not llm._ctx.kv_cache_seq_rm(-1, common, -1):  # some models can't cut their cache
+            common = 0
+            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+        llm.n_tokens = common
+        return common
+
+    def _loop(self, decoder: codecs.IncrementalDecoder) -> Iterator[EngineEvent]:
+        engine, llm, live, cancel = self.engine, self.engine._llm, self.live, self.cancel
+        n_ctx = engine.n_ctx
+        tokens = self.tokens
+        chain: Any = None
+        chain_key: _ChainKey | None = None
+        rebuilds = 0
+        max_stop = 0
+        token_start = time.perf_counter()
+        while True:
+            if cancel.is_set():
+                self._end(StopKind.CANCELLED)
+                return
+            version, params = live.snapshot()
+            if version not in self.versions:
+                self.versions[version] = params
+            if len(tokens) >= params.max_new_tokens:
+                self._end(StopKind.MAX_TOKENS, limit=params.max_new_tokens)
+                return
+            greedy = params.is_greedy
+            logits = engine._logits()
+            if greedy:
+                token = int(np.argmax(logits))
+            else:
+                seed = params.seed if params.seed >= 0 else self.seed
+                key = _ChainKey(
+                    params.temperature,
+                    params.top_k,
+                    params.top_p,
+                    params.min_p,
+                    params.repeat_penalty,
+                    params.repeat_last_n,
+                    seed,
+                )
+                if key != chain_key:
+                    reseed = (seed + rebuilds * _SEED_STEP) % (SEED_MAX + 1)
+                    chain = engine._build_chain(dataclasses.replace(key, seed=reseed), tokens)
+                    chain_key = key
+                    rebuilds += 1
+                token = int(engine._lib.llama_sampler_sample(chain.sampler, llm.ctx, -1))
+            if chain_key is not None and greedy:
+                chain_key = None  # back to sampling later: rebuild with the greedy tokens in history
+
+            if engine._is_eog(token):
+                self._end(StopKind.EOS, token_id=token, token_text=engine.token_text(token))
+                return
+
+            event = self._event(token, params, version, greedy, logits, decoder, token_start)
+            tokens.append(token)
+            previous_len = len(self.text)
+            self.text += event.text
+            now = time.perf_counter()
+            if self.first_token_at is None:
+                self.first_token_at = now
+                self.first_token_ms = (now - self.started) * 1000.0
+            yield event
+
+            if params.stop:
+                max_stop = max(len(s) for s in params.stop)
+                found = _find_stop(self.text, params.stop, max(0, previous_len - max_stop + 1))
+                if found is not None:
+                    at, which = found
+                    self.text = self.text[:at]
+                    self._end(StopKind.STOP_STRING, stop_string=which)
+                    return
+            version, params = live.snapshot()
+            if len(tokens) >= params.max_new_tokens:
+                if version not in self.versions:
+                    self.versions[version] = params
+                self._end(StopKind.MAX_TOKENS, limit=params.max_new_tokens)
+                return
+            if cancel.is_set():
+                self._end(StopKind.CANCELLED)
+                return
+            if llm.n_tokens >= n_ctx:
+                self._end(StopKind.CONTEXT_FULL, limit=n_ctx)
+                return
+            token_start = time.perf_counter()
+            _eval(llm, (token,))
+
+    def _event(
+        self,
+        token: int,
+        params: SamplingParams,
+        version: int,
+        greedy: bool,
+        logits: np.ndarray,
+        decoder: codecs.IncrementalDecoder,
+        token_start: float,
+    ) -> TokenEvent:
+        engine = self.engine
+        text = decoder.decode(engine._token_bytes(token))
+        top_n = engine.top_n
+        if top_n > 0:
+            step = step_distribution(
+                logits,
+                top_n=top_n,
+                greedy=greedy,
+                top_k=params.top_k,
+                top_p=params.top_p,
+                min_p=params.min_p,
+                temperature=params.temperature,
+                repeat_penalty=params.repeat_penalty,
+                history=self.tokens,
+                repeat_last_n=params.repeat_last_n,
+                extra_ids=(token,),
+            )
+            candidates = tuple(
+                Candidate(tid, engine.token_text(tid), logit, p_raw, p_final, cut)
+                for tid, logit, p_raw, p_final, cut in zip(
+                    step.top_ids,
+                    step.top_logits,
+                    step.top_p_raw,
+                    step.top_p_final,
+                    step.top_cut_by,
+                    strict=True,
+                )
+            )
+            p_raw = step.p_raw_of(float(logits[token]))
+            p_final = step.extra_p_final[token]
+            entropy = step.entropy_bits
+        else:
+            candidates = ()
+            p_raw = p_final = entropy = math.nan
+        return TokenEvent(
+            index=len(self.tokens),
+            token_id=token,
+            text=text,
+            piece=engine.token_text(token),
+            p_raw=p_raw,
+            p_final=p_final,
+            candidates=candidates,
+            entropy=entropy,
+            params_version=version,
+            elapsed_ms=(time.perf_counter() - token_start) * 1000.0,
+        )
+
+
+def _eval(llm: Any, tokens: Sequence[int]) -> None:
+    """llm.eval with llama.cpp's failures turned into a clear EngineError."""
+    try:
+        llm.eval(tokens)
+    except (RuntimeError, ValueError) as exc:
+        raise EngineError(f"llama.cpp could not evaluate {len(tokens)} token(s): {exc}") from None
+
+
+def _find_stop(text: str, stops: Sequence[str], start: int) -> tuple[int, str] | None:
+    """The earliest stop string in ``text[start:]`` (ties: the longest), as (index, which)."""
+    best: tuple[int, str] | None = None
+    for stop in stops:
+        at = text.find(stop, start)
+        if at >= 0 and (best is None or at < best[0] or (at == best[0] and len(stop) > len(best[1]))):
+            best = (at, stop)
+    return best
+
+
+def load_engine(config: LoadConfig) -> LlamaEngine:
+    """Load the model in ``config`` (raises ModelLoadError with a clear message on failure)."""
+    loaded = load_model(
+        config.model_path, n_ctx=config.n_ctx, n_gpu_layers=config.n_gpu_layers, n_threads=config.n_threads
+    )
+    try:
+        return LlamaEngine(loaded, config)
+    except ChatTemplateError as exc:
+        loaded.llm.close()
+        raise ModelLoadError(
+            f"{config.model_path}: {exc.message}", "Set chat_template to override it."
+        ) from None
