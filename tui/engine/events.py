@@ -214,7 +214,7 @@ class ModelInfo:
 
     @property
     def gpu_label(self) -> str:
-        """"GPU 31/31" or "CPU"."""
+        """ "GPU 31/31" or "CPU"."""
         if self.gpu_layers_offloaded:
             return f"GPU {self.gpu_layers_offloaded}/{self.layers_total or '?'}"
         return "CPU"

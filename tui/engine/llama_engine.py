@@ -85,7 +85,7 @@ class LlamaEngine:
         self._n_ctx = int(self._llm.n_ctx())
         self.top_n = config.top_n
         """Candidates per TokenEvent; 0 switches candidate capture off (benchmarks)."""
-        self.system_prompt: str | None = getattr(config, "system_prompt", None)
+        self.system_prompt: str | None = config.system_prompt
         """Prepended when the conversation has no system message."""
         self._buf = ctypes.create_string_buffer(PIECE_BUFFER_BYTES)
         self._bytes_cache: dict[int, bytes] = {}

@@ -25,7 +25,9 @@ class LoadConfig:
     chat_template: str | None = None
     """Jinja chat template overriding the GGUF's own."""
     top_n: int = 10
-    """How many candidates each TokenEvent carries."""
+    """How many candidates each TokenEvent carries (0 = no candidate capture)."""
+    system_prompt: str | None = None
+    """Prepended as a system message when a conversation has none."""
 
 
 class ChatEngine(Protocol):
