@@ -391,7 +391,7 @@ class _Reply:
 
             if params.stop:
                 max_stop = max(len(s) for s in params.stop)
-                found = _find_stop(self.text, params.stop, max(0, previous_len - max_stop + 1))
+                found = find_stop_string(self.text, params.stop, max(0, previous_len - max_stop + 1))
                 if found is not None:
                     at, which = found
                     self.text = self.text[:at]
@@ -478,7 +478,7 @@ def _eval(llm: Any, tokens: Sequence[int]) -> None:
         raise EngineError(f"llama.cpp could not evaluate {len(tokens)} token(s): {exc}") from None
 
 
-def _find_stop(text: str, stops: Sequence[str], start: int) -> tuple[int, str] | None:
+def find_stop_string(text: str, stops: Sequence[str], start: int = 0) -> tuple[int, str] | None:
     """The earliest stop string in ``text[start:]`` (ties: the longest), as (index, which)."""
     best: tuple[int, str] | None = None
     for stop in stops:

@@ -1,0 +1,194 @@
+"""``tokendial generate``: one reply without the TUI, as text or as JSON lines.
+
+Text mode streams the reply to stdout and writes the stop reason (and speed) to stderr, so
+stdout holds only the reply. ``--json`` writes one JSON object per line: each engine event
+(``{"event": "token", ...}``, ``prompt_progress``, ``prompt_trimmed``) and a final
+``{"event": "done", ...}`` with the stop reason, timings and the model facts.
+Exit status: 0 on any normal stop (end of sequence, max tokens, stop string, context full,
+cancelled), 1 when the model cannot be loaded or the reply ends with an error, 2 for an empty prompt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import queue
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from tui.engine.events import (
+    ChatMessage,
+    EngineError,
+    EngineEvent,
+    ModelInfo,
+    PromptProgress,
+    PromptTrimmed,
+    ReplyDone,
+    StopKind,
+    TokenEvent,
+)
+from tui.engine.live import LiveParams
+from tui.engine.llama_engine import find_stop_string
+from tui.engine.protocol import ChatEngine, LoadConfig
+
+if TYPE_CHECKING:
+    from settings.config import Settings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+_EVENT_NAMES: dict[type, str] = {
+    TokenEvent: "token",
+    PromptProgress: "prompt_progress",
+    PromptTrimmed: "prompt_trimmed",
+    ReplyDone: "done",
+}
+
+
+def load_config(settings: Settings, *, top_n: int) -> LoadConfig:
+    """The engine's LoadConfig from the settings."""
+    if settings.model_path is None:
+        raise EngineError("No model is configured.", "Pass --model PATH or run `tokendial fetch`.")
+    return LoadConfig(
+        model_path=Path(settings.model_path),
+        n_ctx=settings.n_ctx,
+        n_gpu_layers=settings.n_gpu_layers,
+        n_threads=settings.n_threads,
+        chat_template=settings.chat_template,
+        top_n=top_n,
+        system_prompt=settings.system_prompt or None,
+    )
+
+
+def run_generate(
+    settings: Settings,
+    prompt: str,
+    json_output: bool,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Generate one reply to ``prompt`` with ``settings``; returns the exit status."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    if not prompt.strip():
+        print("tokendial generate: the prompt is empty.", file=err)
+        return EXIT_USAGE
+    from tui.engine.llama_engine import load_engine
+
+    try:
+        engine: ChatEngine = load_engine(load_config(settings, top_n=settings.top_n if json_output else 0))
+    except EngineError as exc:
+        print(f"tokendial: cannot load the model: {exc.message}", file=err)
+        if exc.hint:
+            print(f"  {exc.hint}", file=err)
+        return EXIT_FAILED
+    try:
+        for warning in engine.info.warnings:
+            print(f"tokendial: WARNING: {warning}", file=err)
+        done = _stream(engine, prompt, LiveParams(settings.sampling), json_output, out, err)
+    finally:
+        engine.close()
+    return EXIT_FAILED if done is None or done.stop.kind is StopKind.ERROR else EXIT_OK
+
+
+def _stream(
+    engine: ChatEngine, prompt: str, live: LiveParams, json_output: bool, out: TextIO, err: TextIO
+) -> ReplyDone | None:
+    """Run the reply in a worker thread so that Ctrl-C becomes a clean cancel."""
+    cancel = threading.Event()
+    events: queue.Queue[EngineEvent | BaseException | None] = queue.Queue()
+
+    def work() -> None:
+        try:
+            for event in engine.stream_reply([ChatMessage("user", prompt)], live, cancel):
+                events.put(event)
+        except BaseException as exc:  # the engine promises not to raise; report it if it does
+            events.put(exc)
+        finally:
+            events.put(None)
+
+    worker = threading.Thread(target=work, name="tokendial-generate", daemon=True)
+    worker.start()
+    done: ReplyDone | None = None
+    # Text mode holds back what could be the start of a stop string (the reply excludes it).
+    hold = max((len(stop) for stop in live.params.stop), default=1) - 1
+    streamed = ""
+    printed = 0
+    while True:
+        try:
+            item = events.get()
+        except KeyboardInterrupt:
+            cancel.set()
+            continue
+        if item is None:
+            break
+        if isinstance(item, BaseException):
+            print(f"tokendial: the engine failed: {type(item).__name__}: {item}", file=err)
+            break
+        if isinstance(item, ReplyDone):
+            done = item
+        if json_output:
+            out.write(json.dumps(event_record(item, engine.info), ensure_ascii=False) + "\n")
+            out.flush()
+        elif isinstance(item, TokenEvent):
+            streamed += item.text
+            safe = len(streamed) - hold
+            found = find_stop_string(streamed, live.params.stop, max(0, printed - hold))
+            if found is not None:
+                safe = min(safe, found[0])
+            if safe > printed:
+                out.write(streamed[printed:safe])
+                out.flush()
+                printed = safe
+        elif isinstance(item, PromptTrimmed):
+            print(f"[dropped the {item.dropped_messages} oldest messages to fit the context]", file=err)
+    worker.join(timeout=5)
+    if done is not None and not json_output:
+        out.write(done.text[printed:] + "\n")
+        out.flush()
+        speed = f", {done.tokens_per_s:.1f} tok/s" if done.tokens_per_s else ""
+        print(f"[{done.stop.label()}] {done.generated} tokens{speed}", file=err)
+    return done
+
+
+def event_record(event: EngineEvent, info: ModelInfo) -> dict[str, Any]:
+    """One engine event as a JSON-ready dict (``event`` names its kind; NaN becomes null)."""
+    record: dict[str, Any] = {"event": _EVENT_NAMES[type(event)]}
+    record.update(_plain(dataclasses.asdict(event)))
+    if isinstance(event, ReplyDone):
+        record["stop"]["label"] = event.stop.label()
+        record["generated"] = event.generated
+        record["timings"] = {
+            "prompt_ms": event.prompt_ms,
+            "first_token_ms": event.first_token_ms,
+            "decode_ms": event.decode_ms,
+            "tokens_per_s": event.tokens_per_s,
+        }
+        record["params"] = {str(v): p.model_dump(mode="json") for v, p in event.params.items()}
+        model = _plain(dataclasses.asdict(info))
+        model["gpu_label"] = info.gpu_label
+        record["model"] = model
+    return record
+
+
+def _plain(value: Any) -> Any:
+    """dataclasses.asdict output made JSON-safe (enums by value, paths as text, NaN as null)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return value
