@@ -239,18 +239,21 @@ def test_app_gets_resolved_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / DEFAULT_MODEL.filename).write_bytes(b"x")
-    seen: list[Settings] = []
+    seen: list[tuple[Settings, Path | None]] = []
     module = types.ModuleType("tui.app")
 
-    def run_app(settings: Settings) -> int:
-        seen.append(settings)
+    def run_app(settings: Settings, *, config_path: Path | None = None) -> int:
+        seen.append((settings, config_path))
         return 0
 
     module.run_app = run_app  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "tui.app", module)
-    assert main(["--models-dir", str(tmp_path), "--theme", "nord"]) == 0
-    assert seen[0].model_path == tmp_path / DEFAULT_MODEL.filename
-    assert seen[0].theme == "nord"
+    config = tmp_path / "my.toml"
+    assert main(["--models-dir", str(tmp_path), "--theme", "nord", "--config", str(config)]) == 0
+    [(settings, config_path)] = seen
+    assert settings.model_path == tmp_path / DEFAULT_MODEL.filename
+    assert settings.theme == "nord"
+    assert config_path == config  # the app saves "default sampling" there
 
 
 @pytest.mark.real_model

@@ -210,7 +210,7 @@ def _run(argv: Sequence[str]) -> int:
         from tui.app import run_app
     except ImportError as exc:
         return _missing_part("the app", exc)
-    app_code: int = run_app(resolved)
+    app_code: int = run_app(resolved, config_path=loaded.config_path)
     return app_code
 
 
