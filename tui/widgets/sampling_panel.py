@@ -8,6 +8,7 @@ applied. Greedy mode disables the fields greedy decoding ignores.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -73,33 +74,45 @@ def format_value(spec: FieldSpec, value: float) -> str:
     """The text a field shows for ``value``."""
     if spec.kind is int:
         return str(int(value))
-    return f"{round(value, 4):g}"
+    return str(float(value))  # shortest text that reads back as the same float
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "s": " ", ",": ",", "\\": "\\"}
 
 
 def parse_stop_strings(text: str) -> tuple[str, ...]:
-    """Comma-separated stop strings; ``\\n``, ``\\t``, ``\\,`` and ``\\\\`` are escapes; blanks dropped."""
-    items: list[str] = []
+    """Comma-separated stop strings, outer spaces stripped; escapes ``\\n \\t \\s \\, \\\\``."""
+    raw_items: list[str] = []
     current: list[str] = []
-    escapes = {"n": "\n", "t": "\t", ",": ",", "\\": "\\"}
     chars = iter(text)
     for char in chars:
         if char == "\\":
-            nxt = next(chars, "")
-            current.append(escapes.get(nxt, "\\" + nxt))
+            current.append(char + next(chars, ""))
         elif char == ",":
-            items.append("".join(current))
+            raw_items.append("".join(current))
             current = []
         else:
             current.append(char)
-    items.append("".join(current))
-    return tuple(item.strip(" ") for item in items if item.strip(" "))
+    raw_items.append("".join(current))
+    items: list[str] = []
+    for raw in raw_items:
+        raw = raw.strip(" ")
+        value = re.sub(r"\\(.?)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), raw)
+        if value:
+            items.append(value)
+    return tuple(items)
 
 
 def format_stop_strings(stop: tuple[str, ...]) -> str:
-    """The inverse of :func:`parse_stop_strings`."""
-    return ", ".join(
-        s.replace("\\", "\\\\").replace(",", "\\,").replace("\n", "\\n").replace("\t", "\\t") for s in stop
-    )
+    """The inverse of :func:`parse_stop_strings` (outer spaces written as ``\\s``)."""
+    formatted: list[str] = []
+    for item in stop:
+        text = item.replace("\\", "\\\\").replace(",", "\\,").replace("\n", "\\n").replace("\t", "\\t")
+        core = text.strip(" ")
+        lead = len(text) - len(text.lstrip(" "))
+        trail = len(text) - len(text.rstrip(" ")) if core else 0
+        formatted.append("\\s" * lead + core + "\\s" * trail)
+    return ", ".join(formatted)
 
 
 class StepInput(Input):
@@ -133,10 +146,23 @@ class StepInput(Input):
         delta = spec.big_step if abs(multiple) >= 10 else spec.step
         new = current + delta * (1 if multiple > 0 else -1)
         if spec.kind is float:
-            new = round(new / spec.step) * spec.step  # stay on the step grid, no 0.30000000000000004
+            new = round(round(new / spec.step) * spec.step, 6)  # on the step grid, no 0.30000000000000004
         new = min(max(new, spec.low), spec.high)
         self.value = format_value(spec, new)
         self.cursor_position = len(self.value)
+        self.post_message(self.Stepped(self))
+
+    class Stepped(Message):
+        """The value was stepped with a key (applies at once)."""
+
+        def __init__(self, field: StepInput) -> None:
+            super().__init__()
+            self.input = field
+
+        @property
+        def control(self) -> StepInput:
+            """The stepped input."""
+            return self.input
 
 
 class SamplingPanel(VerticalScroll):
@@ -259,7 +285,10 @@ class SamplingPanel(VerticalScroll):
             self.post_message(self.ParamsChanged(self, new, name))
 
     def _show_error(self, name: str, message: str | None) -> None:
-        error = self.query_one(f"#error-{name}", Static)
+        errors = self.query(f"#error-{name}").results(Static)
+        error = next(errors, None)
+        if error is None:  # a field without an error line (the mode switch)
+            return
         row = self.query_one(f"#row-{name}")
         if message is None:
             self.errors.pop(name, None)
@@ -278,30 +307,65 @@ class SamplingPanel(VerticalScroll):
                 self.query_one(f"#row-{spec.name}").set_class(greedy, "disabled")
 
     # -- events --------------------------------------------------------------------------
-    def on_input_changed(self, event: Input.Changed) -> None:
-        """Validate and apply a typed or stepped value."""
-        event.stop()
-        field = event.input
+    def check_field(self, field: Input) -> tuple[str, object] | None:
+        """Validate ``field``'s text, showing or clearing its inline error; (name, value) if valid."""
         if isinstance(field, StepInput):
             spec = field.spec
-            text = event.value.strip()
+            name = spec.name
+            text = field.value.strip()
+            value: object
             try:
-                value: float = spec.kind(text) if spec.kind is int else float(text)
+                value = int(text) if spec.kind is int else float(text)
             except ValueError:
                 kind = "a whole number" if spec.kind is int else "a number"
-                self._show_error(spec.name, f"{spec.label} must be {kind}: {spec.allowed}")
-                return
-            if spec.kind is float and value != value:  # NaN
-                self._show_error(spec.name, f"{spec.label} must be {spec.allowed}")
-                return
-            before = self.params
-            self._apply(spec.name, value)
-            if spec.name in self.errors:
-                self._show_error(spec.name, f"{spec.label} must be {spec.allowed}")
-            elif self.params is not before or getattr(self.params, spec.name) == value:
-                field.last_valid = value
+                self._show_error(name, f"{spec.label} must be {kind}: {spec.allowed}")
+                return None
+            try:
+                replace_params(self.params, **{name: value})
+            except ValidationError:
+                self._show_error(name, f"{spec.label} must be {spec.allowed}")
+                return None
         elif field.id == "field-stop":
-            self._apply("stop", parse_stop_strings(event.value))
+            name = "stop"
+            value = parse_stop_strings(field.value)
+            try:
+                replace_params(self.params, stop=value)
+            except ValidationError as exc:
+                self._show_error(name, _first_error(exc))
+                return None
+        else:
+            return None
+        self._show_error(name, None)
+        return name, value
+
+    def commit_field(self, field: Input) -> None:
+        """Apply ``field``'s value if it is valid (Enter, leaving the field, or a step)."""
+        checked = self.check_field(field)
+        if checked is None:
+            return
+        name, value = checked
+        if isinstance(field, StepInput) and isinstance(value, int | float):
+            field.last_valid = value
+        self._apply(name, value)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Typing: validate as you type (the value applies on Enter or when leaving the field)."""
+        event.stop()
+        self.check_field(event.input)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter: apply the typed value."""
+        event.stop()
+        self.commit_field(event.input)
+
+    def on_input_blurred(self, event: Input.Blurred) -> None:
+        """Leaving a field applies its value."""
+        self.commit_field(event.input)
+
+    def on_step_input_stepped(self, event: StepInput.Stepped) -> None:
+        """A step applies at once."""
+        event.stop()
+        self.commit_field(event.input)
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
         """Greedy on/off."""
