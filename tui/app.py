@@ -22,6 +22,7 @@ from textual.widgets import ContentSwitcher
 
 from settings.config import ConfigWriteError, Settings, save_default_sampling
 from settings.sampling import DEFAULT_PRESETS, SamplingParams
+from tui.chat_actions import ChatActions
 from tui.engine.events import ChatMessage, ModelLoadError
 from tui.engine.live import LiveParams
 from tui.engine.protocol import ChatEngine, LoadConfig
@@ -78,7 +79,7 @@ def load_config_for(settings: Settings) -> LoadConfig:
     )
 
 
-class TokendialApp(App[int]):
+class TokendialApp(ChatActions, App[int]):
     """Chat with a local GGUF model; a live sampling panel; a token view that shows why replies stop."""
 
     CSS_PATH = "app.tcss"
@@ -101,6 +102,7 @@ class TokendialApp(App[int]):
         Binding("ctrl+s", "save_default", "Save default", show=False, id="app.save_default",
                 tooltip="Save the current sampling parameters as the default"),
         Binding("f1", "help", "Help", id="app.help", tooltip="What the parameters and badges mean"),
+        Binding("f3", "chats", "Chats", id="app.chats", tooltip="Saved chats: open, rename, delete, search"),
     ]  # fmt: skip
 
     class NewChatStarted(Message):
@@ -134,6 +136,7 @@ class TokendialApp(App[int]):
         self._token_record_id: int | None = None
         self._load_config = load_config_for(settings)
         self.engine_worker = EngineWorker(self, engine_factory, self._load_config, self.live, batch_s=batch_s)
+        self.init_chats()
 
     # -- start-up ------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[None]:
@@ -150,10 +153,12 @@ class TokendialApp(App[int]):
             Notice(f"Loading model {one_line(str(path), 120)} …", classes="loading", id="load-notice")
         )
         self.engine_worker.start()
+        self.report_store_problem()
 
     def on_unmount(self) -> None:
         """Stop the engine thread."""
         self.engine_worker.shutdown()
+        self.chat_session.store.close()
 
     # -- shortcuts to widgets ------------------------------------------------------------
     @property
@@ -231,6 +236,7 @@ class TokendialApp(App[int]):
             return False
         self.prompt.clear()
         self.history.append(ChatMessage("user", text))
+        self.chat_session.user_message(text, self.live.params)
         await self.chat_view.mount(UserMessage(text))
         await self._start_reply()
         return True
@@ -249,6 +255,8 @@ class TokendialApp(App[int]):
         self.token_view.show_reply(record)
         if self.model_state is ModelState.READY:
             self.status.state = ModelState.GENERATING
+        version, params = self.live.snapshot()
+        self.chat_session.reply_started(reply_id, params, version)  # saved as 'interrupted' until it ends
         self.engine_worker.submit(job)
 
     def _conversation(self) -> tuple[ChatMessage, ...]:
@@ -273,6 +281,9 @@ class TokendialApp(App[int]):
         widget = self.chat_view.assistant_message(message.reply_id)
         if message.tokens:
             record.events.extend(message.tokens)
+            self.chat_session.reply_progress(
+                message.reply_id, lambda: record.streamed_text, len(record.events)
+            )
             if widget is not None:
                 await widget.append("".join(event.text for event in message.tokens))
             if self._token_record_id == message.reply_id:
@@ -311,6 +322,7 @@ class TokendialApp(App[int]):
         """Push the new parameters into the LiveParams (the next token uses them)."""
         version = self.live.set(message.params)
         self.params_by_version[version] = message.params
+        self.chat_session.params_changed(message.params)
 
     def on_sampling_panel_save_default_requested(self, message: SamplingPanel.SaveDefaultRequested) -> None:
         """Write the parameters to the config file."""
@@ -344,6 +356,7 @@ class TokendialApp(App[int]):
             self.notify("There is no reply to regenerate yet.", severity="warning")
             return
         self.history.pop()
+        self.chat_session.truncate(len(self.history))
         await self._remove_last(AssistantMessage)
         await self._start_reply()
 
@@ -359,6 +372,7 @@ class TokendialApp(App[int]):
             self.history.pop()
             await self._remove_last(AssistantMessage)
         last = self.history.pop()
+        self.chat_session.truncate(len(self.history))
         await self._remove_last(UserMessage)
         prompt = self.prompt
         prompt.text = last.content
@@ -383,6 +397,7 @@ class TokendialApp(App[int]):
         if self._active is not None:
             self._active.cancel.set()
         self.history.clear()
+        self.chat_session.new_chat()
         self.records.clear()
         self._token_record_id = None
         self.token_view.show_reply(None)
@@ -467,6 +482,7 @@ class TokendialApp(App[int]):
             "Save parameters as default", "Write them to the config file (ctrl+s)", self.action_save_default
         )
         yield SystemCommand("Help: parameters and keys", "What each parameter does (f1)", self.action_help)
+        yield from self.chat_commands(screen)
 
 
 def run_app(settings: Settings, *, config_path: Path | None = None) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,6 +12,16 @@ import pytest
 from settings.sampling import SamplingParams
 from tui.engine.events import Candidate, CutBy, ReplyDone, StopKind, StopReason, TokenEvent
 from tui.store import ChatStore
+
+
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run the ``async def`` (Pilot) tests in a fresh event loop, like tests/tui does."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    asyncio.run(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}))
+    return True
+
 
 EOS = StopReason(StopKind.EOS, token_id=2, token_text="<|im_end|>", generated=3)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from settings.sampling import SamplingParams
 from tui.engine.events import ReplyDone, TokenEvent
-from tui.store.errors import StoreError
+from tui.store.errors import NotFoundError, StoreError
 from tui.store.fingerprint import fingerprint_model
 from tui.store.records import ModelRef, StoredChat
 from tui.store.store import ChatStore
@@ -85,6 +85,9 @@ class ChatSession:
         try:
             what()
             return True
+        except NotFoundError as error:  # e.g. the chat was deleted while its reply was running
+            log.info("not saved: %s", error)
+            return False
         except StoreError as error:
             self.saving = False
             self.last_error = error
@@ -94,11 +97,12 @@ class ChatSession:
             return False
 
     def new_chat(self) -> None:
-        """The screen was cleared: the next prompt starts a new stored chat."""
+        """The screen was cleared: the next prompt starts a new stored chat.
+
+        A reply still being generated (cancelled by the switch) is finished into its old chat.
+        """
         self.chat_id = None
         self.saving = True
-        self._replies.clear()
-        self._last_partial.clear()
 
     def open_chat(self, chat_id: int) -> StoredChat:
         """Load a stored chat to show it; what follows is saved into it. Raises StoreError."""
@@ -128,8 +132,11 @@ class ChatSession:
 
         return self._write(write)
 
-    def reply_progress(self, reply_id: int, text: str, token_count: int) -> bool:
-        """Tokens streamed: the partial text is saved at most every ``partial_every_s``. True if saved."""
+    def reply_progress(self, reply_id: int, text: str | Callable[[], str], token_count: int) -> bool:
+        """Tokens streamed: the partial text is saved at most every ``partial_every_s``. True if saved.
+
+        ``text`` may be a callable, called only when a save is due.
+        """
         message_id = self._replies.get(reply_id)
         if message_id is None:
             return False
@@ -137,8 +144,10 @@ class ChatSession:
         if now - self._last_partial.get(reply_id, 0.0) < self.partial_every_s:
             return False
         self._last_partial[reply_id] = now
-        return (
-            self._write(lambda: self.store.update_assistant_text(message_id, text, token_count)) is not None
+        return self._write(
+            lambda: self.store.update_assistant_text(
+                message_id, text() if callable(text) else text, token_count
+            )
         )
 
     def reply_finished(self, reply_id: int, done: ReplyDone, tokens: Sequence[TokenEvent]) -> bool:
