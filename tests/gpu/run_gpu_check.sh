@@ -3,11 +3,12 @@
 # `tokendial generate --json` greedy with every layer on the GPU and with none, on the same prompts,
 # and compare token events and stop reasons; report offloaded layers and tokens/s.
 #
-# Usage (from anywhere):  bash tests/gpu/run_gpu_check.sh [all|build|first|real]
-#   all    build + run on the carried first-layers model (.device/first/first.gguf)   [default]
-#   build  only wheels + CUDA build + tokendial install
-#   first  only the runs on .device/first/first.gguf (needs an earlier build)
+# Usage (from anywhere):  bash tests/gpu/run_gpu_check.sh [STEP...]      (default: build first)
+#   build  wheels + CUDA build of llama-cpp-python + tokendial install (+ an import check)
+#   first  runs on the carried first-layers model (.device/first/first.gguf)
 #   real   rebuild the real default model from first.gguf + .device/rest/ and run on it
+# The work folder (build tree included) is kept, so on a still-warm machine a second call can go on
+# where the first stopped (ninja rebuilds only what is missing).
 #
 # What it reads (carried, git-ignored): .device/whl/*.whl (Python packages missing on the GPU machine),
 # .device/src/llama_src.tar.xz (the llama-cpp-python sdist, stripped), .device/first/first.gguf,
@@ -24,7 +25,6 @@
 #   TD_JOBS            build parallelism (default: nproc)
 set -uo pipefail
 
-MODE=${1:-all}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CARRY=$REPO/.device
 WORK=${TD_WORK:-$CARRY/work}
@@ -101,8 +101,8 @@ cuda_arch() {
 
 build_llama() {
     command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
-    rm -rf "$SDIST_DIR"
-    tar xJf "$CARRY/src/llama_src.tar.xz" -C "$WORK" || return 1
+    # Extract once: a second call on a warm machine reuses the sources and the build tree (same mtimes).
+    [ -d "$SDIST_DIR" ] || tar xJf "$CARRY/src/llama_src.tar.xz" -C "$WORK" || return 1
     local arch
     arch=$(cuda_arch)
     # FA kernels off: they are most of the CUDA compile time; llama.cpp then runs attention without
@@ -183,8 +183,14 @@ run_model() {
     return 0
 }
 
+# The first part stays in the work folder, so that a later call (carrying only .device/rest) finds it.
+stash_first() {
+    [ -f "$WORK/first.gguf" ] && cmp -s "$CARRY/first/first.gguf" "$WORK/first.gguf" && return 0
+    cp "$CARRY/first/first.gguf" "$WORK/first.gguf"
+}
+
 rebuild_real() {
-    "$PY" "$REPO/tests/gpu/carry_model.py" rebuild "$CARRY/first/first.gguf" "$CARRY/rest" \
+    "$PY" "$REPO/tests/gpu/carry_model.py" rebuild "$WORK/first.gguf" "$CARRY/rest" \
         "$WORK/SmolLM2-135M-Instruct.Q4_1.gguf"
 }
 
@@ -200,23 +206,34 @@ finish() {
 }
 
 main() {
+    local steps=("$@") step
+    [ ${#steps[@]} = 0 ] && steps=(build first)
     phase env env_info
-    if [ "$MODE" = all ] || [ "$MODE" = build ]; then
-        if [ "${TD_SKIP_BUILD:-0}" != 1 ]; then
-            phase wheels install_wheels
-            phase build_llama_cpp build_llama
-            phase install_tokendial install_tokendial
-        fi
-        phase check_import check_import
-    fi
-    case $MODE in
-        all | first) phase runs_first run_model first "$CARRY/first/first.gguf" ;;
-        real)
-            phase rebuild_real rebuild_real
-            phase runs_real run_model real "$WORK/SmolLM2-135M-Instruct.Q4_1.gguf"
-            ;;
-    esac
-    if [ "$MODE" != build ]; then
+    for step in "${steps[@]}"; do
+        case $step in
+            build)
+                if [ "${TD_SKIP_BUILD:-0}" != 1 ]; then
+                    phase wheels install_wheels
+                    phase build_llama_cpp build_llama
+                    phase install_tokendial install_tokendial
+                fi
+                phase check_import check_import
+                ;;
+            first)
+                phase stash_first stash_first
+                phase runs_first run_model first "$WORK/first.gguf"
+                ;;
+            real)
+                phase rebuild_real rebuild_real
+                phase runs_real run_model real "$WORK/SmolLM2-135M-Instruct.Q4_1.gguf"
+                ;;
+            *)
+                echo "unknown step $step (build, first, real)" >&2
+                exit 2
+                ;;
+        esac
+    done
+    if [ -n "$(ls "$RUNS"/*.jsonl 2>/dev/null)" ]; then
         phase compare compare
     fi
     finish
@@ -225,5 +242,5 @@ main() {
 
 # Sourced (for testing one function): define everything, run nothing.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-    main
+    main "$@"
 fi
