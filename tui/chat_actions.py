@@ -260,6 +260,30 @@ class ChatActions:
         where = f" The old one is kept as {moved}." if moved else ""
         app.notify(f"Chats are saved again, in a fresh database.{where}", title="Chats", timeout=10)
 
+    def action_toggle_keep_events(self) -> bool | None:
+        """Keep this chat's token events for good (they are otherwise kept for recent chats only)."""
+        app = self._app
+        chat_id = app.chat_session.chat_id
+        if chat_id is None:
+            app.notify("Nothing saved yet: send a prompt first.", severity="warning")
+            return None
+        store = app.chat_session.store
+        try:
+            keep = not store.load_chat(chat_id).keep_events
+            store.set_keep_events(chat_id, keep)
+        except StoreError as error:
+            app.notify(describe_store_error(error), title="Chats", severity="error")
+            return None
+        retention = store.retention
+        app.notify(
+            "Token events of this chat are kept for good."
+            if keep
+            else f"Token events of this chat are kept while it is among the {retention.keep_chats} most "
+            "recent chats.",
+            title="Chats",
+        )
+        return keep
+
     def chat_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """The saved-chat commands for the command palette."""
         app = self._app
@@ -269,6 +293,11 @@ class ChatActions:
         yield SystemCommand("Chats: export to JSON", "Complete and re-importable", app.action_export_json)
         yield SystemCommand(
             "Chats: import from JSON", "Add a chat exported by tokendial", app.action_import_json
+        )
+        yield SystemCommand(
+            "Chats: keep token events of this chat",
+            "Exempt its token events (and candidates) from pruning, or stop doing so",
+            app.action_toggle_keep_events,
         )
         if app._store_problem is not None and isinstance(app._store_problem, StoreCorruptError):
             yield SystemCommand(

@@ -281,6 +281,9 @@ async def test_export_and_import_from_the_app(tmp_path: Path) -> None:
         await ready(pilot)
         assert app.export_chat("json") is None  # nothing saved yet
         await ask(pilot, "Export me")
+        assert app.action_toggle_keep_events() is True
+        assert app.chat_session.chat_id is not None
+        assert app.chat_session.store.load_chat(app.chat_session.chat_id).keep_events
         md = app.export_chat("md")
         js = app.export_chat("json")
         assert md is not None and js is not None

@@ -111,7 +111,7 @@ class StoredMessage(BaseModel):
     """Token events are stored for it (``ChatStore.load_events``)."""
 
 
-INTERRUPTED_MESSAGE = "interrupted: tokendial stopped during this reply"
+INTERRUPTED_MESSAGE = "reply interrupted: tokendial was closed mid-reply (partial text kept)"
 
 
 def reply_done_of(message: StoredMessage, events: Sequence[TokenEvent] | None = None) -> ReplyDone:
