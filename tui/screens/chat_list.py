@@ -20,6 +20,9 @@ from textual.widgets.option_list import Option
 
 from tui.store import ChatStore, ChatSummary, StoreError
 
+LIST_LIMIT = 500
+"""At most this many chats are listed (the most recent matching ones)."""
+
 
 def describe_store_error(error: StoreError) -> str:
     """One notification text for a store error: what happened and the way on."""
@@ -165,7 +168,7 @@ class ChatListScreen(ModalScreen[int | None]):
     def refresh_list(self, keep: int | None = None) -> None:
         """Reload the chats matching the search (highlighting ``keep`` or the current chat)."""
         try:
-            self.summaries = self.store.list_chats(search=self.search)
+            self.summaries = self.store.list_chats(search=self.search, limit=LIST_LIMIT)
         except StoreError as error:
             self.summaries = []
             self.notify(describe_store_error(error), title="Chats", severity="error", timeout=10)
@@ -174,7 +177,11 @@ class ChatListScreen(ModalScreen[int | None]):
         options.add_options([chat_option(s) for s in self.summaries])
         empty = self.query_one("#chat-list-empty", Static)
         if self.summaries:
-            empty.update("")
+            empty.update(
+                f"Showing the {LIST_LIMIT} most recent: search to find older chats."
+                if len(self.summaries) == LIST_LIMIT
+                else ""
+            )
             target = keep if keep is not None else self.current_chat
             ids = [s.id for s in self.summaries]
             options.highlighted = ids.index(target) if target in ids else 0
