@@ -1,0 +1,1 @@
+"""The soak run (not part of the default test run): ``python -m tests.soak.run``."""
