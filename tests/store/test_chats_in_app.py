@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -14,12 +15,12 @@ from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
 from settings.config import Settings
-from settings.sampling import SamplingParams
+from settings.sampling import SamplingMode, SamplingParams
 from tui.app import TokendialApp
 from tui.engine.events import ReplyDone
 from tui.engine.protocol import ChatEngine, LoadConfig
 from tui.screens.chat_list import ChatListScreen, ConfirmDeleteScreen, TextPromptScreen
-from tui.store import ChatStore, default_db_path
+from tui.store import ChatStore, MessageStatus, default_db_path
 from tui.widgets.chat_view import AssistantMessage, UserMessage
 
 SIZE = (120, 40)
@@ -40,29 +41,33 @@ def make_app(engine: FakeEngine, data_dir: Path, **sampling: Any) -> TokendialAp
     return TokendialApp(settings, engine_factory=factory, config_path=data_dir.parent / "config.toml")
 
 
-async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], what: str) -> None:
-    for _ in range(500):
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], what: str, steps: int = 500) -> None:
+    for _ in range(steps):
         if condition():
             return
         await pilot.pause(0.01)
     raise AssertionError(f"timed out waiting for: {what}")
 
 
-async def ready(pilot: Pilot[Any]) -> TokendialApp:
+async def ready(pilot: Pilot[Any], steps: int = 500) -> TokendialApp:
     app = pilot.app
     assert isinstance(app, TokendialApp)
-    await wait_for(pilot, lambda: app.model_state.value == "ready", "model loaded")
+    await wait_for(pilot, lambda: app.model_state.value in ("ready", "failed"), "model loaded", steps)
+    assert app.model_state.value == "ready"
     return app
 
 
-async def ask(pilot: Pilot[Any], text: str) -> None:
+async def ask(pilot: Pilot[Any], text: str, steps: int = 500) -> None:
     app = pilot.app
     assert isinstance(app, TokendialApp)
     app.prompt.focus()
     app.prompt.text = text
     await pilot.press("enter")
     await wait_for(
-        pilot, lambda: not app.busy and all(r.finished for r in app.records.values()), "reply finished"
+        pilot,
+        lambda: not app.busy and all(r.finished for r in app.records.values()),
+        "reply finished",
+        steps,
     )
     await pilot.pause()
 
@@ -332,3 +337,47 @@ async def test_a_corrupt_database_gives_a_message_and_a_way_on(tmp_path: Path) -
         await ask(pilot, "Saved again")
     assert stored_messages(data_dir)[0][1] == "Saved again"
     assert len(list(data_dir.glob("chats.sqlite3.corrupt-*"))) == 1
+
+
+@pytest.mark.real_model
+async def test_real_model_reply_is_saved_and_reopened_chat_reuses_its_parameters(
+    tmp_path: Path, model_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    greedy = SamplingParams(mode=SamplingMode.GREEDY, max_new_tokens=12, repeat_penalty=1.0)
+
+    def settings(sampling: SamplingParams) -> Settings:
+        return Settings(model_path=model_path, data_dir=data_dir, n_ctx=512, sampling=sampling)
+
+    first = TokendialApp(settings(greedy), config_path=tmp_path / "config.toml")
+    async with first.run_test(size=SIZE) as pilot:
+        app = await ready(pilot, steps=6000)
+        await ask(pilot, "Name three colours.", steps=6000)
+        first_text = app.history[-1].content
+    assert first_text
+
+    with ChatStore(default_db_path(data_dir)) as store:
+        (summary,) = store.list_chats()
+        reply = store.load_chat(summary.id).messages[-1]
+        assert reply.status is MessageStatus.FINISHED and reply.text == first_text
+        assert reply.reply is not None and reply.reply.model is not None
+        assert reply.reply.model.fingerprint == hashlib.sha256(model_path.read_bytes()).hexdigest()
+        assert reply.reply.stop is not None and reply.reply.stop.kind.value in ("eos", "max_tokens")
+        assert set(reply.reply.params.values()) == {greedy}
+        events = store.load_events(reply.id)
+        assert events is not None and len(events) == reply.reply.token_count
+        assert all(e.candidates for e in events)
+
+    second = TokendialApp(settings(SamplingParams(temperature=1.5)), config_path=tmp_path / "config.toml")
+    async with second.run_test(size=SIZE) as pilot:
+        app = await ready(pilot, steps=6000)
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: chat_list(app) is not None, "chat list")
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bool(app.chat_view.query(UserMessage)), "chat restored")
+        assert app.live.params == greedy
+        await pilot.press("ctrl+r")  # the same prompt again, with the chat's (greedy) parameters
+        await wait_for(pilot, lambda: not app.busy, "regenerated", steps=6000)
+        await pilot.pause()
+        assert app.history[-1].content == first_text  # greedy: the same reply
