@@ -306,14 +306,21 @@ class _Reply:
         todo = full[start:]
         self.prompt_evaluated = len(todo)
         t0 = time.perf_counter()
-        batch = max(1, int(llm.n_batch))
-        for offset in range(0, len(todo), batch):
+        # The last token goes alone: the logits of the reply's first token then come from the
+        # same kind of decode whether the prompt was cached or not (llama.cpp's batched and
+        # single-token kernels differ slightly), so a seed reproduces its reply.
+        size = max(1, int(llm.n_batch))
+        head = todo[:-1]
+        batches = [head[i : i + size] for i in range(0, len(head), size)] + [todo[-1:]]
+        done = 0
+        for chunk in batches:
             if self.cancel.is_set():
                 self.prompt_ms = (time.perf_counter() - t0) * 1000.0
                 self._end(StopKind.CANCELLED)
                 return
-            _eval(llm, todo[offset : offset + batch])
-            yield PromptProgress(evaluated=min(offset + batch, len(todo)), total=len(todo))
+            _eval(llm, chunk)
+            done += len(chunk)
+            yield PromptProgress(evaluated=done, total=len(todo))
         self.prompt_ms = (time.perf_counter() - t0) * 1000.0
         yield from self._loop(decoder)
 
