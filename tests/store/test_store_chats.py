@@ -10,7 +10,7 @@ import pytest
 
 from settings.sampling import SamplingMode, SamplingParams
 from tui.engine.events import ReplyDone, StopKind, StopReason, TokenEvent
-from tui.store import ChatStore, MessageStatus, NotFoundError, Role, StoreError
+from tui.store import ChatStore, MessageStatus, NotFoundError, Role, StoreCorruptError, StoreError
 from tui.store.schema import CURRENT_VERSION
 
 
@@ -227,3 +227,26 @@ def test_reopening_keeps_everything(db_path: Path, make_done: Callable[..., Repl
     with ChatStore(db_path) as second:
         assert second.load_chat(chat_id) == before
         assert before.last_params == SamplingParams(top_k=3)
+
+
+def test_late_partial_update_does_not_overwrite_a_finished_reply(
+    store: ChatStore, make_done: Callable[..., ReplyDone]
+) -> None:
+    chat_id = store.create_chat()
+    reply = store.begin_assistant_message(chat_id, SamplingParams())
+    store.finish_assistant_message(reply, make_done("final text"))
+    store.update_assistant_text(reply, "stale partial", token_count=1)
+    message = store.load_chat(chat_id).messages[-1]
+    assert (message.text, message.reply and message.reply.token_count) == ("final text", 3)
+
+
+def test_undecodable_stored_values_are_a_store_error(
+    store: ChatStore, make_done: Callable[..., ReplyDone]
+) -> None:
+    chat_id = store.create_chat()
+    reply = store.begin_assistant_message(chat_id, SamplingParams())
+    store.finish_assistant_message(reply, make_done("x"))
+    store._db.execute("UPDATE replies SET stop = '{broken' WHERE message_id = ?", (reply,))
+    with pytest.raises(StoreCorruptError, match="could not be read while loading a chat"):
+        store.load_chat(chat_id)
+    assert [c.id for c in store.list_chats()] == [chat_id]  # the rest still works

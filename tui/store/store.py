@@ -166,6 +166,15 @@ def _guarded(
                         with suppress(sqlite3.Error):
                             self._conn.execute("ROLLBACK")
                     raise translate_sqlite_error(error, self.path, doing) from error
+                except (ValueError, TypeError, KeyError) as error:  # a stored value that does not decode
+                    if self._conn.in_transaction:
+                        with suppress(sqlite3.Error):
+                            self._conn.execute("ROLLBACK")
+                    raise StoreCorruptError(
+                        f"Part of the chat database could not be read while {doing} ({error}).",
+                        "Export the chats you need, then move the database aside and start a fresh one.",
+                        self.path,
+                    ) from error
 
         return wrapper
 
@@ -519,13 +528,19 @@ class ChatStore:
 
     @_guarded("saving the partial reply")
     def update_assistant_text(self, message_id: int, text: str, token_count: int | None = None) -> None:
-        """Save the partial text of a reply in progress (call it every second or so, not per token)."""
+        """Save the partial text of a reply in progress (call it every second or so, not per token).
+
+        A reply that is already finished is left as it is.
+        """
         with self._transaction() as db:
             cursor = db.execute(
-                "UPDATE messages SET text = ? WHERE id = ? AND role = 'assistant'", (text, message_id)
+                "UPDATE messages SET text = ? WHERE id = ? AND role = 'assistant' AND status = 'interrupted'",
+                (text, message_id),
             )
             if cursor.rowcount == 0:
-                raise NotFoundError(f"Reply {message_id} does not exist.", "", self.path)
+                if db.execute("SELECT 1 FROM messages WHERE id = ?", (message_id,)).fetchone() is None:
+                    raise NotFoundError(f"Reply {message_id} does not exist.", "", self.path)
+                return
             if token_count is not None:
                 db.execute(
                     "UPDATE replies SET token_count = ? WHERE message_id = ?", (token_count, message_id)
