@@ -14,18 +14,21 @@ from pathlib import Path
 
 import pytest
 
+from settings.sampling import SamplingParams
 from tui.store import ChatStore, MessageStatus, Role
 
 WRITER = Path(__file__).with_name("sigkill_writer.py")
+APP = Path(__file__).with_name("sigkill_app.py")
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
 
-def _start(db_path: Path, mode: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+def _start(*args: str, script: Path = WRITER) -> subprocess.Popen[str]:
+    paths = [str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     return subprocess.Popen(
-        [sys.executable, str(WRITER), str(db_path), mode],
+        [sys.executable, str(script), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -68,7 +71,7 @@ def _assert_intact(db_path: Path) -> None:
 
 
 def test_sigkill_mid_reply_keeps_finished_messages(db_path: Path) -> None:
-    proc = _start(db_path, "steady")
+    proc = _start(str(db_path), "steady")
     try:
         lines = _read_until(proc, "PARTIAL")
     finally:
@@ -98,7 +101,7 @@ def test_sigkill_mid_reply_keeps_finished_messages(db_path: Path) -> None:
 
 
 def test_sigkill_during_busy_writes_loses_at_most_the_reply_in_progress(db_path: Path) -> None:
-    proc = _start(db_path, "loop")
+    proc = _start(str(db_path), "loop")
     try:
         lines = _read_until(proc, "FINISHED", count=15)
     finally:
@@ -115,3 +118,35 @@ def test_sigkill_during_busy_writes_loses_at_most_the_reply_in_progress(db_path:
         interrupted = [m for m in chat.messages if m.status is MessageStatus.INTERRUPTED]
         assert len(interrupted) <= 1
         assert all(m.id == chat.messages[-1].id for m in interrupted)
+
+
+def test_sigkill_of_the_app_mid_reply(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    proc = _start(str(data_dir), script=APP)
+    try:
+        lines = _read_until(proc, "READY")
+    finally:
+        _kill(proc)
+    assert lines[:2] == ["FINISHED first prompt", "FINISHED second prompt"]
+
+    db_path = data_dir / "chats.sqlite3"
+    _assert_intact(db_path)
+    with ChatStore(db_path) as store:
+        (summary,) = store.list_chats()
+        chat = store.load_chat(summary.id)
+        statuses = [(m.role, m.status) for m in chat.messages]
+        assert statuses == [
+            (Role.USER, MessageStatus.FINISHED),
+            (Role.ASSISTANT, MessageStatus.FINISHED),
+            (Role.USER, MessageStatus.FINISHED),
+            (Role.ASSISTANT, MessageStatus.FINISHED),
+            (Role.USER, MessageStatus.FINISHED),
+            (Role.ASSISTANT, MessageStatus.INTERRUPTED),
+        ]
+        assert [m.text for m in chat.messages[::2]] == ["first prompt", "second prompt", "third prompt"]
+        finished = chat.messages[1]
+        assert finished.text == "Hello, I am a small model.\nAsk me anything!"
+        assert finished.reply is not None and finished.reply.stop_label == "end of sequence <|im_end|>"
+        assert chat.last_params == SamplingParams(top_k=11)
+        partial = chat.messages[-1]
+        assert partial.text == "Hello, I am"  # the 4 tokens before the hold, saved as they streamed
