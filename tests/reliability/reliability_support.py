@@ -1,0 +1,93 @@
+"""Helpers for the reliability matrix: the TUI test helpers, bad model files, output checks."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from textual.app import App
+
+from tui.engine.events import ChatMessage, EngineEvent, ModelInfo
+from tui.engine.live import LiveParams
+from tui.engine.protocol import ChatEngine
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def _load_tui_support() -> ModuleType:
+    """tests/tui/conftest.py as a plain module (its app builders and waits), under another name."""
+    spec = importlib.util.spec_from_file_location("tui_test_support", TESTS / "tui" / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+tui_support = _load_tui_support()
+SIZE: tuple[int, int] = tui_support.SIZE
+make_app = tui_support.make_app
+make_settings = tui_support.make_settings
+wait_for = tui_support.wait_for
+wait_ready = tui_support.wait_ready
+send = tui_support.send
+reply_done = tui_support.reply_done
+
+
+class SharedEngine:
+    """A ChatEngine that forwards to a shared real engine and ignores ``close`` (the fixture owns it)."""
+
+    def __init__(self, engine: ChatEngine) -> None:
+        self.engine = engine
+
+    @property
+    def info(self) -> ModelInfo:
+        """The shared engine's model facts."""
+        return self.engine.info
+
+    def stream_reply(
+        self,
+        messages: Sequence[ChatMessage],
+        live: LiveParams,
+        cancel: threading.Event,
+        *,
+        continue_from: Sequence[int] = (),
+    ) -> Iterator[EngineEvent]:
+        """The shared engine's reply."""
+        return self.engine.stream_reply(messages, live, cancel, continue_from=continue_from)
+
+    def count_tokens(self, text: str) -> int:
+        """The shared engine's token count."""
+        return self.engine.count_tokens(text)
+
+    def close(self) -> None:
+        """Leave the shared engine open."""
+
+
+def write_unknown_arch_gguf(path: Path) -> Path:
+    """A well-formed GGUF file whose architecture llama.cpp doesn't know."""
+    import gguf
+
+    writer = gguf.GGUFWriter(str(path), arch="notarealarch")
+    writer.add_name("not a real model")
+    writer.add_tensor("token_embd.weight", np.zeros((8, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def write_gguf_header(path: Path) -> Path:
+    """A file with just a GGUF v3 header (passes the quick check; llama.cpp refuses it)."""
+    path.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + bytes(16))
+    return path
+
+
+def screen_text(app: App[Any]) -> str:
+    """Everything the app draws now, as plain text (every visible segment of the screen)."""
+    return "".join(segment.text for strip in app.screen._compositor.render_strips() for segment in strip)
