@@ -23,9 +23,10 @@ from textual.widgets import ContentSwitcher
 from settings.config import ConfigWriteError, Settings, save_default_sampling
 from settings.sampling import DEFAULT_PRESETS, SamplingParams
 from tui.chat_actions import ChatActions
-from tui.engine.events import ChatMessage, ModelLoadError
+from tui.engine.events import ChatMessage, ModelLoadError, TokenEvent
 from tui.engine.live import LiveParams
 from tui.engine.protocol import ChatEngine, LoadConfig
+from tui.inspector_actions import InspectorActions
 from tui.model_actions import ModelActions
 from tui.reply import ReplyRecord
 from tui.screens.help import HelpScreen
@@ -81,7 +82,7 @@ def load_config_for(settings: Settings) -> LoadConfig:
     )
 
 
-class TokendialApp(ChatActions, ModelActions, App[int]):
+class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
     """Chat with a local GGUF model; a live sampling panel; a token view that shows why replies stop."""
 
     CSS_PATH = "app.tcss"
@@ -105,6 +106,14 @@ class TokendialApp(ChatActions, ModelActions, App[int]):
                 tooltip="Save the current sampling parameters as the default"),
         Binding("f1", "help", "Help", id="app.help", tooltip="What the parameters and badges mean"),
         Binding("f3", "chats", "Chats", id="app.chats", tooltip="Saved chats: open, rename, delete, search"),
+        Binding("i", "inspect", "Inspect", show=False, id="app.inspect",
+                tooltip="Token inspector: open it, go into it, close it"),
+        Binding("u", "least_confident", "Least sure", show=False, id="app.least_confident",
+                tooltip="Select the token the model was least sure of"),
+        Binding("left_square_bracket", "sibling(-1)", "Prev branch", show=False, id="app.prev_branch",
+                tooltip="Show the previous branch of the last reply"),
+        Binding("right_square_bracket", "sibling(1)", "Next branch", show=False, id="app.next_branch",
+                tooltip="Show the next branch of the last reply"),
         Binding("f2", "pick_model", "Model", show=False, id="app.pick_model",
                 tooltip="Load another model: a GGUF file from the models folder, or a path"),
     ]  # fmt: skip
@@ -141,6 +150,7 @@ class TokendialApp(ChatActions, ModelActions, App[int]):
         self._load_config = load_config_for(settings)
         self.engine_worker = EngineWorker(self, engine_factory, self._load_config, self.live, batch_s=batch_s)
         self.init_chats()
+        self.init_inspector()
 
     # -- start-up ------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[None]:
@@ -245,15 +255,20 @@ class TokendialApp(ChatActions, ModelActions, App[int]):
         await self._start_reply()
         return True
 
-    async def _start_reply(self) -> None:
+    async def _start_reply(
+        self, continue_from: tuple[int, ...] = (), prefix: tuple[TokenEvent, ...] = ()
+    ) -> None:
         reply_id = self._next_reply_id
         self._next_reply_id += 1
-        record = ReplyRecord(reply_id, params_by_version=self.params_by_version)
+        record = ReplyRecord(reply_id, list(prefix), params_by_version=self.params_by_version)
         self.records[reply_id] = record
         chat = self.chat_view
         chat.anchor()
-        await chat.mount(AssistantMessage(record))
-        job = ReplyJob(reply_id, self._conversation())
+        message = AssistantMessage(record)
+        await chat.mount(message)
+        if prefix:  # a branch: its fixed tokens are already there
+            await message.append(record.streamed_text)
+        job = ReplyJob(reply_id, self._conversation(), continue_from=continue_from)
         self._active = job
         self._token_record_id = reply_id
         self.token_view.show_reply(record)

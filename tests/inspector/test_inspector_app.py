@@ -1,0 +1,235 @@
+"""The inspector in the app (Pilot, FakeEngine): selecting by keys and mouse, what-if, strip, branches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from inspector_fakes import LECTURE_SCRIPT, BranchingFake
+from inspector_helpers import SIZE, cell_text, inspector_of, make_app, replied, reply_done, wait_for
+
+from tui.engine.events import CutBy
+from tui.widgets.chat_view import AssistantMessage
+from tui.widgets.inspector import Inspector, WhatIfInput
+from tui.widgets.sampling_panel import SamplingPanel
+
+SAMPLE = {"temperature": 0.7, "top_k": 4, "top_p": 0.9, "min_p": 0.05, "repeat_penalty": 1.0, "seed": 7}
+
+
+def _fake() -> BranchingFake:
+    return BranchingFake(script=LECTURE_SCRIPT)
+
+
+def _independent_drawn(p_raw: list[float], kept: list[bool], temperature: float) -> list[float]:
+    """p of the draw: p_raw ** (1/T) renormalised over the kept candidates (the fake's logits are log p)."""
+    weights = [p ** (1 / temperature) if k else 0.0 for p, k in zip(p_raw, kept, strict=True)]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+async def test_keys_open_the_inspector_and_follow_the_cursor(tmp_path: Path) -> None:
+    app = make_app(_fake(), tmp_path, **SAMPLE)
+    async with app.run_test(size=SIZE) as pilot:
+        await replied(pilot)
+        await pilot.press("ctrl+t", "i")
+        inspector = inspector_of(app)
+        assert inspector.display and app.inspector_open
+        assert not app.screen.query_one(SamplingPanel).display  # the inspector takes its place
+        assert inspector.event is not None and inspector.event.index == 0
+        await pilot.press("right", "right", "right", "right", "right")  # to " cake"
+        await pilot.pause()
+        event = inspector.event
+        assert event is not None and event.index == 5 and event.text == " cake"
+        # Every number in the table, against an independent computation from the event.
+        cands = sorted(event.candidates, key=lambda c: -c.p_raw)
+        cumulative = 0.0
+        for row, cand in enumerate(cands):
+            cumulative += cand.p_raw
+            assert cell_text(inspector, row, "p_raw") == f"{cand.p_raw:.4f}"
+            assert cell_text(inspector, row, "cum") == f"{cumulative:.4f}"
+            shown = cell_text(inspector, row, "p_final")
+            assert shown == ("—" if cand.cut_by else f"{cand.p_final:.4f}")
+            assert cell_text(inspector, row, "mark") == ("▶" if cand.token_id == event.token_id else " ")
+        # The lecture figure: cake 0.20, donut 0.10, banana 0.02 ...
+        assert [cell_text(inspector, r, "token") for r in range(3)] == ["␣cake", "␣donut", "␣banana"]
+        assert cell_text(inspector, 4, "cut") == "cut top-k"  # top-k 4 cuts the fifth
+        # Untrusted text stays literal in the table.
+        assert cell_text(inspector, 5, "token").startswith("␣[bold]x[/")
+        await pilot.press("i")  # into the inspector
+        assert app.focused is inspector.table
+        await pilot.press("escape")  # close it
+        assert not inspector.display and app.screen.query_one(SamplingPanel).display
+        assert app.focused is app.token_view
+
+
+async def test_a_click_on_a_token_opens_the_inspector_there(tmp_path: Path) -> None:
+    app = make_app(_fake(), tmp_path, **SAMPLE)
+    async with app.run_test(size=SIZE) as pilot:
+        await replied(pilot)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        view = app.token_view
+        view.render()
+        x = view._offsets[3] + 1  # inside " slice" (after the padding column)
+        await pilot.click(view, offset=(x + 1, 0))
+        await pilot.pause()
+        inspector = inspector_of(app)
+        assert app.inspector_open and view.cursor == 3
+        assert inspector.event is not None and inspector.event.text == " slice"
+
+
+async def test_what_if_recomputes_the_step_without_generating(tmp_path: Path) -> None:
+    engine = _fake()
+    app = make_app(engine, tmp_path, **SAMPLE)
+    async with app.run_test(size=SIZE) as pilot:
+        await replied(pilot)
+        await pilot.press("ctrl+t", "i", *["right"] * 5)
+        inspector = inspector_of(app)
+        event = inspector.event
+        assert event is not None
+        calls = len(engine.calls)
+        temperature = inspector.query_one("#whatif-temperature", WhatIfInput)
+        temperature.focus()
+        temperature.value = "1.5"
+        await pilot.pause()
+        step = inspector.step
+        assert step is not None and inspector.whatif is not None and step is not inspector.actual
+        cands = sorted(event.candidates, key=lambda c: -c.p_raw)
+        p_raw = [c.p_raw for c in cands]
+        # top-k 4; top-p 0.9 on the top 4 renormalised (llama.cpp's order); min-p 0.05
+        top4 = p_raw[:4]
+        cumulative = [sum(top4[: i + 1]) / sum(top4) for i in range(4)]
+        n_top_p = next(i + 1 for i, c in enumerate(cumulative) if c >= 0.9)
+        kept = [i < n_top_p and p >= 0.05 * p_raw[0] for i, p in enumerate(p_raw)]
+        assert kept == [True, True, True, False, False, False]  # bread: cut by top-p
+        expected = _independent_drawn(p_raw, kept, 1.5)
+        for row, p in enumerate(expected):
+            assert step.rows[row].p_final == pytest_approx(p)
+            assert cell_text(inspector, row, "p_final") == (f"{p:.4f}" if kept[row] else "—")
+        summary = str(inspector.query_one("#inspector-summary").render())
+        assert "WHAT-IF" in summary and "nothing generated" in summary
+        # Step top-k down to 1 with the arrow key: only cake survives.
+        top_k = inspector.query_one("#whatif-top_k", WhatIfInput)
+        top_k.focus()
+        await pilot.press("down", "down", "down")
+        assert top_k.value == "1"
+        step = inspector.step
+        assert step is not None and step.kept == 1
+        assert [r.cut_by for r in step.rows[1:4]] == [CutBy.TOP_K] * 3
+        assert cell_text(inspector, 1, "cut") == "cut top-k (new)"
+        # An invalid value is flagged and not applied.
+        top_p = inspector.query_one("#whatif-top_p", WhatIfInput)
+        top_p.value = "1.5"
+        await pilot.pause()
+        assert top_p.has_class("invalid") and inspector.step is step
+        # r resets to the step as it happened; nothing was generated meanwhile.
+        inspector.table.focus()
+        await pilot.press("r")
+        assert inspector.whatif is None and inspector.step is inspector.actual
+        assert top_p.value == "0.9" and not top_p.has_class("invalid")
+        assert len(engine.calls) == calls
+
+
+def pytest_approx(value: float) -> object:
+    """pytest.approx with a tight tolerance."""
+    return pytest.approx(value, rel=1e-9, abs=1e-12)
+
+
+async def test_least_confident_key_and_strip_click(tmp_path: Path) -> None:
+    app = make_app(_fake(), tmp_path, **SAMPLE)
+    async with app.run_test(size=SIZE) as pilot:
+        await replied(pilot)
+        await pilot.press("u")  # in the prompt box it is just a letter
+        assert app.prompt.text == "u" and not app.inspector_open
+        app.prompt.clear()
+        await pilot.press("ctrl+t", "u")
+        await pilot.pause()
+        ps = [event.p_raw for event in app.token_view.record.events]
+        assert app.token_view.cursor == ps.index(min(ps)) == 5  # " cake" at 0.20
+        inspector = inspector_of(app)
+        assert inspector.event is not None and inspector.event.index == 5
+        strip = inspector.query_one("#confidence")
+        await pilot.click(strip, offset=(1, 0))
+        await pilot.pause()
+        assert app.token_view.cursor == 1
+
+
+async def test_branch_from_another_candidate_and_switch_siblings(tmp_path: Path) -> None:
+    engine = _fake()
+    app = make_app(engine, tmp_path, **SAMPLE)
+    async with app.run_test(size=SIZE) as pilot:
+        await replied(pilot)
+        original = app.token_view.record
+        assert original is not None and original.done is not None
+        first_text = original.done.text
+        assert first_text == "I had a slice of cake."
+        await pilot.press("ctrl+t", "i", *["right"] * 5, "i")  # " cake", into the table
+        inspector = inspector_of(app)
+        await pilot.press("down")  # " donut"
+        row = inspector.highlighted_row()
+        assert row is not None and row.text == " donut"
+        await pilot.press("b")
+        await reply_done(pilot)
+        branch = app.token_view.record
+        assert branch is not None and branch is not original and branch.done is not None
+        assert branch.done.text == "I had a slice of donut with cream."
+        assert [e.token_id for e in branch.events[:5]] == [e.token_id for e in original.events[:5]]
+        assert branch.events[5].token_id == row.token_id
+        assert [e.index for e in branch.events] == list(range(len(branch.events)))
+        # The engine continued from the fixed tokens: only the alternative was evaluated.
+        assert engine.continued[-1] == tuple(e.token_id for e in branch.events[:6])
+        assert branch.done.prompt_evaluated == 1
+        assert app.history[-1].content == branch.done.text
+        message = app.chat_view.query(AssistantMessage).last()
+        assert message.record is branch and "branch 2/2" in str(message.border_title)
+        # [ shows the old continuation again, ] the branch.
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        message = app.chat_view.query(AssistantMessage).last()
+        assert message.record is original and "branch 1/2" in str(message.border_title)
+        assert app.history[-1].content == first_text
+        assert app.token_view.record is original
+        assert len(app.chat_view.query(AssistantMessage)) == 1
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert app.chat_view.query(AssistantMessage).last().record is branch
+        assert app.history[-1].content == branch.done.text
+
+
+async def test_branch_refusals_explain_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = make_app(_fake(), tmp_path, **SAMPLE)
+    notes: list[str] = []
+    monkeypatch.setattr(app, "notify", lambda message, **_: notes.append(message))
+    async with app.run_test(size=SIZE) as pilot:
+        await replied(pilot)
+        record = app.token_view.record
+        assert record is not None
+        same = record.events[2].token_id
+        assert not await app.branch(record.reply_id, 2, same)  # the token it already has
+        await pilot.press("ctrl+t", "right_square_bracket")  # no branches yet: a note, nothing changes
+        assert app.chat_view.query(AssistantMessage).last().record is record
+        await replied(pilot, "And then?")
+        assert not await app.branch(record.reply_id, 2, record.events[2].candidates[1].token_id)
+        assert any("token the reply has" in n for n in notes)
+        assert any("no branches" in n for n in notes)
+        assert any("last reply only" in n for n in notes)
+
+
+async def test_inspector_message_ids(tmp_path: Path) -> None:
+    """Branch requests carry the reply, the position and the candidate."""
+    seen: list[Inspector.BranchRequested] = []
+    app = make_app(_fake(), tmp_path, **SAMPLE)
+
+    def hook(message: object) -> None:
+        if isinstance(message, Inspector.BranchRequested):
+            seen.append(message)
+
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await replied(pilot)
+        await pilot.press("ctrl+t", "i", "right", "i", "down", "b")
+        await reply_done(pilot)
+        assert len({id(m) for m in seen}) == 1  # one request (seen at each node it bubbles through)
+        record = app.branches.set_of(seen[0].reply_id)
+        assert record is not None and seen[0].index == 1
+        assert seen[0].token_id == record.records[0].events[1].candidates[1].token_id
+        await wait_for(pilot, lambda: not app.busy, "branch done")

@@ -1,0 +1,363 @@
+"""The app's side of the token inspector: open it beside the token view, branch, switch branches.
+
+A mixin of :class:`~tui.app.TokendialApp` (like :mod:`tui.chat_actions`). The inspector replaces
+the sampling panel while it is open. Branching continues the last reply from another candidate:
+the engine gets the reply's tokens before that position plus the alternative as
+``continue_from`` (it reuses the KV cache for the common prefix), and the old continuation stays
+as a sibling that ``[`` / ``]`` switch back to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
+
+from textual import events
+from textual.css.query import NoMatches
+
+from settings.sampling import SamplingParams
+from tui.engine.events import ChatMessage, TokenEvent
+from tui.engine.whatif import least_confident
+from tui.reply import ReplyRecord
+from tui.widgets.chat_view import AssistantMessage
+from tui.widgets.inspector import Inspector
+from tui.widgets.safe_text import one_line
+from tui.widgets.status_bar import ModelState
+from tui.widgets.token_view import TokenView
+
+if TYPE_CHECKING:
+    from tui.app import TokendialApp
+    from tui.worker import ReplyFinished
+
+
+@dataclass
+class BranchSet:
+    """The alternative continuations of one reply position: siblings, and which one is shown."""
+
+    records: list[ReplyRecord]
+    active: int = 0
+    branched_at: dict[int, int] = field(default_factory=dict)
+    """reply id -> index of the token the user picked where that sibling branched off."""
+
+    def label(self, reply_id: int) -> str:
+        """e.g. ``branch 2/3``."""
+        ids = [r.reply_id for r in self.records]
+        return f"branch {ids.index(reply_id) + 1}/{len(ids)}" if reply_id in ids else ""
+
+
+@dataclass
+class BranchBook:
+    """Every BranchSet of the chat on screen, by the id of its first reply."""
+
+    sets: dict[int, BranchSet] = field(default_factory=dict)
+    slot_of: dict[int, int] = field(default_factory=dict)
+    """reply id -> the key of its BranchSet."""
+    prefixes: dict[int, tuple[TokenEvent, ...]] = field(default_factory=dict)
+    """Branch reply id -> its fixed tokens (kept until the reply finishes)."""
+
+    def set_of(self, reply_id: int) -> BranchSet | None:
+        """The BranchSet a reply belongs to (None: never branched)."""
+        slot = self.slot_of.get(reply_id)
+        return self.sets.get(slot) if slot is not None else None
+
+    def add(self, original: ReplyRecord, branch: ReplyRecord, at: int) -> BranchSet:
+        """Record ``branch`` as a new sibling of ``original`` (branched at token ``at``) and show it."""
+        slot = self.slot_of.setdefault(original.reply_id, original.reply_id)
+        siblings = self.sets.setdefault(slot, BranchSet([original]))
+        siblings.records.append(branch)
+        siblings.active = len(siblings.records) - 1
+        siblings.branched_at[branch.reply_id] = at
+        self.slot_of[branch.reply_id] = slot
+        return siblings
+
+    def clear(self) -> None:
+        """A new chat: forget every branch."""
+        self.sets.clear()
+        self.slot_of.clear()
+        self.prefixes.clear()
+
+
+def branch_event(event: TokenEvent, token_id: int) -> TokenEvent:
+    """The TokenEvent for picking candidate ``token_id`` at ``event``'s step instead of what was drawn."""
+    candidate = next((c for c in event.candidates if c.token_id == token_id), None)
+    if candidate is None:
+        raise ValueError(f"token {token_id} is not a candidate of token #{event.index}")
+    return dataclasses.replace(
+        event,
+        token_id=token_id,
+        text=candidate.text,
+        piece=candidate.text,
+        p_raw=candidate.p_raw,
+        p_final=candidate.p_final,
+        elapsed_ms=0.0,
+    )
+
+
+class InspectorActions:
+    """Token inspector for the app: call :meth:`init_inspector` in ``__init__``."""
+
+    branches: BranchBook
+    inspector_open: bool = False
+
+    @property
+    def _app(self) -> TokendialApp:
+        """This object as the app it is mixed into."""
+        return cast("TokendialApp", self)
+
+    def init_inspector(self) -> None:
+        """Set up the branch book and the reply observer (first, so that autosave sees whole branches)."""
+        app = self._app
+        app.branches = BranchBook()
+        app.reply_observers.insert(0, app._inspector_reply_finished)
+
+    # -- finding things ----------------------------------------------------------------------
+    @property
+    def inspector(self) -> Inspector | None:
+        """The inspector widget, once mounted."""
+        try:
+            return self._app.screen.query_one(Inspector)
+        except NoMatches:
+            return None
+
+    def record_of(self, reply_id: int) -> ReplyRecord | None:
+        """A reply's record: in the transcript, or a sibling branch not shown now."""
+        app = self._app
+        record = app.records.get(reply_id)
+        if record is not None:
+            return record
+        siblings = app.branches.set_of(reply_id)
+        if siblings is None:
+            return None
+        return next((r for r in siblings.records if r.reply_id == reply_id), None)
+
+    def _last_assistant(self) -> AssistantMessage | None:
+        widgets = list(self._app.chat_view.query(AssistantMessage))
+        return widgets[-1] if widgets else None
+
+    @staticmethod
+    def params_of(record: ReplyRecord, version: int) -> SamplingParams | None:
+        """The parameters version ``version`` of a reply stood for."""
+        if record.done is not None and version in record.done.params:
+            return record.done.params[version]
+        return record.params_by_version.get(version)
+
+    # -- opening, showing, closing ------------------------------------------------------------
+    async def open_inspector(self) -> Inspector:
+        """Show the inspector beside the token view (instead of the sampling panel)."""
+        app = self._app
+        inspector = self.inspector
+        if inspector is None:
+            inspector = Inspector(id="inspector")
+            await app.screen.query_one("#body").mount(inspector, after="#conversation")
+        inspector.display = True
+        app.panel.display = False
+        app.inspector_open = True
+        view = app.token_view
+        if view.record is not None and view.cursor is None and view.record.events:
+            view.cursor = 0  # selecting posts TokenSelected, which fills the inspector
+        else:
+            self._show_selected()
+        return inspector
+
+    def close_inspector(self) -> None:
+        """Hide the inspector; the sampling panel comes back."""
+        app = self._app
+        inspector = self.inspector
+        if inspector is not None:
+            inspector.display = False
+        app.panel.display = True
+        app.inspector_open = False
+        if app.screen.query_one("#views").current == "tokens":  # type: ignore[attr-defined]
+            app.token_view.focus()
+
+    def _show_selected(self) -> None:
+        app = self._app
+        inspector = self.inspector
+        view = app.token_view
+        event = view.selected_event
+        if inspector is None or view.record is None or event is None:
+            return
+        record = view.record
+        note = ""
+        siblings = app.branches.set_of(record.reply_id)
+        if siblings is not None:
+            at = siblings.branched_at.get(record.reply_id)
+            if at == event.index:
+                note = "picked by you: this reply branched here"
+            elif at is not None and event.index > at:
+                note = f"after the branch point (token #{at})"
+        inspector.show_token(
+            record.reply_id,
+            event,
+            self.params_of(record, event.params_version),
+            events=record.events,
+            seed=record.done.seed if record.done else None,
+            note=note,
+        )
+
+    def on_token_view_token_selected(self, message: TokenView.TokenSelected) -> None:
+        """The token cursor moved: show that token if the inspector is open."""
+        if self._app.inspector_open:
+            self._show_selected()
+
+    async def on_click(self, event: events.Click) -> None:
+        """A click on a token opens the inspector on it."""
+        app = self._app
+        if isinstance(event.widget, TokenView) and event.widget.selected_event is not None:
+            if not app.inspector_open:
+                await self.open_inspector()
+            else:
+                self._show_selected()
+
+    async def action_inspect(self) -> None:
+        """``i``: open the inspector; again: go into it; again: close it."""
+        app = self._app
+        inspector = self.inspector
+        if not app.inspector_open or inspector is None:
+            app._show_view("tokens")
+            await self.open_inspector()
+        elif app.focused is not None and inspector in app.focused.ancestors_with_self:
+            self.close_inspector()
+        else:
+            inspector.table.focus()
+
+    def on_inspector_closed(self, message: Inspector.Closed) -> None:
+        """Esc in the inspector."""
+        self.close_inspector()
+
+    def on_inspector_jump_requested(self, message: Inspector.JumpRequested) -> None:
+        """A click on the confidence strip: select that token."""
+        self._app.token_view.cursor = message.index
+
+    async def action_least_confident(self) -> None:
+        """``u``: select the token the model was least sure of in the reply shown."""
+        app = self._app
+        app._show_view("tokens")
+        record = app.token_view.record
+        index = least_confident(record.events) if record is not None else None
+        if index is None:
+            app.notify("No reply with token probabilities to look at yet.", severity="warning")
+            return
+        if not app.inspector_open:
+            await self.open_inspector()
+        app.token_view.cursor = index
+
+    def on_tokendial_app_new_chat_started(self, message: object) -> None:
+        """A new chat: forget the branches and close the inspector."""
+        app = self._app
+        app.branches.clear()
+        if app.inspector_open:
+            self.close_inspector()
+
+    # -- branching ---------------------------------------------------------------------------
+    async def on_inspector_branch_requested(self, message: Inspector.BranchRequested) -> None:
+        """Continue the last reply from another candidate; the old continuation stays a sibling."""
+        await self.branch(message.reply_id, message.index, message.token_id)
+
+    async def branch(self, reply_id: int, index: int, token_id: int) -> bool:
+        """Continue reply ``reply_id`` with ``token_id`` at token ``index``; False (with a note) if not."""
+        app = self._app
+        if app.busy:
+            app.notify("A reply is being generated: wait, or press Esc to cancel it.", severity="warning")
+            return False
+        if app.model_state is not ModelState.READY:
+            app.notify("The model is not ready.", severity="error")
+            return False
+        last = self._last_assistant()
+        record = self.record_of(reply_id)
+        if record is None or last is None or last.record.reply_id != reply_id or record.done is None:
+            app.notify(
+                "Branch from the last reply only (later turns of the chat depend on earlier replies).",
+                severity="warning",
+            )
+            return False
+        event = record.events[index]
+        if token_id == event.token_id:
+            app.notify("That is the token the reply has: pick another candidate (↑/↓), then b.")
+            return False
+        engine = app.engine_worker.engine
+        chosen = next(c for c in event.candidates if c.token_id == token_id)
+        if engine is not None and chosen.text == engine.info.eos_text:
+            app.notify("That candidate ends the reply: there is nothing to continue.", severity="warning")
+            return False
+        prefix = (*record.events[:index], branch_event(event, token_id))
+        if app.history and app.history[-1].role == "assistant":
+            app.history.pop()
+        app.chat_session.truncate(len(app.history))
+        await last.remove()
+        app.records.pop(reply_id, None)
+        new_id = app._next_reply_id
+        app.branches.prefixes[new_id] = prefix
+        await app._start_reply(continue_from=tuple(e.token_id for e in prefix), prefix=prefix)
+        branch = app.records[new_id]
+        siblings = app.branches.add(record, branch, index)
+        self._label_message(branch)
+        app.notify(
+            f"{siblings.label(new_id)}: continuing from token #{index} with "
+            f"{one_line(chosen.text, 20)!r} ([ and ] switch branches)",
+            title="Branch",
+            timeout=4,
+        )
+        return True
+
+    def _label_message(self, record: ReplyRecord) -> None:
+        app = self._app
+        siblings = app.branches.set_of(record.reply_id)
+        widget = app.chat_view.assistant_message(record.reply_id)
+        if widget is not None and siblings is not None:
+            widget.border_title = f"assistant · {siblings.label(record.reply_id)}  [ ]"
+
+    def _inspector_reply_finished(self, message: ReplyFinished) -> None:
+        """A branch finished: its fixed tokens join its events (so autosave stores the whole reply)."""
+        app = self._app
+        prefix = app.branches.prefixes.pop(message.reply_id, None)
+        if prefix is None:
+            return
+        message.tokens = (*prefix, *message.tokens)
+        done = message.done
+        reused = done.prompt_tokens + len(prefix) - done.prompt_evaluated
+        if done.prompt_tokens:
+            app.notify(
+                f"Evaluated {done.prompt_evaluated} token(s); {reused} came from the KV cache.",
+                title="Branch",
+                timeout=4,
+            )
+
+    async def action_sibling(self, delta: int) -> None:
+        """``[`` / ``]``: show the previous / next branch of the last reply."""
+        app = self._app
+        if app.busy:
+            app.notify("A reply is being generated: wait, or press Esc to cancel it.", severity="warning")
+            return
+        last = self._last_assistant()
+        siblings = app.branches.set_of(last.record.reply_id) if last is not None else None
+        if last is None or siblings is None or len(siblings.records) < 2:
+            app.notify("This reply has no branches: pick a candidate in the inspector (i) and press b.")
+            return
+        siblings.active = (siblings.active + delta) % len(siblings.records)
+        target = siblings.records[siblings.active]
+        done = target.done
+        if done is None:
+            return
+        await last.remove()
+        app.records.pop(last.record.reply_id, None)
+        app.records[target.reply_id] = target
+        widget = AssistantMessage(target)
+        await app.chat_view.mount(widget)
+        await widget.finish(done)
+        self._label_message(target)
+        if app.history and app.history[-1].role == "assistant":
+            app.history[-1] = ChatMessage("assistant", done.text)
+        session = app.chat_session
+        session.truncate(len(app.history) - 1)
+        version = min(done.params) if done.params else 0
+        session.reply_started(target.reply_id, done.params.get(version, app.live.params), version)
+        session.reply_finished(target.reply_id, done, target.events)
+        app._token_record_id = target.reply_id
+        app.token_view.show_reply(target)
+        app.status.set_done(done)
+        at = siblings.branched_at.get(target.reply_id)
+        if app.inspector_open and target.events:
+            app.token_view.cursor = min(at if at is not None else 0, len(target.events) - 1)
+        app.notify(siblings.label(target.reply_id), title="Branch", timeout=2)

@@ -1,0 +1,132 @@
+"""The confidence strip: a sparkline of how sure the model was of each token of a reply.
+
+One cell per token (or, for a reply wider than the strip, one cell per bucket of tokens showing
+the bucket's least sure token), height and colour by the probability the model gave the chosen
+token at temperature 1. The selected token is marked; a click jumps to the token under the mouse.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rich.console import RenderableType
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from tui.engine.events import TokenEvent
+from tui.engine.whatif import confidence_values, least_confident
+from tui.widgets.safe_text import one_line
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+UNKNOWN_CELL = "·"
+
+
+def confidence_color(p: float) -> str:
+    """Red (unsure) through amber to green (sure)."""
+    p = min(max(p, 0.0), 1.0)
+    if p < 0.5:
+        t = p / 0.5
+        rgb = (229, int(57 + 120 * t), 53)
+    else:
+        t = (p - 0.5) / 0.5
+        rgb = (int(229 - 162 * t), int(177 + 10 * t), int(53 + 53 * t))
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def buckets(count: int, width: int) -> list[range]:
+    """Split ``count`` tokens into at most ``width`` consecutive, near-equal ranges."""
+    if count <= 0 or width <= 0:
+        return []
+    cells = min(count, width)
+    return [range(i * count // cells, (i + 1) * count // cells) for i in range(cells)]
+
+
+def sparkline(values: Sequence[float], width: int, cursor: int | None) -> tuple[Text, list[range]]:
+    """The strip's first line for ``values`` (probabilities) in ``width`` cells, and each cell's tokens."""
+    ranges = buckets(len(values), width)
+    line = Text(no_wrap=True, overflow="crop")
+    for cell in ranges:
+        known = [values[i] for i in cell if not math.isnan(values[i])]
+        style = Style()
+        if known:
+            p = min(known)
+            char = BLOCKS[min(int(p * len(BLOCKS)), len(BLOCKS) - 1)]
+            style = Style(color=confidence_color(p))
+        else:
+            char = UNKNOWN_CELL
+        if cursor is not None and cursor in cell:
+            style += Style(reverse=True, bold=True)
+        line.append(char, style)
+    return line, ranges
+
+
+class ConfidenceStrip(Widget):
+    """A sparkline of the chosen tokens' probabilities for one reply; click to jump to a token."""
+
+    DEFAULT_CSS = """
+    ConfidenceStrip {
+        height: 2;
+    }
+    """
+
+    cursor: reactive[int | None] = reactive(None)
+    """The selected token (marked)."""
+
+    class JumpRequested(Message):
+        """The user clicked the strip: select token ``index``."""
+
+        def __init__(self, strip: ConfidenceStrip, index: int) -> None:
+            super().__init__()
+            self.strip = strip
+            self.index = index
+
+        @property
+        def control(self) -> ConfidenceStrip:
+            """The strip that was clicked."""
+            return self.strip
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.events: Sequence[TokenEvent] = ()
+        self._ranges: list[range] = []
+
+    def show(self, events: Sequence[TokenEvent], cursor: int | None) -> None:
+        """Show the tokens of a reply with ``cursor`` marked."""
+        self.events = events
+        self.cursor = cursor
+        self.refresh()
+
+    def render(self) -> RenderableType:
+        """The sparkline, then the least sure token."""
+        width = max(self.content_region.width, 1)
+        values = confidence_values(self.events)
+        line, self._ranges = sparkline(values, width, self.cursor)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append_text(line)
+        text.append("\n")
+        weakest = least_confident(self.events)
+        if weakest is None:
+            text.append("no token probabilities recorded", "italic")
+            return text
+        event = self.events[weakest]
+        text.append("least sure: ", "dim")
+        text.append(f"#{weakest} ")
+        text.append(repr(one_line(event.text, 16)), Style(color=confidence_color(event.p_raw)))
+        text.append(f" p={event.p_raw:.3f}", "bold")
+        text.append("  (u jumps there)", "dim")
+        return text
+
+    async def _on_click(self, event: events.Click) -> None:
+        if event.y != 0 or not self._ranges:
+            return
+        x = event.x - self.gutter.left
+        if 0 <= x < len(self._ranges):
+            cell = self._ranges[x]
+            values = confidence_values(self.events)
+            index = min(cell, key=lambda i: values[i] if not math.isnan(values[i]) else math.inf)
+            self.post_message(self.JumpRequested(self, index))
