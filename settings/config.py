@@ -10,6 +10,7 @@ line per bad field that names the source and the allowed range (:class:`ConfigEr
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +31,7 @@ from pydantic_settings import (
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -112,6 +114,8 @@ class TokendialTomlSource(TomlConfigSettingsSource):
     def __init__(self, settings_cls: type[BaseSettings], toml_file: Path) -> None:
         self.path = toml_file
         self.warnings: list[str] = []
+        if toml_file.is_dir():
+            raise ConfigError([f"config file {toml_file}: cannot read: it is a directory, not a TOML file"])
         super().__init__(settings_cls, toml_file=toml_file)
 
     def _read_file(self, file_path: Any) -> dict[str, Any]:
@@ -120,9 +124,56 @@ class TokendialTomlSource(TomlConfigSettingsSource):
                 data = tomllib.load(handle)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"config file {file_path}: invalid TOML: {exc}"]) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError([f"config file {file_path}: invalid TOML: {_not_utf8(exc)}"]) from None
         except OSError as exc:
             raise ConfigError([f"config file {file_path}: cannot read: {exc.strerror or exc}"]) from None
         return _drop_unknown_keys(data, Settings, (), f"config file {file_path}", self.warnings)
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> str:
+    """Where a file stops being UTF-8 text, for the user."""
+    return f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
+
+
+NON_SETTING_ENV_PREFIXES = (
+    CONFIG_ENV_VAR,
+    "TOKENDIAL_DEBUG",
+    "TOKENDIAL_LLAMA_",
+    "TOKENDIAL_TEST_",
+    "TOKENDIAL_REQUIRE_",
+    "TOKENDIAL_BENCH",
+)
+"""Environment variables tokendial reads that are not settings (no "unknown setting" warning)."""
+
+
+def unknown_env_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each ``TOKENDIAL_*`` variable that names no setting (a typo is ignored otherwise)."""
+    env = os.environ if environ is None else environ
+    warnings: list[str] = []
+    for name in sorted(env):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper.startswith(NON_SETTING_ENV_PREFIXES):
+            continue
+        field = upper[len(ENV_PREFIX) :].split(ENV_NESTED_DELIMITER, 1)[0].lower()
+        if field not in Settings.model_fields:
+            warnings.append(f"warning: environment variable {name} is not a tokendial setting (ignored)")
+    return warnings
+
+
+def _env_source_error(exc: SettingsError) -> ConfigError:
+    """A value in the environment that pydantic-settings could not parse (not JSON), as one line."""
+    match = re.search(r'field "(\w+)"', str(exc))
+    field = match.group(1) if match else ""
+    named = [key for key in os.environ if key.upper() == (ENV_PREFIX + field).upper()] if field else []
+    where = f"env {named[0]}" if named else "the environment"
+    value = _show_value(os.environ[named[0]]) if named else "?"
+    return ConfigError(
+        [
+            f"bad setting {field or '?'} = {value} (from {where}): not valid JSON; give a JSON object, "
+            f"or set one value per variable, e.g. {ENV_PREFIX}{field.upper() or 'SAMPLING'}__TEMPERATURE=0.7"
+        ]
+    )
 
 
 def _drop_unknown_keys(
@@ -245,14 +296,18 @@ def load_settings(
     cli = dict(cli_values or {})
     path = config_path.expanduser() if config_path is not None else config_path_from_env()
     toml_source = TokendialTomlSource(Settings, path)
-    env_values = EnvSettingsSource(Settings)()
+    try:
+        env_values = EnvSettingsSource(Settings)()
+    except SettingsError as exc:
+        raise _env_source_error(exc) from None
     with using_config_file(path):
         try:
             settings = Settings(**cli)
         except ValidationError as exc:
             layers = [("flag", cli), ("env", env_values), ("toml", toml_source.toml_data)]
             raise ConfigError(describe_validation_error(exc, layers, path)) from None
-    return LoadedSettings(settings=settings, config_path=path, warnings=tuple(toml_source.warnings))
+    warnings = (*toml_source.warnings, *unknown_env_warnings())
+    return LoadedSettings(settings=settings, config_path=path, warnings=warnings)
 
 
 def _has_key_path(data: Any, loc: Sequence[str | int]) -> bool:
@@ -393,6 +448,8 @@ def save_default_sampling(params: SamplingParams, config_path: Path | None = Non
         pass
     except tomllib.TOMLDecodeError as exc:
         raise ConfigWriteError(f"cannot update config file {path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigWriteError(f"cannot update config file {path}: {_not_utf8(exc)}") from None
     except OSError as exc:
         raise ConfigWriteError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     document["sampling"] = params.model_dump(mode="json")
