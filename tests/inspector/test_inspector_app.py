@@ -116,7 +116,7 @@ async def test_what_if_recomputes_the_step_without_generating(tmp_path: Path) ->
         step = inspector.step
         assert step is not None and step.kept == 1
         assert [r.cut_by for r in step.rows[1:4]] == [CutBy.TOP_K] * 3
-        assert cell_text(inspector, 1, "cut") == "cut top-k (new)"
+        assert cell_text(inspector, 1, "cut") == "cut top-k ▼"  # kept as generated, cut now
         # An invalid value is flagged and not applied.
         top_p = inspector.query_one("#whatif-top_p", WhatIfInput)
         top_p.value = "1.5"

@@ -113,7 +113,7 @@ def test_every_number_matches_a_full_vocabulary_reference(engine: LlamaEngine) -
     assert exact_what_ifs >= len(tokens) * 2  # top-k 3 and 8 are always exact, others often
 
 
-async def _wait(pilot: Pilot[object], app: TokendialApp, what: str) -> None:
+async def _wait(pilot: Pilot[int], app: TokendialApp, what: str) -> None:
     await wait_for(pilot, lambda: not app.busy and all(r.finished for r in app.records.values()), what, 6000)
     await pilot.pause()
 

@@ -381,7 +381,7 @@ class Inspector(Vertical):
             if actual is not None and step is not actual:
                 before = actual.rows[row.rank]
                 if (before.cut_by is None) != (row.cut_by is None):
-                    status.append(" (was)" if row.cut_by is None else " (new)", "dim")
+                    status.append(" ▲" if row.cut_by is None else " ▼", "bold #ffb300")
             p_style = "dim strike" if cut else "bold"
             table.add_row(
                 mark,
@@ -409,6 +409,12 @@ class Inspector(Vertical):
         elif not step.exact:
             text.append("\n≈ survivors go on past the top ", "#ffb300")
             text.append(f"{n}: p renormalised within the top {n}", "#ffb300")
+        if self.whatif is not None and self.actual is not None:
+            pairs = zip(self.actual.rows, step.rows, strict=True)
+            if any((a.cut_by is None) != (b.cut_by is None) for a, b in pairs):
+                text.append("\n▲ kept now, was cut · ▼ cut now, was kept", "#ffb300")
+        if step is self.actual and step.params.is_greedy:
+            text.append("\ngreedy: change a what-if field to see how sampling would go", "dim")
         if any(r.uncertain for r in step.rows):
             text.append("\nkept? = top-p may cut it (depends on tokens past the top N)", "#ffb300")
         chosen = step.chosen
