@@ -17,6 +17,7 @@ from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher
 
@@ -469,6 +470,19 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
     def action_save_default(self) -> None:
         """Save the current parameters as the default."""
         self.save_default(self.panel.params)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Show a notification as plain text, always: messages hold chat titles, file names and model
+        text, where ``[/]`` would raise a MarkupError and ``[@click=...]`` would become an action."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def action_help(self) -> None:
         """Show the help screen."""

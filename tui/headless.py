@@ -4,6 +4,10 @@ Text mode streams the reply to stdout and writes the stop reason (and speed) to 
 stdout holds only the reply. ``--json`` writes one JSON object per line: each engine event
 (``{"event": "token", ...}``, ``prompt_progress``, ``prompt_trimmed``) and a final
 ``{"event": "done", ...}`` with the stop reason, timings and the model facts.
+Model output is untrusted: when stdout is a terminal, control characters in the reply (escape
+sequences that could recolour, clear or retitle the terminal, or write the clipboard with OSC 52)
+are shown as visible stand-ins (``␛``); piped or redirected, the reply is written exactly. JSON
+lines escape them in both cases (``\u001b``, also C1 controls and bidi overrides).
 Exit status: 0 on any normal stop (end of sequence, max tokens, stop string, context full,
 cancelled), 1 when the model cannot be loaded or the reply ends with an error, 2 for an empty prompt.
 """
@@ -15,6 +19,7 @@ import enum
 import json
 import math
 import queue
+import re
 import sys
 import threading
 from collections.abc import Mapping
@@ -35,6 +40,7 @@ from tui.engine.events import (
 from tui.engine.live import LiveParams
 from tui.engine.llama_engine import find_stop_string
 from tui.engine.protocol import ChatEngine, LoadConfig
+from tui.widgets.safe_text import clean
 
 if TYPE_CHECKING:
     from settings.config import Settings
@@ -120,6 +126,7 @@ def _stream(
     hold = max((len(stop) for stop in live.params.stop), default=1) - 1
     streamed = ""
     printed = 0
+    show = clean if _is_terminal(out) else str
     while True:
         try:
             item = events.get()
@@ -134,7 +141,7 @@ def _stream(
         if isinstance(item, ReplyDone):
             done = item
         if json_output:
-            out.write(json.dumps(event_record(item, engine.info), ensure_ascii=False) + "\n")
+            out.write(json_line(event_record(item, engine.info)) + "\n")
             out.flush()
         elif isinstance(item, TokenEvent):
             streamed += item.text
@@ -143,18 +150,34 @@ def _stream(
             if found is not None:
                 safe = min(safe, found[0])
             if safe > printed:
-                out.write(streamed[printed:safe])
+                out.write(show(streamed[printed:safe]))
                 out.flush()
                 printed = safe
         elif isinstance(item, PromptTrimmed):
             print(f"[dropped the {item.dropped_messages} oldest messages to fit the context]", file=err)
     worker.join(timeout=5)
     if done is not None and not json_output:
-        out.write(done.text[printed:] + "\n")
+        out.write(show(done.text[printed:]) + "\n")
         out.flush()
         speed = f", {done.tokens_per_s:.1f} tok/s" if done.tokens_per_s else ""
-        print(f"[{done.stop.label()}] {done.generated} tokens{speed}", file=err)
+        print(f"[{clean(done.stop.label())}] {done.generated} tokens{speed}", file=err)
     return done
+
+
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """``record`` as one JSON line; every control character escaped (json leaves C1 and bidi raw)."""
+    text = json.dumps(record, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream
+        return False
 
 
 def event_record(event: EngineEvent, info: ModelInfo) -> dict[str, Any]:

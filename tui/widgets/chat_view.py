@@ -23,9 +23,20 @@ class UserMessage(Static):
     """A message the user sent (shown as plain text)."""
 
     def __init__(self, content: str) -> None:
-        super().__init__(Text(clean(content)), classes="message user")
-        self.content = content
+        super().__init__(Text(clean(content)), classes="message user", markup=False)
+        self._sent = content
         self.border_title = "you"
+
+    # Static.content's setter would show the raw text as markup: keep the user's exact text apart.
+    @property
+    def content(self) -> str:
+        """The exact text the user sent (it is shown cleaned of control characters, as plain text)."""
+        return self._sent
+
+    @content.setter
+    def content(self, content: str) -> None:
+        self._sent = content
+        self.update(Text(clean(content)))
 
 
 class Notice(Static):
