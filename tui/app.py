@@ -9,6 +9,7 @@ new frozen SamplingParams into the LiveParams the token loop reads before every 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
@@ -19,6 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import ContentSwitcher
 
 from settings.config import ConfigWriteError, Settings, save_default_sampling
@@ -50,6 +52,9 @@ from tui.worker import (
 )
 
 __all__ = ["ReplyFinished", "TokendialApp", "run_app"]
+
+UI_REFRESH_S = 0.1
+"""The transcript and token view redraw streamed tokens at most this often (the data is never late)."""
 
 LOAD_FAILED_HELP = (
     "What to do: press F2 to load another model (a .gguf file from the models folder, or a path), "
@@ -107,6 +112,8 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
                 tooltip="Save the current sampling parameters as the default"),
         Binding("f1", "help", "Help", id="app.help", tooltip="What the parameters and badges mean"),
         Binding("f3", "chats", "Chats", id="app.chats", tooltip="Saved chats: open, rename, delete, search"),
+        Binding("f2", "pick_model", "Model", show=False, id="app.pick_model",
+                tooltip="Load another model: a GGUF file from the models folder, or a path"),
         Binding("i", "inspect", "Inspect", show=False, id="app.inspect",
                 tooltip="Token inspector: open it, go into it, close it"),
         Binding("u", "least_confident", "Least sure", show=False, id="app.least_confident",
@@ -115,8 +122,6 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
                 tooltip="Show the previous branch of the last reply"),
         Binding("right_square_bracket", "sibling(1)", "Next branch", show=False, id="app.next_branch",
                 tooltip="Show the next branch of the last reply"),
-        Binding("f2", "pick_model", "Model", show=False, id="app.pick_model",
-                tooltip="Load another model: a GGUF file from the models folder, or a path"),
     ]  # fmt: skip
 
     class NewChatStarted(Message):
@@ -148,6 +153,10 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         self._active: ReplyJob | None = None
         self._next_reply_id = 1
         self._token_record_id: int | None = None
+        self._unshown: dict[int, str] = {}
+        """Streamed text not drawn yet, by reply id."""
+        self._last_ui_refresh = 0.0
+        self._refresh_timer: Timer | None = None
         self._load_config = load_config_for(settings)
         self.engine_worker = EngineWorker(self, engine_factory, self._load_config, self.live, batch_s=batch_s)
         self.init_chats()
@@ -298,36 +307,65 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
                 f"the {message.trimmed.dropped_messages} oldest messages were left out.",
                 severity="warning",
             )
-        widget = self.chat_view.assistant_message(message.reply_id)
         if message.tokens:
             record.events.extend(message.tokens)
             self.chat_session.reply_progress(
                 message.reply_id, lambda: record.streamed_text, len(record.events)
             )
+            text = "".join(event.text for event in message.tokens)
+            self._unshown[message.reply_id] = self._unshown.get(message.reply_id, "") + text
+        elif message.progress is not None:
+            widget = self.chat_view.assistant_message(message.reply_id)
             if widget is not None:
-                await widget.append("".join(event.text for event in message.tokens))
-            if self._token_record_id == message.reply_id:
-                self.token_view.append_tokens(message.tokens)
-        elif message.progress is not None and widget is not None:
-            widget.show_progress(message.progress.evaluated, message.progress.total)
-        status = self.status
-        status.context_used = record.prompt_tokens
-        status.live_tokens = len(record.events)
+                widget.show_progress(message.progress.evaluated, message.progress.total)
+        await self._show_streamed()
+
+    async def _show_streamed(self) -> None:
+        """Show streamed tokens now, or at the next UI tick if the last refresh was under UI_REFRESH_S ago.
+
+        The records are always up to date; only the drawing is throttled, so a fast model is not
+        slowed down by a relayout per token batch.
+        """
+        elapsed = time.monotonic() - self._last_ui_refresh
+        if elapsed >= UI_REFRESH_S:
+            await self._flush_streamed()
+        elif self._refresh_timer is None:
+            self._refresh_timer = self.set_timer(UI_REFRESH_S - elapsed, self._flush_streamed)
+
+    async def _flush_streamed(self) -> None:
+        if self._refresh_timer is not None:
+            self._refresh_timer.stop()
+            self._refresh_timer = None
+        self._last_ui_refresh = time.monotonic()
+        unshown, self._unshown = self._unshown, {}
+        for reply_id, text in unshown.items():
+            widget = self.chat_view.assistant_message(reply_id)
+            if widget is not None:
+                await widget.append(text)
+            if self._token_record_id == reply_id:
+                self.token_view.append_tokens(())
+        record = self.records.get(self._active.reply_id) if self._active is not None else None
+        if record is not None:
+            status = self.status
+            status.context_used = record.prompt_tokens
+            status.live_tokens = len(record.events)
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
         """The reply ended: observers first (autosave), then the badge, the status, the history."""
         for observer in self.reply_observers:
             observer(message)
+        await self._flush_streamed()
+        record = self.records.get(message.reply_id)
+        if record is not None:
+            record.done = message.done
+            if len(record.events) < len(message.tokens):
+                record.events[:] = message.tokens
+            self.history.append(ChatMessage("assistant", message.done.text))
         if self._active is not None and self._active.reply_id == message.reply_id:
             self._active = None
-        record = self.records.get(message.reply_id)
         if record is None:  # the chat was cleared meanwhile
             return
         done = message.done
-        record.done = done
-        if len(record.events) < len(message.tokens):
-            record.events[:] = message.tokens
-        self.history.append(ChatMessage("assistant", done.text))
         widget = self.chat_view.assistant_message(message.reply_id)
         if widget is not None:
             await widget.finish(done)
@@ -417,6 +455,7 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         if self._active is not None:
             self._active.cancel.set()
         self.history.clear()
+        self._unshown.clear()
         self.chat_session.new_chat()
         self.records.clear()
         self._token_record_id = None
@@ -440,6 +479,7 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
             record = self.records.get(self._token_record_id) if self._token_record_id else None
             if self.token_view.record is not record:
                 self.token_view.show_reply(record)
+            self.token_view.reveal()
             self.token_view.focus()
         else:
             self.prompt.focus()

@@ -43,7 +43,7 @@ class MainScreen(Screen[None]):
                 yield PromptInput(id="prompt")
             yield SamplingPanel(self._params, self._presets, self._defaults, id="sampling")
         yield StatusBar(id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         """Focus the prompt box."""

@@ -16,8 +16,8 @@ class PromptInput(TextArea):
     """Multi-line prompt; long pastes are fine (it is a TextArea)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "submit", "Send", id="prompt.send", tooltip="Send the prompt", priority=True),
-        Binding("ctrl+j", "newline", "New line", id="prompt.newline",
+        Binding("enter", "submit", "Send", show=False, id="prompt.send", tooltip="Send the prompt"),
+        Binding("ctrl+j", "newline", "New line", show=False, id="prompt.newline",
                 tooltip="Insert a line break (also shift+enter or alt+enter where the terminal sends them)"),
     ]  # fmt: skip
 
@@ -45,6 +45,13 @@ class PromptInput(TextArea):
         )
 
     async def _on_key(self, event: events.Key) -> None:
+        # Enter is handled here, in key order, not by a priority binding: a priority binding
+        # runs before the keys typed just ahead of it have reached the text area.
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            self.action_submit()
+            return
         if event.key in NEWLINE_KEYS:
             event.stop()
             event.prevent_default()

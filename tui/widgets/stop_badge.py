@@ -17,17 +17,19 @@ class BadgeLook:
 
     icon: str
     title: str
+    block: str
+    """Background colour of the large badge."""
     color: str
-    """Background colour of the large badge and text colour of the small one."""
+    """Text colour of the small badge and of the large badge's detail (readable on a dark background)."""
 
 
 BADGE_LOOKS: dict[StopKind, BadgeLook] = {
-    StopKind.EOS: BadgeLook("■", "END OF SEQUENCE", "#2e7d32"),
-    StopKind.MAX_TOKENS: BadgeLook("✂", "MAX NEW TOKENS", "#c77700"),
-    StopKind.STOP_STRING: BadgeLook("◆", "STOP STRING", "#1565c0"),
-    StopKind.CONTEXT_FULL: BadgeLook("▣", "CONTEXT FULL", "#8e24aa"),
-    StopKind.CANCELLED: BadgeLook("✕", "CANCELLED", "#616161"),
-    StopKind.ERROR: BadgeLook("!", "ERROR", "#c62828"),
+    StopKind.EOS: BadgeLook("■", "END OF SEQUENCE", "#2e7d32", "#66bb6a"),
+    StopKind.MAX_TOKENS: BadgeLook("✂", "MAX NEW TOKENS", "#b26a00", "#ffb300"),
+    StopKind.STOP_STRING: BadgeLook("◆", "STOP STRING", "#1565c0", "#64b5f6"),
+    StopKind.CONTEXT_FULL: BadgeLook("▣", "CONTEXT FULL", "#7b1fa2", "#ce93d8"),
+    StopKind.CANCELLED: BadgeLook("✕", "CANCELLED", "#616161", "#bdbdbd"),
+    StopKind.ERROR: BadgeLook("!", "ERROR", "#c62828", "#ef5350"),
 }
 
 
@@ -64,7 +66,7 @@ def large_badge(stop: StopReason) -> Text:
     """The badge at the end of the token view: icon, TITLE and detail on a coloured block."""
     look = BADGE_LOOKS[stop.kind]
     text = Text()
-    text.append(f" {look.icon} {look.title} ", Style(color="white", bgcolor=look.color, bold=True))
+    text.append(f" {look.icon} {look.title} ", Style(color="white", bgcolor=look.block, bold=True))
     text.append(f" {badge_detail(stop)} ", Style(color=look.color, bold=True))
     return text
 

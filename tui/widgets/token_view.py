@@ -30,7 +30,7 @@ from tui.widgets.stop_badge import large_badge
 
 SHADES = ("#303846", "#475266")
 """Alternating backgrounds that make token boundaries visible."""
-CURSOR_STYLE = Style(color="black", bgcolor="#ffd54f", bold=True)
+CURSOR_STYLE = Style(color="black", bgcolor="#e0f7fa", bold=True, underline=True)
 MARKER_STYLE = Style(color="black", bgcolor="#ffb300", bold=True)
 WHITESPACE_COLOR = "#8a94a6"
 
@@ -92,6 +92,11 @@ class TokenView(Widget, can_focus=True):
         self._cells: list[Text] = []
         self._offsets: list[int] = []
         """Start offset of each token's cell in the rendered text."""
+        self._joined = Text(no_wrap=False, overflow="fold")
+        """All cells, joined (appended to as tokens arrive)."""
+        self._marker_lengths: list[int] = []
+        """Length of the parameter-change marker in front of each token's cell (0 if none)."""
+        self._stale = False
 
     # -- state ---------------------------------------------------------------------------
     def show_reply(self, record: ReplyRecord | None) -> None:
@@ -101,11 +106,12 @@ class TokenView(Widget, can_focus=True):
         self._rebuild()
 
     def append_tokens(self, tokens: tuple[TokenEvent, ...]) -> None:
-        """The shown reply received ``tokens`` (already added to its record)."""
-        self._rebuild()
+        """The shown reply received ``tokens`` (already added to its record): add their cells only."""
+        self._extend()
+        self._changed()
 
     def finish(self, done: ReplyDone) -> None:
-        """The shown reply ended: draw its badge."""
+        """The shown reply ended: draw its badge (the final events may carry parameter versions)."""
         self._rebuild()
 
     @property
@@ -116,16 +122,48 @@ class TokenView(Widget, can_focus=True):
         return self.record.events[self.cursor]
 
     def _rebuild(self) -> None:
-        self._cells = [self._cell(i) for i in range(len(self.record.events))] if self.record else []
+        self._cells = []
+        self._offsets = []
+        self._marker_lengths = []
+        self._joined = Text(no_wrap=False, overflow="fold")
+        self._extend()
+        self._changed()
+
+    def _extend(self) -> None:
+        """Build the cells of tokens that have none yet (cost per new token, not per reply)."""
+        events = self.record.events if self.record else []
+        for index in range(len(self._cells), len(events)):
+            cell, marker_length = self._cell(index)
+            self._cells.append(cell)
+            self._marker_lengths.append(marker_length)
+            self._offsets.append(len(self._joined))
+            self._joined.append_text(cell)
+
+    def _changed(self) -> None:
+        container = self.parent
+        if isinstance(container, Widget):
+            count = len(self._cells)
+            container.border_subtitle = f"{count} tokens · ←/→ select · ctrl+o colour by probability"
+            if not container.display:  # hidden behind the chat: refreshed by reveal()
+                self._stale = True
+                return
+        self._stale = False
         self.refresh(layout=True)
 
-    def _cell(self, index: int) -> Text:
+    def reveal(self) -> None:
+        """The view was just shown: redraw what changed while it was hidden."""
+        if self._stale:
+            self._stale = False
+            self.refresh(layout=True)
+
+    def _cell(self, index: int) -> tuple[Text, int]:
         assert self.record is not None
         event = self.record.events[index]
         cell = Text()
         change = self.record.params_change(index)
         if change is not None:
             cell.append(f"⚙ {describe_change(*change)} ", MARKER_STYLE)
+        marker_length = len(cell)
         odd = index % 2 == 1
         bg = probability_color(event.p_final, odd) if self.color_by_probability else SHADES[odd]
         meta = {"token": index}
@@ -136,24 +174,18 @@ class TokenView(Widget, can_focus=True):
                 cell.append("\n")
             else:
                 cell.append(fragment, style)
-        return cell
+        return cell, marker_length
 
     # -- rendering -----------------------------------------------------------------------
     def render(self) -> RenderableType:
         """All token cells, the cursor highlighted, then the stop badge."""
-        text = Text(no_wrap=False, overflow="fold")
-        self._offsets = []
         if self.record is None:
-            text.append("No reply yet: send a prompt, then come back to see its tokens.", "italic")
-            return text
-        for index, cell in enumerate(self._cells):
-            self._offsets.append(len(text))
-            if index == self.cursor:
-                highlighted = cell.copy()
-                highlighted.stylize(CURSOR_STYLE)
-                text.append_text(highlighted)
-            else:
-                text.append_text(cell)
+            return Text("No reply yet: send a prompt, then come back to see its tokens.", "italic")
+        text = self._joined.copy()
+        if self.cursor is not None and self.cursor < len(self._cells):
+            start = self._offsets[self.cursor]
+            end = start + len(self._cells[self.cursor])
+            text.stylize(CURSOR_STYLE, start + self._marker_lengths[self.cursor], end)
         done = self.record.done
         if done is not None:
             text.append("\n\n")

@@ -1,0 +1,85 @@
+"""The app on the real default model: a reply streams, a live change is marked, the badges are real."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import SIZE, reply_done, send, wait_for
+from rich.text import Text
+
+from settings.config import Settings
+from settings.sampling import SamplingMode, SamplingParams
+from tui.app import TokendialApp
+from tui.engine.events import StopKind
+from tui.widgets.chat_view import AssistantMessage
+from tui.widgets.sampling_panel import StepInput
+from tui.widgets.status_bar import ModelState
+
+pytestmark = pytest.mark.real_model
+
+LIMIT = 2000  # pauses of 10 ms: generous, the machine may be busy
+
+
+def real_app(model_path: Path, tmp_path: Path, **sampling: object) -> TokendialApp:
+    """The app with its default (llama.cpp) engine factory on ``model_path``."""
+    settings = Settings(
+        model_path=model_path,
+        data_dir=tmp_path / "data",
+        n_ctx=1024,
+        sampling=SamplingParams(**sampling),  # type: ignore[arg-type]
+    )
+    return TokendialApp(settings, config_path=tmp_path / "config.toml")
+
+
+async def test_real_model_reply_hits_the_token_limit_with_a_live_change(
+    model_path: Path, tmp_path: Path
+) -> None:
+    app = real_app(model_path, tmp_path, max_new_tokens=24, temperature=0.7, seed=7)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.model_state is ModelState.READY, "model loaded", LIMIT)
+        assert app.status.info is not None
+        assert app.status.info.quantization == "Q4_1"
+        await send(pilot, "Tell me a long story about a dragon.")
+        await wait_for(pilot, lambda: len(app.records[1].events) >= 3, "first tokens", LIMIT)
+        field = app.panel.query_one("#field-temperature", StepInput)
+        field.focus()
+        await pilot.press("pageup")  # +0.5 while the reply is being generated
+        await wait_for(pilot, lambda: not app.busy, "reply finished", LIMIT)
+        await reply_done(pilot)
+        record = app.records[1]
+        assert record.done is not None
+        done = record.done
+        assert done.stop.kind is StopKind.MAX_TOKENS  # SmolLM2 does not finish a story in 24 tokens
+        assert done.generated == 24
+        versions = [event.params_version for event in record.events]
+        assert versions == sorted(versions)
+        assert versions[0] == 0
+        message = list(app.chat_view.query(AssistantMessage))[-1]
+        assert message.markdown.source.strip()
+        assert "stopped at 24/24" in str(message.query_one(".badge").render())  # type: ignore[attr-defined]
+        if versions[-1] != 0:  # the change landed mid-reply: the token view marks it
+            await pilot.press("ctrl+t")
+            await pilot.pause()
+            rendered = app.token_view.render()
+            assert isinstance(rendered, Text)
+            assert "⚙ temperature 0.7→1.2" in rendered.plain
+
+
+async def test_real_model_greedy_short_answer_ends_on_eos(model_path: Path, tmp_path: Path) -> None:
+    app = real_app(model_path, tmp_path, mode=SamplingMode.GREEDY, max_new_tokens=200)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.model_state is ModelState.READY, "model loaded", LIMIT)
+        await send(pilot, "What is 2 + 2? Answer in one short sentence.")
+        await wait_for(pilot, lambda: not app.busy, "reply finished", LIMIT)
+        await reply_done(pilot)
+        done = app.records[1].done
+        assert done is not None
+        assert done.stop.kind is StopKind.EOS
+        assert done.stop.token_text == "<|im_end|>"
+        assert "4" in done.text
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        rendered = app.token_view.render()
+        assert isinstance(rendered, Text)
+        assert "END OF SEQUENCE  <|im_end|>" in rendered.plain
