@@ -324,7 +324,7 @@ def test_branch_from_an_alternative_reuses_the_cache(engine: LlamaEngine) -> Non
 
 
 def test_over_long_message_ends_with_a_clear_error(engine: LlamaEngine) -> None:
-    events, tokens, done = run_reply(engine, user("word " * 1500))
+    _, tokens, done = run_reply(engine, user("word " * 1500))
     assert tokens == [] and done.stop.kind is StopKind.ERROR
     assert done.stop.message is not None and "too long for the context" in done.stop.message
     assert "1024" in done.stop.message
