@@ -344,7 +344,7 @@ def test_over_long_conversation_drops_oldest_turns_keeping_the_system_prompt(eng
 
 
 def test_tiny_context_fills(model_path: Path) -> None:
-    small = load_engine(LoadConfig(model_path=model_path, n_ctx=256, n_threads=2))
+    small = load_engine(LoadConfig(model_path=model_path, n_ctx=256, n_threads=1))
     try:
         story = user("Write a very long story about a dragon. " * 15)
         _, tokens, done = run_reply(small, story, replace_params(GREEDY, max_new_tokens=1000))
