@@ -1,0 +1,1 @@
+"""tokendial benchmarks (not part of the normal test run). Run: ``python -m tests.bench``."""

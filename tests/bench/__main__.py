@@ -1,0 +1,387 @@
+"""Run every benchmark and print one table: ``python -m tests.bench`` (from the repo root).
+
+Options: ``--runs N`` (rounds, default 5), ``--skip-ui``, ``--skip-native``, ``--skip-procs``,
+``--out FILE`` (also write the table there). See the README's Benchmarks section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.bench import native
+from tests.bench.common import MODES, N_GEN, THREADS, Stat, ignore_eos, model_path
+from tests.bench.decode import (
+    DecodeRun,
+    LlamaCppPythonStream,
+    OurEngine,
+    OurEngineTopN,
+    RawDecodeLoop,
+    prompt_tokens,
+)
+from tests.bench.report import Row, machine, render, stamp
+
+RSS_TARGET_MB = 80.0
+UI_RATIO_TARGET = 0.95
+KEY_P95_TARGET_MS = 50.0
+TRANSCRIPT_TOLERANCE = 0.05
+
+
+def log(message: str) -> None:
+    """Progress on stderr (the table goes to stdout)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def ratio_row(
+    section: str,
+    measure: str,
+    ours: list[float],
+    ref: list[float],
+    target: float,
+    note: str = "",
+    unit: str = " tok/s",
+) -> Row:
+    """A row comparing paired samples: ratio of medians, range of the per-round ratios."""
+    o, r = Stat.of(ours), Stat.of(ref)
+    pairs = Stat.of([a / b for a, b in zip(ours, ref, strict=False) if b > 0])
+    ratio = o.median / r.median if r.samples and r.median > 0 else float("nan")
+    return Row(
+        section,
+        measure,
+        o.fmt(1, unit),
+        r.fmt(1, unit),
+        f"{ratio:.2f}x (rounds {pairs.lo:.2f}-{pairs.hi:.2f})",
+        f">= {target:.2f}x",
+        ratio >= target,
+        note,
+    )
+
+
+def native_reference(allow_build: bool) -> tuple[Path | None, str]:
+    """Find or build llama-bench; returns (binary, how it was found)."""
+    found = native.find_llama_bench()
+    if found is not None:
+        return found, "cached build"
+    if not allow_build:
+        return None, "skipped"
+    log("building llama-bench from the llama-cpp-python sdist (niced, -j2; cached afterwards)...")
+    binary, text = native.build_llama_bench()
+    if binary is None:
+        log("llama-bench build failed, falling back to the raw decode loop:\n" + text[-2000:])
+        return None, "build failed"
+    return binary, "built now"
+
+
+def decode_section(runs: int, allow_native: bool) -> tuple[list[Row], Any]:
+    """Sections 1-3: every contender interleaved, ``runs`` rounds after a warm-up round.
+
+    Returns the rows and the loaded engine (for the overhead microbenchmark), or None.
+    """
+    model = model_path()
+    results: dict[str, list[DecodeRun]] = {}
+    rows: list[Row] = []
+    lcp = LlamaCppPythonStream(model)
+    raw = RawDecodeLoop(model)
+    depth = len(prompt_tokens(lcp.llm))
+    contenders: dict[str, Any] = {"lcp": lcp, "raw": raw}
+    plan: list[tuple[str, str]] = [("lcp", "greedy"), ("lcp", "sampling"), ("raw", "greedy")]
+    ours: OurEngine | None
+    try:
+        ours = OurEngine(model, top_n=10)
+    except ImportError as exc:
+        log(f"our engine is not available: {exc}")
+        ours = None
+    if ours is not None:
+        contenders |= {"ours": ours, "ours-n0": OurEngineTopN(ours, 0), "ours-n50": OurEngineTopN(ours, 50)}
+        plan += [("ours", "greedy"), ("ours", "sampling"), ("ours-n0", "sampling"), ("ours-n50", "sampling")]
+    binary, how = native_reference(allow_native)
+    if binary is not None:
+        plan.append(("native", "greedy"))
+    native_info = ""
+    for round_no in range(runs + 1):  # round 0 is the warm-up, not recorded
+        shift = round_no % len(plan)
+        for key, mode in plan[shift:] + plan[:shift]:
+            if key == "native":
+                assert binary is not None
+                res = native.run_llama_bench(binary, model, N_GEN, THREADS, reps=1, depth=depth)
+                native_info = res.build_info
+                run = DecodeRun(res.samples[0], N_GEN)
+            else:
+                run = contenders[key].run(MODES[mode])
+            if run.tokens != N_GEN:
+                log(f"warning: {key}/{mode} generated {run.tokens} tokens, not {N_GEN}")
+            if round_no > 0:
+                results.setdefault(f"{key}/{mode}", []).append(run)
+        log(f"decode round {round_no}/{runs} done" + (" (warm-up)" if round_no == 0 else ""))
+    del lcp, raw, contenders
+    gc.collect()
+    speed = {k: [r.tok_s for r in v] for k, v in results.items()}
+    if ours is None:
+        for key, samples in speed.items():
+            rows.append(Row("1-2", key, "n/a", Stat.of(samples).fmt(1, " tok/s"), "", "", None, "no engine"))
+        return rows, None
+    for mode in MODES:
+        rows.append(
+            ratio_row(
+                "1",
+                f"decode, {mode}: ours (top-10, live params) vs llama-cpp-python "
+                "create_completion(stream=True)",
+                speed[f"ours/{mode}"],
+                speed[f"lcp/{mode}"],
+                1.10,
+            )
+        )
+    for mode in MODES:
+        if binary is not None:
+            rows.append(
+                ratio_row(
+                    "2",
+                    f"decode, {mode}: ours vs native llama-bench tg{N_GEN} (depth {depth}, -fa off)",
+                    speed[f"ours/{mode}"],
+                    speed["native/greedy"],
+                    0.95,
+                    f"llama-bench {how} from the llama-cpp-python sdist, commit {native_info}",
+                )
+            )
+        else:
+            rows.append(
+                ratio_row(
+                    "2",
+                    f"decode, {mode}: ours vs raw llama_decode loop (bindings)",
+                    speed[f"ours/{mode}"],
+                    speed["raw/greedy"],
+                    0.95,
+                    "raw loop: one llama_decode per token, no sampling",
+                )
+            )
+    if binary is not None:
+        rows.append(
+            ratio_row(
+                "2",
+                "raw llama_decode loop through the bindings vs native llama-bench",
+                speed["raw/greedy"],
+                speed["native/greedy"],
+                0.95,
+                "reference: the cost of the Python bindings alone",
+            )
+        )
+    base = Stat.of(speed["ours-n0/sampling"]).median
+    for n in (10, 50):
+        key = "ours/sampling" if n == 10 else f"ours-n{n}/sampling"
+        per_token_us = 1e6 / Stat.of(speed[key]).median - 1e6 / base
+        rows.append(
+            Row(
+                "3",
+                f"end to end, sampling: ours top-{n} vs top-0 (capture off)",
+                Stat.of(speed[key]).fmt(1, " tok/s"),
+                Stat.of(speed["ours-n0/sampling"]).fmt(1, " tok/s"),
+                f"{per_token_us:+.0f} us/token",
+                "",
+                None,
+                "difference of medians: noisy, see the microbenchmark rows",
+            )
+        )
+    return rows, ours
+
+
+def overhead_rows(ours: OurEngine) -> list[Row]:
+    """Section 3 microbenchmark rows."""
+    from tests.bench.overhead import measure_overhead
+
+    result = measure_overhead(ours.engine)
+    rows = []
+    for mode in MODES:
+        for n, us in result.capture_us[mode].items():
+            rows.append(
+                Row(
+                    "3",
+                    f"candidate capture per token, {mode}, N={n}",
+                    f"{us:.0f} us",
+                    f"token event without candidates: {result.event_base_us[mode]:.0f} us",
+                    f"{us:.0f} us",
+                    "",
+                    None,
+                    "top-N, p_raw/p_final, cut_by, entropy (numpy on the logits view)",
+                )
+            )
+        rows.append(
+            Row(
+                "3",
+                f"live-parameter checks per token, {mode}",
+                f"{result.checks_us[mode]:.2f} us",
+                "",
+                f"{result.checks_us[mode]:.2f} us",
+                "",
+                None,
+                "snapshot, version, cap, chain key, cancel, context",
+            )
+        )
+    return rows
+
+
+def ui_rows(runs: int) -> list[Row]:
+    """Section 4."""
+    from tests.bench.ui import ui_section
+
+    res = asyncio.run(ui_section(runs, log))
+    shown = [r.shown_tok_s for r in res.app_empty]
+    at_engine = [r.engine_tok_s for r in res.app_empty]
+    long_shown = [r.shown_tok_s for r in res.app_long]
+    rows = [
+        ratio_row(
+            "4",
+            "reply streamed into the app (headless run_test, real engine) vs engine alone",
+            shown,
+            res.engine_alone,
+            UI_RATIO_TARGET,
+            f"app speed = tokens reaching the transcript; at the engine thread: "
+            f"{Stat.of(at_engine).fmt(1, ' tok/s')}",
+        )
+    ]
+    p95 = res.key_p95_ms
+    delays = Stat.of(res.key_delays_ms)
+    rows.append(
+        Row(
+            "4",
+            "key press while streaming: delay until the focused widget gets it (p95)",
+            f"{p95:.1f} ms",
+            "",
+            f"p95 {p95:.1f} ms, median {delays.median:.1f}, max {delays.hi:.1f} (n={len(delays.samples)})",
+            f"< {KEY_P95_TARGET_MS:.0f} ms",
+            p95 < KEY_P95_TARGET_MS,
+            f"apps speed during presses: {Stat.of([r.shown_tok_s for r in res.app_keys]).fmt(1, ' tok/s')}",
+        )
+    )
+    o, e = Stat.of(long_shown), Stat.of(shown)
+    change = o.median / e.median - 1.0
+    rows.append(
+        Row(
+            "4",
+            f"reply speed with {res.transcript_tokens} tokens in the transcript vs an empty chat",
+            o.fmt(1, " tok/s"),
+            e.fmt(1, " tok/s"),
+            f"{change * 100:+.1f}%",
+            f"within {TRANSCRIPT_TOLERANCE * 100:.0f}%",
+            abs(change) <= TRANSCRIPT_TOLERANCE,
+            "engine given the same prompt in both (history stripped), so the difference is the UI's",
+        )
+    )
+    return rows
+
+
+def procs_rows(runs: int) -> list[Row]:
+    """Section 5: fresh processes, interleaved."""
+    from tests.bench.procs import measure
+
+    samples: dict[str, list[dict[str, Any]]] = {}
+    modes = ["llama-cpp-python", "engine", "app"]
+    for round_no in range(runs):
+        for mode in modes[round_no % 3 :] + modes[: round_no % 3]:
+            result = measure(mode)
+            if "error" in result:
+                log(f"{mode} process failed: {result['error']}")
+                continue
+            samples.setdefault(mode, []).append(result)
+        log(f"process round {round_no + 1}/{runs} done")
+
+    def stat(mode: str, key: str) -> Stat:
+        return Stat.of([s[key] for s in samples.get(mode, []) if key in s])
+
+    rows = [
+        Row(
+            "5",
+            "start-up: process start to first screen (Ready)",
+            stat("app", "screen_s").fmt(2, " s"),
+            "",
+            stat("app", "screen_s").fmt(2, " s"),
+            "",
+            None,
+            "headless run_test; includes Python start and imports",
+        ),
+        Row(
+            "5",
+            "start-up: process start to model ready (ModelLoaded in the app)",
+            stat("app", "model_ready_s").fmt(2, " s"),
+            f"llama-cpp-python Llama() loaded: {stat('llama-cpp-python', 'model_ready_s').fmt(2, ' s')}",
+            stat("app", "model_ready_s").fmt(2, " s"),
+            "",
+            None,
+            "the model loads in the engine thread after the screen is up",
+        ),
+    ]
+    app_rss, lcp_rss, eng_rss = (
+        stat("app", "maxrss_mb"),
+        stat("llama-cpp-python", "maxrss_mb"),
+        stat("engine", "maxrss_mb"),
+    )
+    delta = app_rss.median - lcp_rss.median
+    rows.append(
+        Row(
+            "5",
+            "peak RSS: the app (load + one 256-token reply) vs llama-cpp-python alone (same n_ctx)",
+            app_rss.fmt(0, " MB"),
+            lcp_rss.fmt(0, " MB"),
+            f"{delta:+.0f} MB",
+            f"<= +{RSS_TARGET_MB:.0f} MB",
+            delta <= RSS_TARGET_MB,
+            f"engine alone, no UI: {eng_rss.fmt(0, ' MB')} ({eng_rss.median - lcp_rss.median:+.0f} MB)",
+        )
+    )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse options, run the sections, print the table."""
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    parser.add_argument("--runs", type=int, default=5, help="measured rounds per contender (default 5)")
+    parser.add_argument("--skip-ui", action="store_true", help="skip section 4 (the app)")
+    parser.add_argument("--skip-native", action="store_true", help="do not build or run llama-bench")
+    parser.add_argument("--skip-procs", action="store_true", help="skip section 5 (start-up, memory)")
+    parser.add_argument("--out", type=Path, help="also write the table to this file")
+    args = parser.parse_args(argv)
+    model = model_path()
+    if not model.is_file():
+        print(
+            f"model not found: {model} (run `tokendial fetch` or set TOKENDIAL_TEST_MODEL)", file=sys.stderr
+        )
+        return 2
+    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    rows: list[Row] = []
+    with ignore_eos():
+        decode_rows, ours = decode_section(args.runs, allow_native=not args.skip_native)
+        rows += decode_rows
+        if ours is not None:
+            log("per-token overhead microbenchmark...")
+            rows += overhead_rows(ours)
+            ours.engine.close()
+            del ours
+            gc.collect()
+            if not args.skip_ui:
+                log("the app (section 4)...")
+                rows += ui_rows(args.runs)
+    if not args.skip_procs:
+        log("start-up and memory in fresh processes (section 5)...")
+        rows += procs_rows(min(args.runs, 3))
+    header = (
+        f"Benchmark of {stamp()} on {machine()}.\n"
+        f"Model {model.name}, {THREADS} threads, {N_GEN} new tokens per reply (EOS ignored for every "
+        f"contender), {args.runs} interleaved rounds after a warm-up; median (min-max). "
+        f"Load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
+        f"total time {time.perf_counter() - started:.0f} s."
+    )
+    table = render(rows, header)
+    print(table)
+    if args.out:
+        args.out.write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

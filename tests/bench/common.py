@@ -1,0 +1,120 @@
+"""Shared benchmark setup: model, prompt, parameters, EOS handling, statistics."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from settings.sampling import SamplingMode, SamplingParams
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = REPO_ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+N_GEN = int(os.environ.get("TOKENDIAL_BENCH_TOKENS", "256"))
+"""New tokens per reply, for every contender (the env var is for quick trial runs only)."""
+THREADS = 2
+N_CTX = 2048
+SEED = 1234
+SYSTEM_PROMPT = "You are a helpful assistant."
+PROMPT = (
+    "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle. "
+    "Describe each day of the week that follows, the weather, the sea and what the keeper thinks."
+)
+"""Asks for a long reply; EOS is ignored as well (see :func:`ignore_eos`) so every run has N_GEN tokens."""
+
+GREEDY = SamplingParams(mode=SamplingMode.GREEDY, repeat_penalty=1.0, max_new_tokens=N_GEN, seed=SEED)
+SAMPLING = SamplingParams(
+    mode=SamplingMode.SAMPLE,
+    temperature=0.8,
+    top_k=40,
+    top_p=0.95,
+    min_p=0.05,
+    repeat_penalty=1.1,
+    repeat_last_n=64,
+    max_new_tokens=N_GEN,
+    seed=SEED,
+)
+MODES: dict[str, SamplingParams] = {"greedy": GREEDY, "sampling": SAMPLING}
+
+
+def model_path() -> Path:
+    """The GGUF under test: ``$TOKENDIAL_TEST_MODEL`` or the default model."""
+    env = os.environ.get("TOKENDIAL_TEST_MODEL")
+    return Path(env) if env else DEFAULT_MODEL
+
+
+@contextmanager
+def ignore_eos() -> Iterator[None]:
+    """Make ``llama_cpp.llama_vocab_is_eog`` answer False, for every contender alike.
+
+    Both llama-cpp-python's completion loop and our engine ask this function whether a token
+    ends the reply, so with it patched every run produces exactly N_GEN tokens (the count is
+    checked after each run). Apply it before loading a model: a loader may cache the answer.
+    """
+    import llama_cpp
+
+    original = llama_cpp.llama_vocab_is_eog
+
+    def never_eog(vocab: object, token: int, /) -> bool:
+        return False
+
+    llama_cpp.llama_vocab_is_eog = never_eog
+    try:
+        yield
+    finally:
+        llama_cpp.llama_vocab_is_eog = original
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Median with min and max of a list of samples."""
+
+    samples: tuple[float, ...]
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Stat:
+        """Build from any sequence of numbers."""
+        return cls(tuple(samples))
+
+    @property
+    def median(self) -> float:
+        """The median (nan when empty)."""
+        return statistics.median(self.samples) if self.samples else float("nan")
+
+    @property
+    def lo(self) -> float:
+        """The smallest sample."""
+        return min(self.samples) if self.samples else float("nan")
+
+    @property
+    def hi(self) -> float:
+        """The largest sample."""
+        return max(self.samples) if self.samples else float("nan")
+
+    def fmt(self, digits: int = 1, unit: str = "") -> str:
+        """``median (min-max)``."""
+        if not self.samples:
+            return "n/a"
+        return f"{self.median:.{digits}f}{unit} ({self.lo:.{digits}f}-{self.hi:.{digits}f})"
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100), linear interpolation."""
+    if not samples:
+        return float("nan")
+    data = sorted(samples)
+    pos = (len(data) - 1) * q / 100.0
+    low = int(pos)
+    high = min(low + 1, len(data) - 1)
+    return data[low] + (data[high] - data[low]) * (pos - low)
+
+
+def tokens_per_s(first: float, last: float, count: int) -> float:
+    """Decode speed from the first to the last token's arrival (count tokens in all)."""
+    if count < 2 or last <= first:
+        return float("nan")
+    return (count - 1) / (last - first)
