@@ -24,16 +24,34 @@ TOP_P_TOLERANCE = 1e-6
 """Cumulative probabilities within this of top-p count as reaching it (float rounding)."""
 
 
-def top_n_indices(logits: FloatArray, n: int) -> NDArray[np.intp]:
-    """Indices of the ``n`` largest logits, largest first, by a partial sort (no full sort)."""
+def top_n_indices(logits: FloatArray, n: int, *, peak: float | None = None) -> NDArray[np.intp]:
+    """Indices of the ``n`` largest logits, largest first (ties: lower index first); no full sort.
+
+    With ``peak`` (the maximum logit) known, first tries the few tokens within a margin of it
+    (a comparison pass instead of a partial sort of the whole vocabulary).
+    """
     size = logits.shape[0]
     n = min(n, size)
     if n <= 0:
         return np.empty(0, dtype=np.intp)
-    part = np.argpartition(logits, size - n)[size - n :] if n < size else np.arange(size, dtype=np.intp)
+    part: NDArray[np.intp] | None = None
+    if peak is not None and n * 8 < size:
+        for margin in _MARGINS:
+            near = np.flatnonzero(logits >= peak - margin)
+            if near.shape[0] >= n:
+                part = near
+                break
+    if part is None:
+        part = np.arange(size, dtype=np.intp)
+    if part.shape[0] > n:
+        part = part[np.argpartition(logits[part], part.shape[0] - n)[part.shape[0] - n :]]
     # Sort the few picked by logit, descending; ties by lower token id first.
     order = np.lexsort((part, -logits[part].astype(np.float64)))
-    return part[order]
+    result: NDArray[np.intp] = part[order]
+    return result
+
+
+_MARGINS = (8.0, 16.0, 32.0)
 
 
 def log_sum_exp(logits: FloatArray) -> float:
@@ -59,14 +77,22 @@ def softmax(logits: FloatArray) -> NDArray[np.float64]:
 
 def logit_stats(logits: FloatArray) -> tuple[float, float]:
     """(log-sum-exp, entropy in bits) of the distribution softmax(logits), in one exp pass."""
+    _, lse, entropy = _stats(logits)
+    return lse, entropy
+
+
+def _stats(logits: FloatArray) -> tuple[float, float, float]:
+    """(max, log-sum-exp, entropy in bits) of softmax(logits)."""
     peak = float(np.max(logits))
-    shifted = logits - np.float32(peak) if logits.dtype == np.float32 else logits - peak
+    shifted = logits - logits.dtype.type(peak) if logits.dtype.kind == "f" else logits - peak
     weights = np.exp(shifted)
     total = float(np.sum(weights, dtype=np.float64))
-    # H = log Z - E[x - peak]  (natural log), with Z = sum exp(x - peak)
-    mean_shifted = float(np.dot(weights.astype(np.float64), shifted.astype(np.float64))) / total
+    # H = log Z - E[x - peak] (natural log), Z = sum exp(x - peak). np.multiply + sum, not
+    # np.dot: that goes to a multithreaded BLAS, which stalls when other work loads the CPUs.
+    np.multiply(weights, shifted, out=weights)
+    mean_shifted = float(np.sum(weights, dtype=np.float64)) / total
     entropy_nats = math.log(total) - mean_shifted
-    return peak + math.log(total), max(entropy_nats, 0.0) / LOG2
+    return peak, peak + math.log(total), max(entropy_nats, 0.0) / LOG2
 
 
 def entropy_bits(logits: FloatArray) -> float:
@@ -264,23 +290,30 @@ def step_distribution(
     back to the whole vocabulary only when the pool cannot give exact answers. Greedy mode
     (or temperature 0) ignores penalties: pure arg-max of the raw logits, like the engine.
     """
-    log_norm, entropy = logit_stats(logits)
-    top_ids_arr = top_n_indices(logits, top_n)
+    peak, log_norm, entropy = _stats(logits)
+    sampling = not (greedy or temperature <= 0.0)
+    n_pen = 0
+    pen_ids = np.empty(0, dtype=np.intp)
+    if sampling and repeat_penalty != 1.0:
+        pen_ids = penalized_ids(history, repeat_last_n)
+        n_pen = pen_ids.shape[0]
+    # One selection serves both the top-N and the pool the samplers are first tried on.
+    pool_size = max(top_n, top_k if top_k > 0 else POOL_MIN) + n_pen if sampling else top_n
+    vocab = logits.shape[0]
+    ranked = top_n_indices(logits, pool_size, peak=peak) if pool_size < vocab // 4 else None
+    top_ids_arr = ranked[:top_n] if ranked is not None else top_n_indices(logits, top_n, peak=peak)
     top_ids = top_ids_arr.tolist()
     top_logits = logits[top_ids_arr].astype(np.float64).tolist()
     top_p_raw = [math.exp(v - log_norm) for v in top_logits]
     wanted = list(dict.fromkeys([*top_ids, *extra_ids]))
 
-    if greedy or temperature <= 0.0:
+    if not sampling:
         best = int(np.argmax(logits))
         p_final = [1.0 if t == best else 0.0 for t in top_ids]
         cuts: list[CutBy | None] = [None if t == best else CutBy.GREEDY for t in top_ids]
         extra = {t: (1.0 if t == best else 0.0) for t in extra_ids}
         return StepDistribution(top_ids, top_logits, top_p_raw, p_final, cuts, entropy, log_norm, extra)
 
-    pen_ids = penalized_ids(history, repeat_last_n) if repeat_penalty != 1.0 else np.empty(0, dtype=np.intp)
-    n_pen = pen_ids.shape[0]
-    vocab = logits.shape[0]
     p_of: dict[int, float] = {}
     cut_of: dict[int, CutBy | None] = {}
 
@@ -293,18 +326,18 @@ def step_distribution(
             cut_of[token] = None
     else:
         result: FilterResult | None = None
-        pool_size = max(top_n, top_k if top_k > 0 else POOL_MIN) + n_pen
-        pool = np.arange(vocab, dtype=np.intp)
-        if pool_size < vocab // 4:
-            pool = top_n_indices(logits, pool_size)
-            pool_logits = logits[pool].astype(np.float64)
+        pool: NDArray[np.intp] | None = None
+        if ranked is not None:
+            pool = ranked  # sorted by raw logit: the top-N come first
             pen_log_norm = log_norm
             if n_pen:
-                pool = np.unique(np.concatenate([pool, pen_ids]))
-                pool_logits = logits[pool].astype(np.float64)
+                pool = np.concatenate([pool, pen_ids[~np.isin(pen_ids, pool)]])
+            pool_logits = logits[pool].astype(np.float64)
+            if n_pen:
                 raw_pen = logits[pen_ids].astype(np.float64)
                 pen_vals = _penalize_values(raw_pen, repeat_penalty)
-                pool_logits[np.searchsorted(pool, pen_ids)] = pen_vals
+                sorter = np.argsort(pool, kind="stable")
+                pool_logits[sorter[np.searchsorted(pool, pen_ids, sorter=sorter)]] = pen_vals
                 # log-sum-exp of the penalized vocabulary, derived from the raw one
                 total = (
                     1.0 - float(np.exp(raw_pen - log_norm).sum()) + float(np.exp(pen_vals - log_norm).sum())
@@ -322,12 +355,16 @@ def step_distribution(
             if candidate.complete and max(candidate.kept_after_top_p, candidate.kept) <= guaranteed:
                 result = candidate
         if result is None:
-            pool = np.arange(vocab, dtype=np.intp)
+            pool = None
             full = penalize(logits, pen_ids, repeat_penalty).astype(np.float64)
             result = apply_samplers(full, top_k=top_k, top_p=top_p, min_p=min_p, temperature=temperature)
-        index_of = {t: i for i, t in enumerate(pool.tolist())} if pool.shape[0] < vocab else None
-        for token in wanted:
-            index = index_of.get(token) if index_of is not None else token
+        for rank, token in enumerate(wanted):
+            index: int | None = token
+            if pool is not None and rank < len(top_ids):
+                index = rank  # the pool starts with the top-N
+            elif pool is not None:
+                hits = np.flatnonzero(pool == token)
+                index = int(hits[0]) if hits.shape[0] else None
             if index is None:  # outside the pool: ranks below everything the samplers kept
                 p_of[token] = 0.0
                 cut_of[token] = _cut_outside(top_k, top_p)
