@@ -12,7 +12,7 @@
 #
 # What it reads (carried, git-ignored): .device/whl/*.whl (Python packages missing on the GPU machine),
 # .device/src/llama_src.tar.xz (the llama-cpp-python sdist, stripped), .device/first/first.gguf,
-# .device/rest/{rest.bin,manifest.json}. tests/gpu/prepare_carry.sh makes them; tests/gpu/README.md explains.
+# .device/rest/{rest.bin,manifest.json}. tests/gpu/prepare_carry.sh makes them; RESULTS.md has the figures.
 #
 # Environment knobs:
 #   OUT                where results go (default: .device/out); at most a few files, see the end
@@ -115,7 +115,7 @@ build_llama() {
     "$PY" -m pip install -v --no-index --no-deps --no-build-isolation --no-compile --no-cache-dir --upgrade \
         --target "$SITE" --config-settings=build-dir="$WORK/build" "$SDIST_DIR" >>"$OUT/build.log" 2>&1
     local status=$?
-    grep -E "CUDA Toolkit found|Using CMAKE_CUDA_ARCHITECTURES|Including .* backend|error" "$OUT/build.log" | head -20
+    grep -E "CUDA Toolkit found|Using CMAKE_CUDA_ARCHITECTURES|Including .* backend|error:|Error" "$OUT/build.log" | head -20
     [ $status = 0 ] || tail -40 "$OUT/build.log"
     return $status
 }
@@ -219,6 +219,10 @@ main() {
                 fi
                 phase check_import check_import
                 ;;
+            tokendial)
+                phase install_tokendial install_tokendial
+                phase check_import check_import
+                ;;
             first)
                 phase stash_first stash_first
                 phase runs_first run_model first "$WORK/first.gguf"
@@ -228,7 +232,7 @@ main() {
                 phase runs_real run_model real "$WORK/SmolLM2-135M-Instruct.Q4_1.gguf"
                 ;;
             *)
-                echo "unknown step $step (build, first, real)" >&2
+                echo "unknown step $step (build, tokendial, first, real)" >&2
                 exit 2
                 ;;
         esac
