@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench import native
-from tests.bench.common import MODES, N_GEN, THREADS, Stat, ignore_eos, model_path
+from tests.bench.common import (
+    MODES,
+    N_GEN,
+    THREADS,
+    Stat,
+    cpu_busy,
+    ignore_eos,
+    model_path,
+    wait_until_quiet,
+)
 from tests.bench.decode import (
     DecodeRun,
     LlamaCppPythonStream,
@@ -344,6 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-native", action="store_true", help="do not build or run llama-bench")
     parser.add_argument("--skip-procs", action="store_true", help="skip section 5 (start-up, memory)")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to SECONDS until other processes leave the CPUs mostly idle",
+    )
     args = parser.parse_args(argv)
     model = model_path()
     if not model.is_file():
@@ -351,8 +367,10 @@ def main(argv: list[str] | None = None) -> int:
             f"model not found: {model} (run `tokendial fetch` or set TOKENDIAL_TEST_MODEL)", file=sys.stderr
         )
         return 2
+    if args.wait_quiet > 0:
+        wait_until_quiet(args.wait_quiet, log=log)
+    busy_before = cpu_busy()
     started = time.perf_counter()
-    load_before = os.getloadavg()[0]
     rows: list[Row] = []
     with ignore_eos():
         decode_rows, ours = decode_section(args.runs, allow_native=not args.skip_native)
@@ -373,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Benchmark of {stamp()} on {machine()}.\n"
         f"Model {model.name}, {THREADS} threads, {N_GEN} new tokens per reply (EOS ignored for every "
         f"contender), {args.runs} interleaved rounds after a warm-up; median (min-max). "
-        f"Load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
+        f"Other processes kept the CPUs {busy_before:.0%} busy just before the run "
+        f"(load average {os.getloadavg()[0]:.1f} at the end); "
         f"total time {time.perf_counter() - started:.0f} s."
     )
     table = render(rows, header)

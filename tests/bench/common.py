@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import statistics
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,3 +119,36 @@ def tokens_per_s(first: float, last: float, count: int) -> float:
     if count < 2 or last <= first:
         return float("nan")
     return (count - 1) / (last - first)
+
+
+def cpu_busy(window_s: float = 2.0) -> float:
+    """Fraction of all CPUs busy over ``window_s`` (from /proc/stat; 0 where unavailable)."""
+
+    def sample() -> tuple[int, int]:
+        try:
+            with open("/proc/stat") as stat:
+                fields = [int(v) for v in stat.readline().split()[1:]]
+        except (OSError, ValueError):
+            return 0, 0
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return sum(fields), idle
+
+    total0, idle0 = sample()
+    time.sleep(window_s)
+    total1, idle1 = sample()
+    if total1 <= total0:
+        return 0.0
+    return 1.0 - (idle1 - idle0) / (total1 - total0)
+
+
+def wait_until_quiet(
+    max_wait_s: float, busy_below: float = 0.25, log: Callable[[str], None] = print
+) -> float:
+    """Wait (up to ``max_wait_s``) until other processes leave the CPUs mostly idle; returns the last load."""
+    deadline = time.monotonic() + max_wait_s
+    busy = cpu_busy()
+    while busy >= busy_below and time.monotonic() < deadline:
+        log(f"CPUs {busy:.0%} busy with other work; waiting for a quieter moment...")
+        time.sleep(10)
+        busy = cpu_busy()
+    return busy
