@@ -23,6 +23,7 @@ from tui.engine.events import (
     EngineEvent,
     ModelInfo,
     PromptProgress,
+    PromptTrimmed,
     ReplyDone,
     StopKind,
     StopReason,
@@ -110,6 +111,8 @@ class FakeEngine:
     hold_at: int | None = None
     """If set, stop before emitting this token index until :meth:`release` is called."""
     gpu_layers: int | None = None
+    trimmed: PromptTrimmed | None = None
+    """If set, every reply starts by reporting that old turns were dropped."""
     calls: list[tuple[ChatMessage, ...]] = field(default_factory=list)
     """The messages of every stream_reply call."""
     versions_seen: list[int] = field(default_factory=list)
@@ -184,6 +187,8 @@ class FakeEngine:
         self.reached_hold.clear()
         self._release.clear()
         prompt_tokens = self.prompt_tokens(messages)
+        if self.trimmed is not None:
+            yield self.trimmed
         yield PromptProgress(prompt_tokens, prompt_tokens)
         versions: dict[int, SamplingParams] = {}
         ids: list[int] = []

@@ -14,12 +14,12 @@ from textual.widgets import ContentSwitcher, Input, Static
 
 from settings.sampling import SamplingMode
 from tui.app import TokendialApp
-from tui.engine.events import ModelLoadError, StopKind
+from tui.engine.events import ModelLoadError, PromptTrimmed, StopKind
 from tui.engine.protocol import ChatEngine, LoadConfig
 from tui.screens.help import HelpScreen
 from tui.widgets.chat_view import AssistantMessage, Notice, UserMessage
 from tui.widgets.sampling_panel import StepInput
-from tui.widgets.status_bar import ModelState
+from tui.widgets.status_bar import ModelState, context_gauge
 from tui.widgets.token_view import TokenView
 from tui.worker import ReplyFinished
 
@@ -514,3 +514,54 @@ async def test_help_screen_and_palette_commands(tmp_path: Path) -> None:
             assert title in titles
         footer_keys = {key.key for key in app.screen.query("FooterKey")}  # type: ignore[attr-defined]
         assert {"escape", "ctrl+t", "ctrl+r", "ctrl+l", "ctrl+n", "f1"} <= footer_keys
+
+
+async def test_click_selects_a_token(tmp_path: Path, fake: FakeEngine) -> None:
+    app = make_app(fake, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await send(pilot, "hi")
+        await reply_done(pilot)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        # "Hello" fills columns 1-5 (after the left padding), "," is column 6.
+        await pilot.click(TokenView, offset=(6, 0))
+        await pilot.pause()
+        assert app.token_view.cursor == 1
+        await pilot.click(TokenView, offset=(2, 0))
+        await pilot.pause()
+        assert app.token_view.cursor == 0
+
+
+async def test_status_bar_shows_gpu_layers_and_context_gauge(tmp_path: Path) -> None:
+    app = make_app(FakeEngine(gpu_layers=30), tmp_path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_ready(pilot)
+        await send(pilot, "hi")
+        await reply_done(pilot)
+        status = str(app.status.render())
+        assert "GPU 30/30" in status
+        record = app.records[1]
+        assert record.done is not None
+        used = record.done.prompt_tokens + record.done.generated
+        assert f"ctx ▰▱▱▱▱▱▱▱▱▱▱▱ {used}/2048" in status
+        assert "first token 50 ms" in status
+
+
+async def test_trimmed_conversation_is_reported(tmp_path: Path) -> None:
+    engine = FakeEngine(trimmed=PromptTrimmed(dropped_messages=2, prompt_tokens=900, n_ctx=1024))
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await send(pilot, "hi")
+        await reply_done(pilot)
+        messages = [str(n.message) for n in app._notifications]
+        assert any("2 oldest messages were left out" in m for m in messages)
+
+
+def test_context_gauge_fills_and_turns_red() -> None:
+    gauge = context_gauge(1900, 2048, width=10)
+    assert gauge.plain == "ctx ▰▰▰▰▰▰▰▰▰▱ 1900/2048"
+    assert any("#ef5350" in str(span.style) for span in gauge.spans)
+    assert context_gauge(100, 2048, width=10).plain == "ctx ▰▱▱▱▱▱▱▱▱▱ 100/2048"
+    assert context_gauge(0, 2048, width=10).plain == "ctx ▱▱▱▱▱▱▱▱▱▱ 0/2048"

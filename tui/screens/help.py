@@ -51,12 +51,17 @@ marks the spot with ⚙.
 | Esc | cancel the reply being generated |
 | ctrl+t | switch between the chat and the token view |
 | ctrl+o | colour tokens by probability |
-| ←/→ (token view) | select a token |
+| ←/→, home/end, click (token view) | select a token |
+| i (token view) | open the token inspector: the candidates behind the selected token |
+| u (token view) | jump to the token the model was least sure of |
+| [ / ] | previous / next branch of the last reply |
 | ctrl+r | regenerate the last reply with the current parameters |
 | ctrl+e | edit and resend the last prompt |
 | ctrl+n | new chat |
 | ctrl+g | greedy on/off |
-| f4 | go to the sampling panel (↑/↓ step a value, PgUp/PgDn a big step) |
+| f4 | go to the sampling panel (↑/↓ step a value, PgUp/PgDn a big step, Enter applies a typed one) |
+| f2 | load another model |
+| f3 | saved chats: open, rename, delete, search, export |
 | ctrl+p | command palette (every action) |
 | f1 | this help |
 """

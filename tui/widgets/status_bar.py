@@ -29,7 +29,7 @@ class ModelState(StrEnum):
 def context_gauge(used: int, total: int, width: int = GAUGE_WIDTH) -> Text:
     """``ctx ▰▰▰▱▱▱ 412/2048``: green, amber past 75 %, red past 90 %."""
     fraction = min(used / total, 1.0) if total > 0 else 0.0
-    filled = round(fraction * width)
+    filled = max(round(fraction * width), 1 if used > 0 else 0)  # any use shows
     color = "#66bb6a" if fraction < 0.75 else "#ffb300" if fraction < 0.9 else "#ef5350"
     text = Text("ctx ")
     text.append("▰" * filled, Style(color=color))
