@@ -266,6 +266,10 @@ class Inspector(Vertical):
             id="inspector-keys",
         )
 
+    def on_mount(self) -> None:
+        """Say what to do until a token is selected."""
+        self._refresh_step(keep_cursor=False)
+
     @property
     def table(self) -> DataTable[Text]:
         """The candidate table."""
