@@ -172,7 +172,7 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
         path = self._load_config.model_path
-        self.status.show_loading(f"loading {path.name}")
+        self.status.show_loading(path.name)
         self.chat_view.mount(
             Notice(f"Loading model {one_line(str(path), 120)} …", classes="loading", id="load-notice")
         )
@@ -299,8 +299,6 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         record = self.records.get(message.reply_id)
         if record is None:
             return
-        if message.progress is not None:
-            record.prompt_tokens = message.progress.total
         if message.trimmed is not None:
             self.notify(
                 f"The chat is longer than the context ({message.trimmed.n_ctx} tokens): "
@@ -346,9 +344,8 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
                 self.token_view.append_tokens(())
         record = self.records.get(self._active.reply_id) if self._active is not None else None
         if record is not None:
-            status = self.status
-            status.context_used = record.prompt_tokens
-            status.live_tokens = len(record.events)
+            # The gauge keeps the last exact count (the prompt size is known when the reply ends).
+            self.status.live_tokens = len(record.events)
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
         """The reply ended: observers first (autosave), then the badge, the status, the history."""
@@ -358,6 +355,7 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         record = self.records.get(message.reply_id)
         if record is not None:
             record.done = message.done
+            record.prompt_tokens = message.done.prompt_tokens
             if len(record.events) < len(message.tokens):
                 record.events[:] = message.tokens
             self.history.append(ChatMessage("assistant", message.done.text))

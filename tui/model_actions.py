@@ -76,7 +76,7 @@ class ModelActions:
         app._load_config = config
         app.engine_worker = app.engine_worker.replaced(config)
         app.model_state = ModelState.LOADING
-        app.status.show_loading(f"loading {path.name}")
+        app.status.show_loading(path.name)
         await app.chat_view.query("#load-error, #load-notice").remove()
         await app.chat_view.mount(
             Notice(f"Loading model {one_line(str(path), 120)} …", classes="loading", id="load-notice")

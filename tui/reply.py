@@ -17,6 +17,7 @@ class ReplyRecord:
     params_by_version: dict[int, SamplingParams] = field(default_factory=dict)
     """Every live parameter version the app set, so that a change can be described mid-reply."""
     prompt_tokens: int = 0
+    """Tokens in the formatted prompt (known when the reply ends)."""
     done: ReplyDone | None = None
 
     @property

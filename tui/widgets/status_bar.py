@@ -51,6 +51,7 @@ class StatusBar(Widget):
     state: reactive[ModelState] = reactive(ModelState.LOADING)
     model_label: reactive[str] = reactive("")
     context_used: reactive[int] = reactive(0)
+    """Tokens in the context after the last reply (exact; updated when a reply ends)."""
     live_tokens: reactive[int] = reactive(0)
     """Tokens of the reply being generated."""
 
@@ -58,6 +59,7 @@ class StatusBar(Widget):
         super().__init__(id=id)
         self.info: ModelInfo | None = None
         self.last_done: ReplyDone | None = None
+        self._loading_name = ""
 
     def set_model(self, info: ModelInfo) -> None:
         """The model is loaded."""
@@ -65,13 +67,15 @@ class StatusBar(Widget):
         self.model_label = f"{one_line(info.name, 40)} {one_line(info.quantization, 12)}"
         self.state = ModelState.READY
 
-    def show_loading(self, what: str) -> None:
-        """The model is loading."""
-        self.model_label = one_line(what, 60)
+    def show_loading(self, model_name: str) -> None:
+        """The model ``model_name`` (a file name) is loading."""
+        self._loading_name = one_line(model_name, 60)
+        self.model_label = self._loading_name
         self.state = ModelState.LOADING
 
     def set_failed(self) -> None:
         """The model failed to load."""
+        self.model_label = f"{self._loading_name} not loaded (see the message; F2 picks another model)"
         self.state = ModelState.FAILED
 
     def set_done(self, done: ReplyDone) -> None:
@@ -106,7 +110,7 @@ class StatusBar(Widget):
             text.append_text(sep)
             text.append(self.info.gpu_label)
             text.append_text(sep)
-            text.append_text(context_gauge(self.context_used + self.live_tokens, self.info.n_ctx))
+            text.append_text(context_gauge(self.context_used, self.info.n_ctx))
         done = self.last_done
         if done is not None:
             text.append_text(sep)
