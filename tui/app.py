@@ -554,6 +554,7 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         )
         yield SystemCommand("Help: parameters and keys", "What each parameter does (f1)", self.action_help)
         yield from self.chat_commands(screen)
+        yield from self.inspector_commands()
         yield from self.model_commands(screen)
 
 

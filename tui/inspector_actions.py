@@ -10,10 +10,12 @@ as a sibling that ``[`` / ``]`` switch back to.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 from textual import events
+from textual.app import SystemCommand
 from textual.css.query import NoMatches
 
 from settings.sampling import SamplingParams
@@ -28,7 +30,7 @@ from tui.widgets.token_view import TokenView
 
 if TYPE_CHECKING:
     from tui.app import TokendialApp
-    from tui.worker import ReplyFinished
+    from tui.worker import ReplyFinished, TokensStreamed
 
 
 @dataclass
@@ -221,6 +223,28 @@ class InspectorActions:
             self.close_inspector()
         else:
             inspector.table.focus()
+
+    async def on_tokens_streamed(self, message: TokensStreamed) -> None:
+        """New tokens of the reply being inspected: extend its confidence strip (runs after the app's)."""
+        app = self._app
+        inspector = self.inspector
+        record = app.records.get(message.reply_id)
+        if not (app.inspector_open and inspector is not None and record is not None and message.tokens):
+            return
+        if inspector.reply_id == message.reply_id:
+            inspector.strip.show(record.events, inspector.strip.cursor)
+
+    def inspector_commands(self) -> Iterable[SystemCommand]:
+        """The inspector's commands for the command palette."""
+        app = self._app
+        yield SystemCommand("Inspector: open / go into / close", "The candidates behind a token (i)",
+                            app.action_inspect)  # fmt: skip
+        yield SystemCommand("Inspector: least sure token", "Select the token the model was least sure of (u)",
+                            app.action_least_confident)  # fmt: skip
+        yield SystemCommand("Branches: previous", "Show the previous branch of the last reply ([)",
+                            lambda: app.run_worker(app.action_sibling(-1)))  # fmt: skip
+        yield SystemCommand("Branches: next", "Show the next branch of the last reply (])",
+                            lambda: app.run_worker(app.action_sibling(1)))  # fmt: skip
 
     def on_inspector_closed(self, message: Inspector.Closed) -> None:
         """Esc in the inspector."""

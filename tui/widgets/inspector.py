@@ -271,6 +271,11 @@ class Inspector(Vertical):
         self._refresh_step(keep_cursor=False)
 
     @property
+    def strip(self) -> ConfidenceStrip:
+        """The confidence strip of the reply shown."""
+        return self.query_one(ConfidenceStrip)
+
+    @property
     def table(self) -> DataTable[Text]:
         """The candidate table."""
         return self.query_one("#inspector-table", DataTable)
