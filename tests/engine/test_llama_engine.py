@@ -365,3 +365,29 @@ def test_candidate_capture_can_be_switched_off(engine: LlamaEngine) -> None:
         engine.top_n = 10
     assert done.stop.kind is StopKind.EOS and "Paris" in done.text
     assert all(t.candidates == () for t in tokens)
+
+
+def test_chain_fed_the_pool_draws_like_the_chain_fed_everything(engine: LlamaEngine) -> None:
+    """The engine feeds a top-k chain only the pool that can survive; same draws as llama.cpp's
+    own llama_sampler_sample over the whole vocabulary, draw after draw (same seed)."""
+    import llama_cpp
+
+    from tui.engine.sampling_math import chain_pool
+
+    history = engine.tokenize(" the sea, the sea and the waves of the sea")
+    run_reply(engine, FRANCE, replace_params(GREEDY, max_new_tokens=1))
+    logits = engine._logits()
+    for top_k, penalty in ((40, 1.1), (3, 1.5), (100, 1.0)):
+        key = _ChainKey(1.4, top_k, 0.97, 0.01, penalty, 64, 77)
+        ours, theirs = engine._build_chain(key, history), engine._build_chain(key, history)
+        seen = list(history)
+        drawn = []
+        for _ in range(100):  # the pool follows the penalty history, as in the engine's loop
+            pool = chain_pool(logits, top_k=top_k, history=seen, repeat_penalty=penalty, repeat_last_n=64)
+            assert pool is not None and pool.shape[0] < 300
+            drawn.append(engine._draw(ours, logits, pool))
+            seen.append(drawn[-1][0])
+        reference = [llama_cpp.llama_sampler_sample(theirs.sampler, engine._llm.ctx, -1) for _ in range(100)]
+        assert [token for token, _ in drawn] == reference
+        assert len(set(reference)) > 1  # the test would notice a different draw
+        assert all(0.0 < p <= 1.0 for _, p in drawn)

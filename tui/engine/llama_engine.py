@@ -41,7 +41,7 @@ from tui.engine.events import (
 from tui.engine.live import LiveParams
 from tui.engine.model import LoadedModel, load_model
 from tui.engine.protocol import LoadConfig
-from tui.engine.sampling_math import step_distribution
+from tui.engine.sampling_math import StepDistribution, chain_pool, step_distribution
 
 PIECE_BUFFER_BYTES = 256
 """Token text buffer (llama-cpp-python's own 32-byte one drops long tokens)."""
@@ -88,6 +88,14 @@ class LlamaEngine:
         self.system_prompt: str | None = config.system_prompt
         """Prepended when the conversation has no system message."""
         self._buf = ctypes.create_string_buffer(PIECE_BUFFER_BYTES)
+        # What the sampler chain is fed: a llama_token_data array over the whole vocabulary
+        # (id, logit, p), filled from numpy; usually only its first few hundred entries.
+        self._cand_data = (llama_cpp.llama_token_data * self._n_vocab)()
+        self._cand_view = np.ctypeslib.as_array(self._cand_data)
+        self._all_ids = np.arange(self._n_vocab, dtype=np.int32)
+        self._logits_addr: int | None = None
+        self._logits_view: np.ndarray = np.empty(0, dtype=np.float32)
+        self._one_token = (llama_cpp.llama_token * 1)()
         self._bytes_cache: dict[int, bytes] = {}
         self._piece_cache: dict[int, str] = {}
         self._closed = False
@@ -183,8 +191,52 @@ class LlamaEngine:
         return data
 
     def _logits(self) -> np.ndarray:
+        """The last position's logits: a zero-copy view, valid until the next decode."""
         pointer = self._lib.llama_get_logits_ith(self._llm.ctx, -1)
-        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+        address = ctypes.cast(pointer, ctypes.c_void_p).value
+        if address != self._logits_addr:  # the view is cached while llama.cpp keeps its buffer
+            self._logits_view = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+            self._logits_addr = address
+        return self._logits_view
+
+    def _draw(self, chain: Any, logits: np.ndarray, pool: np.ndarray | None) -> tuple[int, float]:
+        """Let the chain pick a token from ``pool`` (or the whole vocabulary): (token, its p).
+
+        A top-k chain fed the pool draws exactly as one fed the whole vocabulary (the pool
+        holds every token top-k can keep), at a fraction of the cost. The p returned is the
+        probability the chain's final distribution gave the token.
+        """
+        lib = self._lib
+        if pool is None:
+            size = self._n_vocab
+            self._cand_view["id"] = self._all_ids
+            self._cand_view["logit"] = logits
+        else:
+            size = pool.shape[0]
+            view = self._cand_view[:size]
+            view["id"] = pool
+            view["logit"] = logits[pool]
+        array = lib.llama_token_data_array(self._cand_data, size, -1, False)
+        lib.llama_sampler_apply(chain.sampler, ctypes.byref(array))
+        if not 0 <= array.selected < array.size:
+            raise EngineError("the sampler chain selected no token")
+        chosen = array.data[array.selected]
+        token, p = int(chosen.id), float(chosen.p)
+        lib.llama_sampler_accept(chain.sampler, token)
+        return token, p
+
+    def _decode_one(self, token: int) -> None:
+        """Evaluate one token at the next position (what ``Llama.eval`` does, minus its overhead)."""
+        llm = self._llm
+        n = llm.n_tokens
+        self._one_token[0] = token
+        status = self._lib.llama_decode(llm.ctx, self._lib.llama_batch_get_one(self._one_token, 1))
+        if status != 0:
+            raise EngineError(
+                f"llama.cpp could not evaluate the next token (llama_decode returned {status})."
+            )
+        llm.input_ids[n] = token
+        llm.n_tokens = n + 1
 
     def _is_eog(self, token_id: int) -> bool:
         return bool(self._lib.llama_vocab_is_eog(self._vocab, token_id))
@@ -360,8 +412,11 @@ class _Reply:
                 return
             greedy = params.is_greedy
             logits = engine._logits()
+            step = self._step(params, greedy, logits) if engine.top_n > 0 else None
             if greedy:
                 token = int(np.argmax(logits))
+                p_final = 1.0
+                chain_key = None  # back to sampling later: rebuild with these tokens in the history
             else:
                 seed = params.seed if params.seed >= 0 else self.seed
                 key = _ChainKey(
@@ -378,15 +433,23 @@ class _Reply:
                     chain = engine._build_chain(dataclasses.replace(key, seed=reseed), tokens)
                     chain_key = key
                     rebuilds += 1
-                token = int(engine._lib.llama_sampler_sample(chain.sampler, llm.ctx, -1))
-            if chain_key is not None and greedy:
-                chain_key = None  # back to sampling later: rebuild with the greedy tokens in history
+                if step is not None:
+                    pool = step.chain_pool
+                else:
+                    pool = chain_pool(
+                        logits,
+                        top_k=params.top_k,
+                        history=tokens,
+                        repeat_penalty=params.repeat_penalty,
+                        repeat_last_n=params.repeat_last_n,
+                    )
+                token, p_final = engine._draw(chain, logits, pool)
 
             if engine._is_eog(token):
                 self._end(StopKind.EOS, token_id=token, token_text=engine.token_text(token))
                 return
 
-            event = self._event(token, params, version, greedy, logits, decoder, token_start)
+            event = self._event(token, p_final, version, step, logits, decoder, token_start)
             tokens.append(token)
             previous_len = len(self.text)
             self.text += event.text
@@ -417,38 +480,40 @@ class _Reply:
                 self._end(StopKind.CONTEXT_FULL, limit=n_ctx)
                 return
             token_start = time.perf_counter()
-            _eval(llm, (token,))
+            engine._decode_one(token)
+
+    def _step(self, params: SamplingParams, greedy: bool, logits: np.ndarray) -> StepDistribution:
+        """Top-N candidates, their probabilities and who cut them, for this step."""
+        return step_distribution(
+            logits,
+            top_n=self.engine.top_n,
+            greedy=greedy,
+            top_k=params.top_k,
+            top_p=params.top_p,
+            min_p=params.min_p,
+            temperature=params.temperature,
+            repeat_penalty=params.repeat_penalty,
+            history=self.tokens,
+            repeat_last_n=params.repeat_last_n,
+        )
 
     def _event(
         self,
         token: int,
-        params: SamplingParams,
+        p_final: float,
         version: int,
-        greedy: bool,
+        step: StepDistribution | None,
         logits: np.ndarray,
         decoder: codecs.IncrementalDecoder,
         token_start: float,
     ) -> TokenEvent:
         engine = self.engine
         text = decoder.decode(engine._token_bytes(token))
-        top_n = engine.top_n
-        if top_n > 0:
-            step = step_distribution(
-                logits,
-                top_n=top_n,
-                greedy=greedy,
-                top_k=params.top_k,
-                top_p=params.top_p,
-                min_p=params.min_p,
-                temperature=params.temperature,
-                repeat_penalty=params.repeat_penalty,
-                history=self.tokens,
-                repeat_last_n=params.repeat_last_n,
-                extra_ids=(token,),
-            )
+        if step is not None:
+            token_text = engine.token_text
             candidates = tuple(
-                Candidate(tid, engine.token_text(tid), logit, p_raw, p_final, cut)
-                for tid, logit, p_raw, p_final, cut in zip(
+                Candidate(tid, token_text(tid), logit, p_raw, p_fin, cut)
+                for tid, logit, p_raw, p_fin, cut in zip(
                     step.top_ids,
                     step.top_logits,
                     step.top_p_raw,
@@ -458,11 +523,10 @@ class _Reply:
                 )
             )
             p_raw = step.p_raw_of(float(logits[token]))
-            p_final = step.extra_p_final[token]
             entropy = step.entropy_bits
         else:
             candidates = ()
-            p_raw = p_final = entropy = math.nan
+            p_raw = entropy = math.nan
         return TokenEvent(
             index=len(self.tokens),
             token_id=token,

@@ -260,6 +260,10 @@ class StepDistribution:
     """log-sum-exp of the raw logits (so p_raw = exp(logit - log_normalizer))."""
     extra_p_final: dict[int, float]
     """p_final of the ``extra_ids`` asked for (e.g. the token actually drawn)."""
+    chain_pool: NDArray[np.intp] | None = None
+    """With top-k on: token ids holding every token the samplers can keep (the top ones by raw
+    logit plus every penalized one), so a sampler chain fed only these draws exactly as if fed
+    the whole vocabulary. None when the chain needs the whole vocabulary."""
 
     def p_raw_of(self, logit: float) -> float:
         """Raw probability of a token with this raw logit."""
@@ -316,6 +320,7 @@ def step_distribution(
 
     p_of: dict[int, float] = {}
     cut_of: dict[int, CutBy | None] = {}
+    chain_ids: NDArray[np.intp] | None = None
 
     if top_k <= 0 and top_p >= 1.0 and min_p <= 0.0:
         # No filter: everything survives; only the temperature reshapes the distribution.
@@ -333,6 +338,8 @@ def step_distribution(
             if n_pen:
                 pool = np.concatenate([pool, pen_ids[~np.isin(pen_ids, pool)]])
             pool_logits = logits[pool].astype(np.float64)
+            if top_k > 0:
+                chain_ids = pool
             if n_pen:
                 raw_pen = logits[pen_ids].astype(np.float64)
                 pen_vals = _penalize_values(raw_pen, repeat_penalty)
@@ -381,7 +388,26 @@ def step_distribution(
         entropy,
         log_norm,
         {t: p_of[t] for t in extra_ids},
+        chain_ids,
     )
+
+
+def chain_pool(
+    logits: FloatArray, *, top_k: int, history: Sequence[int], repeat_penalty: float, repeat_last_n: int
+) -> NDArray[np.intp] | None:
+    """Token ids a top-k sampler chain can be fed instead of the whole vocabulary (see
+    ``StepDistribution.chain_pool``): the top (k + penalized) by raw logit plus every penalized
+    token. None when top-k is off or the pool would not be much smaller than the vocabulary."""
+    if top_k <= 0:
+        return None
+    pen_ids = penalized_ids(history, repeat_last_n) if repeat_penalty != 1.0 else np.empty(0, dtype=np.intp)
+    size = top_k + pen_ids.shape[0]
+    if size >= logits.shape[0] // 4:
+        return None
+    pool = top_n_indices(logits, size, peak=float(np.max(logits)))
+    if pen_ids.shape[0]:
+        pool = np.concatenate([pool, pen_ids[~np.isin(pen_ids, pool)]])
+    return pool
 
 
 def _penalize_values(values: NDArray[np.float64], repeat_penalty: float) -> NDArray[np.float64]:
