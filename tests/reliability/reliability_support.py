@@ -91,3 +91,16 @@ def write_gguf_header(path: Path) -> Path:
 def screen_text(app: App[Any]) -> str:
     """Everything the app draws now, as plain text (every visible segment of the screen)."""
     return "".join(segment.text for strip in app.screen._compositor.render_strips() for segment in strip)
+
+
+def record_notifications(app: App[Any]) -> list[str]:
+    """Every notification message the app shows from now on (kept even after the toast times out)."""
+    seen: list[str] = []
+    show = app.notify
+
+    def notify(message: str, **options: Any) -> None:
+        seen.append(message)
+        show(message, **options)
+
+    app.notify = notify  # type: ignore[method-assign]
+    return seen

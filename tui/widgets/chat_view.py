@@ -18,12 +18,25 @@ from tui.reply import ReplyRecord
 from tui.widgets.safe_text import clean
 from tui.widgets.stop_badge import small_badge
 
+USER_DISPLAY_LIMIT = 20_000
+"""A longer user message shows its first characters and how many more were sent: wrapping a
+megabyte paste on every layout would freeze the app. The model and the chat store get all of it."""
+
+
+def user_text(content: str, limit: int = USER_DISPLAY_LIMIT) -> Text:
+    """What the transcript shows of a user message: cleaned, plain, cut to ``limit`` characters."""
+    if len(content) <= limit:
+        return Text(clean(content))
+    text = Text(clean(content[:limit]))
+    text.append(f"\n… {len(content) - limit:,} more characters not shown (sent in full)", style="italic")
+    return text
+
 
 class UserMessage(Static):
     """A message the user sent (shown as plain text)."""
 
     def __init__(self, content: str) -> None:
-        super().__init__(Text(clean(content)), classes="message user", markup=False)
+        super().__init__(user_text(content), classes="message user", markup=False)
         self._sent = content
         self.border_title = "you"
 
@@ -36,7 +49,7 @@ class UserMessage(Static):
     @content.setter
     def content(self, content: str) -> None:
         self._sent = content
-        self.update(Text(clean(content)))
+        self.update(user_text(content))
 
 
 class Notice(Static):

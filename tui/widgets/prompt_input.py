@@ -8,8 +8,12 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
+from textual.widgets.text_area import EditResult
 
 NEWLINE_KEYS = frozenset({"ctrl+j", "shift+enter", "alt+enter"})
+SOFT_WRAP_LIMIT = 50_000
+"""A paste or text longer than this turns soft wrapping off (wrapping a megabyte takes seconds);
+it comes back on when the box is cleared or gets a short text."""
 
 
 class PromptInput(TextArea):
@@ -59,11 +63,30 @@ class PromptInput(TextArea):
             return
         await super()._on_key(event)
 
+    async def _on_paste(self, event: events.Paste) -> None:
+        # Runs before TextArea's own _on_paste (Textual calls the handler of every class in the MRO).
+        if len(event.text) > SOFT_WRAP_LIMIT:
+            self.soft_wrap = False
+
+    def load_text(self, text: str) -> None:
+        """Replace the text (soft wrapping only for texts up to SOFT_WRAP_LIMIT characters)."""
+        self.soft_wrap = len(text) <= SOFT_WRAP_LIMIT
+        super().load_text(text)
+
+    def clear(self) -> EditResult:
+        """Empty the box (and wrap lines again)."""
+        result = super().clear()
+        self.soft_wrap = True
+        return result
+
     def action_newline(self) -> None:
         """Insert a line break at the cursor."""
         self.insert("\n")
 
     def action_submit(self) -> None:
         """Send the text (blank prompts are ignored)."""
-        if self.text.strip():
-            self.post_message(self.Submitted(self, self.text))
+        # The box keeps lines and rejoins them with the first line break it saw (maybe \r, or
+        # \r\n; a form feed also breaks a line): the prompt sent always uses \n.
+        text = "\n".join(self.document.lines)
+        if text.strip():
+            self.post_message(self.Submitted(self, text))
