@@ -2,7 +2,11 @@
 
 Rendered like Hugging Face / llama-cpp-python do it (trim_blocks, lstrip_blocks, loop controls,
 ``raise_exception``, ``strftime_now``, a ``tojson`` that keeps non-ASCII), in Jinja2's
-immutable sandbox: a template from a downloaded file can't reach Python internals.
+immutable sandbox: a template from a downloaded file can't reach Python internals (no ``__class__``,
+``__globals__``...), can't change the messages (no ``append``), can't loop over ranges above
+100,000; on top of that, ``*`` and ``**`` can't build huge values and the rendered prompt is
+capped (:data:`MAX_TEMPLATE_OUTPUT` plus the messages' own length), so a hostile template can't
+exhaust memory. (A template can still loop for a long time: rendering isn't interrupted.)
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any
 
 import jinja2
 import jinja2.ext
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from tui.engine.events import ChatMessage, EngineError
@@ -27,8 +33,36 @@ CHATML_TEMPLATE = (
 """Fallback for models without a chat template (ChatML)."""
 
 
+MAX_TEMPLATE_OUTPUT = 1_000_000
+"""Characters a template may add around the messages' own text."""
+MAX_TEMPLATE_VALUE = 1_000_000
+"""Largest string or list (characters or items) a template's ``*`` may build."""
+
+
 class ChatTemplateError(EngineError):
     """The chat template could not be compiled or rendered."""
+
+
+class TemplateSandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox, with ``*`` and ``**`` kept from building huge values."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """``left * right`` or ``left ** right``, refused when the result would be huge."""
+        if operator == "**":
+            numbers = isinstance(left, int | float) and isinstance(right, int | float)
+            if numbers and abs(right) > 64 and abs(left) > 1:
+                raise SecurityError(f"the power {left!r} ** {right!r} is too large for a chat template")
+            return left**right
+        for seq, times in ((left, right), (right, left)):
+            if (
+                isinstance(seq, str | list | tuple)
+                and isinstance(times, int)
+                and len(seq) * times > MAX_TEMPLATE_VALUE
+            ):
+                raise SecurityError("a chat template may not build a value that large with *")
+        return left * right
 
 
 def _raise_exception(message: str) -> None:
@@ -59,7 +93,7 @@ class ChatFormatter:
         self.template_text = template or CHATML_TEMPLATE
         self.bos_token = bos_token
         self.eos_token = eos_token
-        environment = ImmutableSandboxedEnvironment(
+        environment = TemplateSandbox(
             loader=jinja2.BaseLoader(),
             trim_blocks=True,
             lstrip_blocks=True,
@@ -99,13 +133,23 @@ class ChatFormatter:
             return self._render([merged, *rest], add_generation_prompt)
 
     def _render(self, payload: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        limit = MAX_TEMPLATE_OUTPUT + 2 * sum(len(m["content"]) for m in payload)
         try:
-            return self._template.render(
+            chunks: list[str] = []
+            size = 0
+            for chunk in self._template.generate(
                 messages=payload,
                 add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token,
                 eos_token=self.eos_token,
-            )
+            ):
+                size += len(chunk)
+                if size > limit:
+                    raise ChatTemplateError(
+                        f"The chat template produced more than {limit:,} characters for this conversation."
+                    )
+                chunks.append(chunk)
+            return "".join(chunks)
         except ChatTemplateError:
             raise
         except jinja2.TemplateError as exc:
