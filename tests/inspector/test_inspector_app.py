@@ -233,3 +233,49 @@ async def test_inspector_message_ids(tmp_path: Path) -> None:
         assert record is not None and seen[0].index == 1
         assert seen[0].token_id == record.records[0].events[1].candidates[1].token_id
         await wait_for(pilot, lambda: not app.busy, "branch done")
+
+
+async def test_inspector_before_any_reply_and_after_a_new_chat(tmp_path: Path) -> None:
+    app = make_app(_fake(), tmp_path, **SAMPLE)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.model_state.value == "ready", "model loaded")
+        await pilot.press("ctrl+t", "i")
+        await pilot.pause()
+        inspector = inspector_of(app)
+        assert app.inspector_open and inspector.event is None
+        assert "Select a token" in str(inspector.query_one("#inspector-head").render())
+        await pilot.press("u")  # nothing to jump to: a note, no crash
+        assert app.token_view.cursor is None
+        await pilot.press("escape")  # focus is on the token view: the app's cancel, nothing to cancel
+        await replied(pilot)
+        app.token_view.focus()  # the token view and the inspector are still shown
+        await pilot.press("right", "i", "down", "b")
+        await reply_done(pilot)
+        assert app.branches.sets
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert not app.branches.sets and not app.inspector_open
+        assert app.screen.query_one(SamplingPanel).display
+
+
+async def test_strip_and_head_follow_a_branch(tmp_path: Path) -> None:
+    app = make_app(_fake(), tmp_path, **SAMPLE)
+    async with app.run_test(size=SIZE) as pilot:
+        await replied(pilot)
+        await pilot.press("ctrl+t", "i", "right")
+        inspector = inspector_of(app)
+        first = app.token_view.record
+        assert first is not None and len(inspector.strip.events) == len(first.events)
+        await pilot.press("i", "down", "b")  # a branch: streamed into the reply being inspected
+        await reply_done(pilot)
+        branch = app.token_view.record
+        assert branch is not None and branch is not first
+        assert len(branch.events) == 2 + 3  # "I", the picked " ate", then the branch script
+        app.token_view.cursor = 1
+        await pilot.pause()
+        assert inspector.reply_id == branch.reply_id
+        assert list(inspector.strip.events) == branch.events
+        assert "picked by you" in str(inspector.query_one("#inspector-head").render())
+        app.token_view.cursor = 3
+        await pilot.pause()
+        assert "after the branch point" in str(inspector.query_one("#inspector-head").render())
