@@ -212,11 +212,11 @@ def overhead_rows(ours: OurEngine) -> list[Row]:
                     "3",
                     f"candidate capture per token, {mode}, N={n}",
                     f"{us:.0f} us",
-                    f"token event without candidates: {result.event_base_us[mode]:.0f} us",
+                    f"rest of the loop per token (top-0, no decode): {result.event_base_us[mode]:.0f} us",
                     f"{us:.0f} us",
                     "",
                     None,
-                    "top-N, p_raw/p_final, cut_by, entropy (numpy on the logits view)",
+                    "top-N with p_raw/p_final/cut_by/entropy; the loop with llama_decode taken out",
                 )
             )
         rows.append(

@@ -1,17 +1,16 @@
 """Section 3: what candidate capture and the live-parameter checks cost per token, in microseconds.
 
-Measured on real logits from the model, calling the engine's own per-token code:
-- candidate capture: ``_Reply._event`` (the TokenEvent with top-N candidates, their probabilities
-  after the samplers, which sampler cut each one, entropy) at top_n = N minus the same call at
-  top_n = 0 (token text only);
-- parameter checks: the reads and comparisons the loop does around each token (LiveParams snapshot,
-  version bookkeeping, the max-tokens cap, the sampler-chain key compare, cancel and context checks),
-  the same statements as the loop in ``tui/engine/llama_engine.py``.
+- Candidate capture: the engine's real token loop with ``llama_decode`` taken out (the engine's
+  ``_decode_one`` replaced by a no-op, so every step reuses the same real logits): per-token time at
+  top_n = N minus the same at top_n = 0. What remains at top_n = 0 is everything else the loop does
+  per token in Python (sampling call, text decoding, the TokenEvent, the checks).
+- Parameter checks: the reads and comparisons the loop does around each token (LiveParams
+  snapshot, version bookkeeping, the max-tokens cap, the sampler-chain key compare, cancel and
+  context checks), the same statements as the loop in ``tui/engine/llama_engine.py``.
 """
 
 from __future__ import annotations
 
-import codecs
 import statistics
 import threading
 import time
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from settings.sampling import SamplingParams
-from tests.bench.common import MODES
+from tests.bench.common import MODES, PROMPT, SYSTEM_PROMPT, tokens_per_s
 
 REPEATS = 7
 """Timed batches per measure; the median batch is reported."""
@@ -44,7 +43,7 @@ class Overhead:
     capture_us: dict[str, dict[int, float]]
     """mode -> N -> candidate capture cost (event at N minus event at 0)."""
     event_base_us: dict[str, float]
-    """mode -> the TokenEvent without candidates."""
+    """mode -> the loop's other per-token work (top_n = 0, no llama_decode)."""
     checks_us: dict[str, float]
     """mode -> parameter checks per token."""
 
@@ -90,52 +89,55 @@ def _param_checks(reply: Any, live: Any, cancel: threading.Event, n_ctx: int) ->
     return checks
 
 
-def _measure_mode(
-    engine: Any, params: SamplingParams, sizes: tuple[int, ...], iterations: int
-) -> tuple[float, dict[int, float], float]:
-    """(event without candidates, capture cost by N, parameter checks) for one parameter set, in us."""
-    from tests.bench.common import PROMPT, SYSTEM_PROMPT
-    from tui.engine.events import ChatMessage, ReplyDone
+def loop_us_per_token(engine: Any, params: SamplingParams, top_n: int, reps: int = REPEATS) -> float:
+    """Median per-token time of the engine's loop without llama_decode, in microseconds."""
+    from tui.engine.events import ChatMessage, TokenEvent
+    from tui.engine.live import LiveParams
+
+    messages = [ChatMessage("system", SYSTEM_PROMPT), ChatMessage("user", PROMPT)]
+    engine.top_n = top_n
+    samples = []
+    for _ in range(reps):
+        first = last = 0.0
+        count = 0
+        for event in engine.stream_reply(messages, LiveParams(params), threading.Event()):
+            if isinstance(event, TokenEvent):
+                last = time.perf_counter()
+                first = first or last
+                count += 1
+        samples.append(1e6 / tokens_per_s(first, last, count))
+    return statistics.median(samples)
+
+
+def _checks_us(engine: Any, params: SamplingParams, iterations: int) -> float:
+    """The per-token parameter statements, timed on a reply state like the loop's."""
     from tui.engine.live import LiveParams
     from tui.engine.llama_engine import _Reply
 
-    messages = [ChatMessage("system", SYSTEM_PROMPT), ChatMessage("user", PROMPT)]
     live = LiveParams(params)
     cancel = threading.Event()
-    done = [e for e in engine.stream_reply(messages, live, cancel) if isinstance(e, ReplyDone)][-1]
-    logits = engine._logits().copy()
-    reply = _Reply(engine, live, cancel, list(done.token_ids[:-1]))  # below the max-tokens cap
-    reply.seed = done.seed
-    token = int(done.token_ids[-1])
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    greedy = params.is_greedy
-
-    def event() -> object:
-        return reply._event(token, params, 0, greedy, logits, decoder, time.perf_counter())
-
-    engine.top_n = 0
-    base = _time_us(event, iterations)
-    capture: dict[int, float] = {}
-    for n in sizes:
-        engine.top_n = n
-        capture[n] = _time_us(event, iterations)
-    engine.top_n = 0
-    base = min(base, _time_us(event, iterations))
-    capture = {n: max(0.0, us - base) for n, us in capture.items()}
-    empty = _time_us(lambda: None, iterations * 10)
-    checks = _time_us(_param_checks(reply, live, cancel, engine.n_ctx), iterations * 10)
-    return base, capture, max(0.0, checks - empty)
+    reply = _Reply(engine, live, cancel, [0] * (params.max_new_tokens // 2))
+    reply.seed = 1
+    empty = _time_us(lambda: None, iterations)
+    return max(0.0, _time_us(_param_checks(reply, live, cancel, engine.n_ctx), iterations) - empty)
 
 
-def measure_overhead(engine: Any, sizes: tuple[int, ...] = (10, 50), iterations: int = 200) -> Overhead:
-    """Run one reply per mode for real logits and history, then time the per-token code on them."""
+def measure_overhead(engine: Any, sizes: tuple[int, ...] = (10, 50), iterations: int = 2000) -> Overhead:
+    """Candidate capture and parameter checks per token, for each mode (see the module docstring)."""
     capture: dict[str, dict[int, float]] = {}
     base: dict[str, float] = {}
     checks: dict[str, float] = {}
     saved_top_n = engine.top_n
+    real_decode = engine._decode_one
+    engine._decode_one = lambda token: None
     try:
         for mode, params in MODES.items():
-            base[mode], capture[mode], checks[mode] = _measure_mode(engine, params, sizes, iterations)
+            base[mode] = loop_us_per_token(engine, params, 0)
+            with_n = {n: loop_us_per_token(engine, params, n) for n in sizes}
+            base[mode] = min(base[mode], loop_us_per_token(engine, params, 0))
+            capture[mode] = {n: max(0.0, us - base[mode]) for n, us in with_n.items()}
+            checks[mode] = _checks_us(engine, params, iterations)
     finally:
+        engine._decode_one = real_decode
         engine.top_n = saved_top_n
     return Overhead(capture, base, checks)
