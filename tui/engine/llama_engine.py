@@ -562,7 +562,11 @@ def find_stop_string(text: str, stops: Sequence[str], start: int = 0) -> tuple[i
 def load_engine(config: LoadConfig) -> LlamaEngine:
     """Load the model in ``config`` (raises ModelLoadError with a clear message on failure)."""
     loaded = load_model(
-        config.model_path, n_ctx=config.n_ctx, n_gpu_layers=config.n_gpu_layers, n_threads=config.n_threads
+        config.model_path,
+        n_ctx=config.n_ctx,
+        n_gpu_layers=config.n_gpu_layers,
+        n_threads=config.n_threads,
+        flash_attn=config.flash_attn,
     )
     try:
         return LlamaEngine(loaded, config)

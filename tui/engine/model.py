@@ -151,7 +151,9 @@ class LoadedModel:
     eos_text: str
 
 
-def load_model(path: Path, *, n_ctx: int, n_gpu_layers: int, n_threads: int | None) -> LoadedModel:
+def load_model(
+    path: Path, *, n_ctx: int, n_gpu_layers: int, n_threads: int | None, flash_attn: bool = True
+) -> LoadedModel:
     """Load a GGUF file; every failure becomes a ModelLoadError with a message for the user."""
     path = Path(path).expanduser()
     check_model_file(path)
@@ -174,7 +176,13 @@ def load_model(path: Path, *, n_ctx: int, n_gpu_layers: int, n_threads: int | No
         kwargs["n_threads_batch"] = n_threads
     try:
         with contextlib.redirect_stderr(printed), contextlib.redirect_stdout(printed):
-            llm = llama_cpp.Llama(**kwargs)
+            try:
+                llm = llama_cpp.Llama(**kwargs, flash_attn=flash_attn)
+            except ValueError as exc:
+                if not flash_attn or "context" not in str(exc).lower():
+                    raise
+                # A context with flash attention failed; the model itself may still load without.
+                llm = llama_cpp.Llama(**kwargs, flash_attn=False)
     except Exception as exc:
         raise _load_failure(path, exc, LLAMA_LOG.since(mark)) from None
     llm.verbose = False

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from settings.sampling import SamplingParams
 from tui.engine.events import Candidate, CutBy, TokenEvent
@@ -24,18 +25,23 @@ from tui.engine.sampling_math import TOP_P_TOLERANCE, FilterResult, apply_sample
 
 @dataclass(frozen=True, slots=True)
 class WhatIfParams:
-    """The sampler settings a what-if runs with (penalties are not re-applied)."""
+    """The sampler settings a what-if runs with."""
 
     temperature: float
     top_k: int
     top_p: float
     min_p: float
     greedy: bool = False
+    repeat_penalty: float = 1.0
+    """Applied to the token ids passed as ``penalized`` (greedy mode ignores it, like the engine)."""
 
     @classmethod
     def of(cls, params: SamplingParams) -> WhatIfParams:
         """The what-if settings equal to ``params``."""
-        return cls(params.temperature, params.top_k, params.top_p, params.min_p, params.is_greedy)
+        return cls(
+            params.temperature, params.top_k, params.top_p, params.min_p, params.is_greedy,
+            params.repeat_penalty if params.repeat_last_n > 0 else 1.0,
+        )  # fmt: skip
 
     @property
     def is_greedy(self) -> bool:
@@ -63,8 +69,12 @@ class CandidateRow:
     chosen: bool
     """The token actually generated at this step."""
     uncertain: bool = False
-    """What-if only: whether top-p cuts it depends on probability mass beyond the top N (shown
-    kept, as the upper bound of that mass keeps it; the lower bound would cut it)."""
+    """What-if only: whether it survives depends on tokens past the top N (shown kept, as the
+    most generous reading keeps it)."""
+    penalized: bool = False
+    """The repeat penalty lowered its logit at this step (it is in the reply's recent tokens)."""
+    outside: bool = False
+    """The chosen token, not among the stored top N: its rank and cumulative are unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +96,17 @@ class StepWhatIf:
     @property
     def n(self) -> int:
         """How many candidates the step stored (the N of "top N")."""
-        return len(self.rows)
+        return sum(1 for r in self.rows if not r.outside)
 
     @property
     def draw_entropy_bits(self) -> float:
         """Entropy, in bits, of the distribution the draw uses (over the survivors)."""
         return -sum(r.p_final * math.log2(r.p_final) for r in self.rows if r.p_final > 0.0)
+
+    @property
+    def top(self) -> tuple[CandidateRow, ...]:
+        """The stored top-N rows (without a chosen token from outside them)."""
+        return tuple(r for r in self.rows if not r.outside)
 
     @property
     def chosen(self) -> CandidateRow | None:
@@ -114,54 +129,127 @@ def _sorted(candidates: Sequence[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: (-c.logit, c.token_id))
 
 
+def outside_candidate(event: TokenEvent) -> Candidate | None:
+    """The chosen token as a Candidate when it is not among the stored top N (else None).
+
+    Its raw logit is recovered from its temperature-1 probability and the log-normaliser.
+    """
+    if not event.candidates or any(c.token_id == event.token_id for c in event.candidates):
+        return None
+    if not event.p_raw > 0.0:
+        return None
+    logit = math.log(event.p_raw) + log_normalizer_of(event.candidates)
+    return Candidate(event.token_id, event.piece, logit, event.p_raw, event.p_final, None)
+
+
+def repeat_penalty_ids(history: Sequence[int], repeat_last_n: int) -> frozenset[int]:
+    """The token ids the repeat penalty applies to, given the reply's tokens before this step
+    (the engine's penalty history is the reply, not the prompt)."""
+    if repeat_last_n <= 0:
+        return frozenset()
+    return frozenset(history[-repeat_last_n:])
+
+
 def _rows(
     ordered: Sequence[Candidate],
     log_norm: float,
     p_final: Sequence[float],
     cut_by: Sequence[CutBy | None],
     chosen_id: int | None,
+    *,
     uncertain: Sequence[bool] = (),
+    penalized: frozenset[int] = frozenset(),
+    outside: Candidate | None = None,
 ) -> tuple[CandidateRow, ...]:
+    """Rows for ``ordered`` (and ``outside`` last: its rank and cumulative are unknown)."""
     rows: list[CandidateRow] = []
     cumulative = 0.0
-    for rank, (cand, p, cut) in enumerate(zip(ordered, p_final, cut_by, strict=True)):
+    entries = [*ordered, *([outside] if outside is not None else [])]
+    for rank, (cand, p, cut) in enumerate(zip(entries, p_final, cut_by, strict=True)):
         p_raw = math.exp(cand.logit - log_norm)
-        cumulative += p_raw
-        chosen = cand.token_id == chosen_id
-        unsure = bool(uncertain[rank]) if uncertain else False
+        is_outside = cand is outside
+        cumulative = math.nan if is_outside else cumulative + p_raw
         rows.append(
             CandidateRow(
-                rank, cand.token_id, cand.text, cand.logit, p_raw, cumulative, p, cut, chosen, unsure
-            ),
-        )
+                rank, cand.token_id, cand.text, cand.logit, p_raw, cumulative, p, cut,
+                cand.token_id == chosen_id,
+                bool(uncertain[rank]) if uncertain else False,
+                cand.token_id in penalized,
+                is_outside,
+            )
+        )  # fmt: skip
     return tuple(rows)
 
 
-def actual_step(event: TokenEvent, params: SamplingParams | None) -> StepWhatIf:
-    """The step as it happened: the engine's own p_final and cut_by (exact, penalties included)."""
+def actual_step(
+    event: TokenEvent, params: SamplingParams | None, penalized: frozenset[int] = frozenset()
+) -> StepWhatIf:
+    """The step as it happened: the engine's own p_final and cut_by (exact, penalties included).
+
+    A chosen token outside the stored top N is added as a last row (it survived: it was drawn).
+    """
     ordered = _sorted(event.candidates)
     if not ordered:
         raise ValueError("this token has no stored candidates")
     log_norm = log_normalizer_of(ordered)
-    rows = _rows(ordered, log_norm, [c.p_final for c in ordered], [c.cut_by for c in ordered], event.token_id)
+    outside = outside_candidate(event)
+    finals = [c.p_final for c in ordered] + ([event.p_final] if outside else [])
+    cuts = [c.cut_by for c in ordered] + ([None] if outside else [])
     whatif = WhatIfParams.of(params) if params is not None else WhatIfParams(1.0, 0, 1.0, 0.0)
-    kept = sum(1 for r in rows if r.cut_by is None)
-    return StepWhatIf(rows, whatif, log_norm, rows[-1].cum_raw, kept, True)
+    pen = penalized if whatif.repeat_penalty != 1.0 and not whatif.is_greedy else frozenset()
+    rows = _rows(ordered, log_norm, finals, cuts, event.token_id, penalized=pen, outside=outside)
+    kept = sum(1 for r in rows if r.cut_by is None and not r.outside)
+    coverage = sum(r.p_raw for r in rows if not r.outside)
+    return StepWhatIf(rows, whatif, log_norm, coverage, kept, True)
 
 
-def what_if(candidates: Sequence[Candidate], params: WhatIfParams, chosen_id: int | None) -> StepWhatIf:
-    """Re-run top-k -> top-p -> min-p -> temperature on the stored candidates of one step.
+def _penalize(
+    logits: NDArray[np.float64], ids: Sequence[int], penalized: frozenset[int], penalty: float
+) -> NDArray[np.float64]:
+    """llama.cpp's repeat penalty on the entries whose token id is in ``penalized``."""
+    out = logits.copy()
+    for i, token in enumerate(ids):
+        if token in penalized:
+            out[i] = out[i] * penalty if out[i] <= 0 else out[i] / penalty
+    return out
 
-    Penalties are not re-applied (the stored logits are the raw ones). See the module
-    docstring for when the result is exact.
+
+def what_if(
+    candidates: Sequence[Candidate],
+    params: WhatIfParams,
+    chosen_id: int | None,
+    *,
+    penalized: frozenset[int] = frozenset(),
+    outside: Candidate | None = None,
+) -> StepWhatIf:
+    """Re-run penalties -> top-k -> top-p -> min-p -> temperature on one step's stored candidates.
+
+    ``penalized``: the token ids the repeat penalty applies to at this step (see
+    :func:`repeat_penalty_ids`); ``outside``: the chosen token when it is not among the candidates
+    (see :func:`outside_candidate`), judged as ranking just below them. See the module docstring
+    for when the result is exact.
     """
     ordered = _sorted(candidates)
     if not ordered:
         raise ValueError("this token has no stored candidates")
     n = len(ordered)
     log_norm = log_normalizer_of(ordered)
-    logits = np.array([c.logit for c in ordered], dtype=np.float64)
-    coverage = float(np.exp(logits - log_norm).sum())
+    entries = [*ordered, *([outside] if outside is not None else [])]
+    ids = [c.token_id for c in entries]
+    raw = np.array([c.logit for c in entries], dtype=np.float64)
+    penalty = params.repeat_penalty
+    pen = penalized if penalty != 1.0 and not params.is_greedy else frozenset()
+    logits = _penalize(raw, ids, pen, penalty) if pen else raw
+    # The log-normaliser of the penalised vocabulary: the candidates' change is known exactly;
+    # penalised tokens outside the top N are not (each is no likelier than the N-th candidate).
+    mass = 1.0 + float(np.sum(np.exp(logits - log_norm) - np.exp(raw - log_norm)))
+    norm = log_norm + math.log(mass)
+    unknown_penalized = bool(pen - set(ids))
+    # Penalised candidates may fall below tokens past the top N (no likelier than the N-th raw);
+    # a penalty below 1 may lift unseen tokens above them.
+    order_known = not pen or bool(np.all(logits[:n] >= raw[n - 1] - 1e-12))
+    order_known = order_known and not (unknown_penalized and penalty < 1.0)
+    coverage = float(np.exp(logits[:n] - norm).sum())
 
     def run(normalizer: float) -> FilterResult:
         return apply_samplers(
@@ -176,25 +264,41 @@ def what_if(candidates: Sequence[Candidate], params: WhatIfParams, chosen_id: in
 
     uncertain: list[bool] = []
     if params.is_greedy:
-        result = run(log_norm)
+        result = run(norm)
         exact = True
     elif params.top_k > n and params.top_p < 1.0:
         # top-p sees probabilities renormalised over the top-k survivors, whose mass is only
         # known to lie between the top N's and that plus (k - N) more tokens no likelier than
         # the N-th: the cut is exact only if both ends agree. Shown: the upper end, which never
         # shows a token cut that is really kept; rows where the ends disagree are marked.
-        upper = min(1.0, coverage + (params.top_k - n) * math.exp(logits[-1] - log_norm))
-        result = run(log_norm + math.log(upper))
-        lower = run(log_norm + math.log(coverage))
+        upper = min(1.0, coverage + (params.top_k - n) * math.exp(raw[n - 1] - norm))
+        result = run(norm + math.log(upper))
+        lower = run(norm + math.log(coverage))
         uncertain = (result.cut_code != lower.cut_code).tolist()
         exact = not any(uncertain) and result.kept < n
     else:
-        result = run(log_norm)
+        result = run(norm)
         reached = coverage >= params.top_p - TOP_P_TOLERANCE
         top_p_reached = params.top_k <= 0 and params.top_p < 1.0 and reached
         exact = 0 < params.top_k <= n or result.kept < n or top_p_reached
-    rows = _rows(ordered, log_norm, result.p_final.tolist(), result.cut_by, chosen_id, uncertain)
-    return StepWhatIf(rows, params, log_norm, coverage, result.kept, exact)
+        top_p_uses_vocab = params.top_p < 1.0 and not 0 < params.top_k <= n
+        exact = exact and not (unknown_penalized and top_p_uses_vocab)
+    exact = exact and order_known
+    if outside is not None and not params.is_greedy:
+        # Its rank past the top N is unknown: kept by top-k (k > N) or past an unreached top-p
+        # only "as far as known"; and if it survives, the survivors go on past the top N.
+        if not uncertain:
+            uncertain = [False] * len(entries)
+        kept = result.cut_at(n) is None
+        top_p_open = params.top_p < 1.0 and result.kept_after_top_p > n
+        uncertain[n] = kept and (params.top_k > n or top_p_open)
+        exact = exact and not kept
+    rows = _rows(
+        ordered, log_norm, result.p_final.tolist(), result.cut_by, chosen_id,
+        uncertain=uncertain, penalized=pen, outside=outside,
+    )  # fmt: skip
+    kept_in_top = sum(1 for r in rows if r.cut_by is None and not r.outside)
+    return StepWhatIf(rows, params, log_norm, coverage, kept_in_top, exact)
 
 
 def confidence_values(events: Sequence[TokenEvent], *, by: str = "p") -> list[float]:
