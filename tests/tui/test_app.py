@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import tomllib
 from pathlib import Path
 
@@ -10,7 +11,10 @@ import pytest
 from conftest import SIZE, make_app, reply_done, send, wait_for, wait_ready
 from fakes import EOS_TEXT, FakeEngine, ScriptedToken
 from rich.text import Text
+from textual import events
+from textual.message import Message
 from textual.widgets import ContentSwitcher, Input, Static
+from textual.widgets._footer import FooterKey
 
 from settings.sampling import SamplingMode
 from tui.app import TokendialApp
@@ -22,6 +26,11 @@ from tui.widgets.sampling_panel import StepInput
 from tui.widgets.status_bar import ModelState, context_gauge
 from tui.widgets.token_view import TokenView
 from tui.worker import ReplyFinished
+
+
+def current_mode(app: TokendialApp) -> SamplingMode:
+    """The live sampling mode (a call, so that type narrowing from earlier asserts does not stick)."""
+    return app.live.params.mode
 
 
 def badge_text(app: TokendialApp) -> str:
@@ -290,7 +299,7 @@ async def test_greedy_mode_disables_irrelevant_controls(tmp_path: Path) -> None:
         assert app.focused is app.panel.query_one("#field-repeat_penalty")
         await pilot.press("ctrl+g")
         await pilot.pause()
-        assert app.live.params.mode is SamplingMode.SAMPLE
+        assert current_mode(app) is SamplingMode.SAMPLE
         assert not app.panel.query_one("#field-temperature").disabled
 
 
@@ -423,9 +432,12 @@ async def test_busy_app_refuses_a_second_prompt(tmp_path: Path) -> None:
 async def test_token_view_cursor_and_selection(tmp_path: Path, fake: FakeEngine) -> None:
     app = make_app(fake, tmp_path)
     selected: list[TokenView.TokenSelected] = []
-    async with app.run_test(
-        size=SIZE, message_hook=lambda m: isinstance(m, TokenView.TokenSelected) and selected.append(m)
-    ) as pilot:
+
+    def hook(message: Message) -> None:
+        if isinstance(message, TokenView.TokenSelected):
+            selected.append(message)
+
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
         await wait_ready(pilot)
         await send(pilot, "hi")
         await reply_done(pilot)
@@ -449,7 +461,7 @@ async def test_token_view_cursor_and_selection(tmp_path: Path, fake: FakeEngine)
         await pilot.press("ctrl+t")
         await pilot.pause()
         assert app.screen.query_one("#views", ContentSwitcher).current == "chat"
-        assert app.focused is app.prompt
+        assert app.focused is not None and app.focused.id == "prompt"
 
 
 async def test_token_view_shows_whitespace_and_probability_colours(tmp_path: Path, fake: FakeEngine) -> None:
@@ -512,7 +524,7 @@ async def test_help_screen_and_palette_commands(tmp_path: Path) -> None:
                       "Colour tokens by probability", "Toggle greedy", "Reset parameters",
                       "Save parameters as default", "Help: parameters and keys"):  # fmt: skip
             assert title in titles
-        footer_keys = {key.key for key in app.screen.query("FooterKey")}  # type: ignore[attr-defined]
+        footer_keys = {key.key for key in app.screen.query(FooterKey)}
         assert {"escape", "ctrl+t", "ctrl+r", "ctrl+l", "ctrl+n", "f1"} <= footer_keys
 
 
@@ -565,3 +577,53 @@ def test_context_gauge_fills_and_turns_red() -> None:
     assert any("#ef5350" in str(span.style) for span in gauge.spans)
     assert context_gauge(100, 2048, width=10).plain == "ctx ▰▱▱▱▱▱▱▱▱▱ 100/2048"
     assert context_gauge(0, 2048, width=10).plain == "ctx ▱▱▱▱▱▱▱▱▱▱ 0/2048"
+
+
+async def test_pasted_text_goes_into_the_prompt(tmp_path: Path, fake: FakeEngine) -> None:
+    app = make_app(fake, tmp_path)
+    pasted = "line one\nline two\n" * 500
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        app.post_message(events.Paste(pasted))  # as the terminal driver does
+        await pilot.pause()
+        assert app.prompt.text == pasted
+        await pilot.press("enter")
+        await reply_done(pilot)
+        assert fake.calls[0][-1].content == pasted
+
+
+class RaisingEngine(FakeEngine):
+    """Breaks its promise never to raise: fails after two tokens."""
+
+    def stream_reply(self, messages, live, cancel, *, continue_from=()):  # type: ignore[no-untyped-def]
+        for index, event in enumerate(super().stream_reply(messages, live, cancel)):
+            if index == 3:  # progress, two tokens, then boom
+                raise RuntimeError("native crash")
+            yield event
+
+
+async def test_an_engine_exception_ends_the_reply_with_an_error_badge(tmp_path: Path) -> None:
+    app = make_app(RaisingEngine(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await send(pilot, "hi")
+        await reply_done(pilot)
+        assert "error: RuntimeError: native crash" in badge_text(app)
+        assert app.history[-1].content == "Hello,"
+        assert app.is_running
+        await send(pilot, "again")  # the engine thread still serves replies
+        await reply_done(pilot)
+        assert len(app.records) == 2
+
+
+async def test_quitting_closes_the_engine(tmp_path: Path, fake: FakeEngine) -> None:
+    app = make_app(fake, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await send(pilot, "hi")
+        await reply_done(pilot)
+    for _ in range(500):  # the engine thread closes it after the app has gone
+        if fake.closed:
+            break
+        time.sleep(0.01)
+    assert fake.closed

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import SIZE, reply_done, send, wait_for
 from rich.text import Text
+from textual.widgets import Static
 
 from settings.config import Settings
 from settings.sampling import SamplingMode, SamplingParams
@@ -27,7 +28,7 @@ def real_app(model_path: Path, tmp_path: Path, **sampling: object) -> TokendialA
         model_path=model_path,
         data_dir=tmp_path / "data",
         n_ctx=1024,
-        sampling=SamplingParams(**sampling),  # type: ignore[arg-type]
+        sampling=SamplingParams(**sampling),
     )
     return TokendialApp(settings, config_path=tmp_path / "config.toml")
 
@@ -57,7 +58,7 @@ async def test_real_model_reply_hits_the_token_limit_with_a_live_change(
         assert versions[0] == 0
         message = list(app.chat_view.query(AssistantMessage))[-1]
         assert message.markdown.source.strip()
-        assert "stopped at 24/24" in str(message.query_one(".badge").render())  # type: ignore[attr-defined]
+        assert "stopped at 24/24" in str(message.query_one(".badge", Static).render())
         if versions[-1] != 0:  # the change landed mid-reply: the token view marks it
             await pilot.press("ctrl+t")
             await pilot.pause()
