@@ -94,7 +94,12 @@ def test_cancel_in_the_loop_stops_before_the_next_token(engine: LlamaEngine) -> 
 def test_cancel_from_another_thread(engine: LlamaEngine) -> None:
     cancel = threading.Event()
     first = threading.Event()
-    canceller = threading.Thread(target=lambda: first.wait(30) and cancel.set())
+
+    def cancel_after_first_token() -> None:
+        first.wait(30)
+        cancel.set()
+
+    canceller = threading.Thread(target=cancel_after_first_token)
     canceller.start()
     count_after_cancel = 0
     done = None

@@ -28,7 +28,8 @@ def classic_logits(tail: int = 200) -> np.ndarray:
     """Log-probabilities whose softmax is CLASSIC_HEAD followed by a flat tail summing to 1."""
     rest = (1.0 - sum(CLASSIC_HEAD)) / tail
     probs = np.array([*CLASSIC_HEAD, *([rest] * tail)])
-    return np.log(probs)
+    logits: np.ndarray = np.log(probs)
+    return logits
 
 
 def brute_p_final(logits: np.ndarray, keep: np.ndarray, temperature: float) -> np.ndarray:
