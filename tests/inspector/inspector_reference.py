@@ -46,9 +46,15 @@ def reference(
     min_p: float,
     temperature: float,
     greedy: bool = False,
+    penalized: frozenset[int] = frozenset(),
+    repeat_penalty: float = 1.0,
 ) -> Reference:
-    """The sampler chain over every token of ``logits``."""
+    """The sampler chain over every token of ``logits`` (p_raw, cum_raw and entropy: raw logits).
+
+    The repeat penalty (on the ``penalized`` ids) comes first, as in llama.cpp; greedy ignores it.
+    """
     vocab = len(logits)
+    raw_logits = list(logits)
     order = sorted(range(vocab), key=lambda i: (-logits[i], i))
     probs = softmax(logits)
     p_raw = {i: probs[i] for i in range(vocab)}
@@ -65,7 +71,11 @@ def reference(
         p_final = {i: (1.0 if i == order[0] else 0.0) for i in range(vocab)}
         return Reference(order, p_raw, cum_raw, p_final, cut_by, entropy)
 
-    alive = list(order)
+    logits = [
+        (v * repeat_penalty if v <= 0 else v / repeat_penalty) if i in penalized else v
+        for i, v in enumerate(raw_logits)
+    ]
+    alive = sorted(range(vocab), key=lambda i: (-logits[i], i))
     if top_k > 0:
         for i in alive[top_k:]:
             cut_by[i] = "top_k"

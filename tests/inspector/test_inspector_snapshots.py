@@ -24,7 +24,7 @@ from tui.widgets.inspector import Inspector, WhatIfInput
 Compare = Any
 SAMPLE = SamplingParams(temperature=0.7, top_k=4, top_p=0.9, min_p=0.05, repeat_penalty=1.0, seed=7)
 GREEDY = SamplingParams(mode=SamplingMode.GREEDY, repeat_penalty=1.0)
-SIZE = (70, 34)
+SIZE = (74, 36)
 APP_CSS = Path(__file__).resolve().parents[2] / "tui" / "app.tcss"
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
 import pytest
-from inspector_reference import reference, top_candidates
+from inspector_reference import reference, softmax, top_candidates
 
 from settings.sampling import SamplingMode, SamplingParams
 from tui.engine.events import Candidate, CutBy, TokenEvent
@@ -16,6 +17,8 @@ from tui.engine.whatif import (
     confidence_values,
     least_confident,
     log_normalizer_of,
+    outside_candidate,
+    repeat_penalty_ids,
     what_if,
 )
 
@@ -63,10 +66,24 @@ SETTINGS = [
 ]
 
 
-def _check_against_reference(logits: list[float], params: WhatIfParams) -> bool:
+def _check_against_reference(
+    logits: list[float],
+    params: WhatIfParams,
+    *,
+    chosen: int | None = None,
+    penalized: frozenset[int] = frozenset(),
+) -> bool:
+    """What-if on the top N of ``logits`` vs the reference on all of them; returns ``exact``."""
     candidates = top_candidates(logits, N)
-    chosen = candidates[1].token_id
-    step = what_if(candidates, params, chosen)
+    chosen = candidates[1].token_id if chosen is None else chosen
+    probs = softmax(logits)
+    outside_ids = {c.token_id for c in candidates}
+    outside = None
+    if chosen not in outside_ids:  # the drawn token ranks past the top N
+        event = TokenEvent(0, chosen, "x", "x", probs[chosen], 0.0, tuple(candidates), 0.0, 0, 0.0)
+        outside = outside_candidate(event)
+        assert outside is not None and outside.logit == pytest.approx(logits[chosen], abs=1e-9)
+    step = what_if(candidates, params, chosen, penalized=penalized, outside=outside)
     ref = reference(
         logits,
         top_k=params.top_k,
@@ -74,29 +91,34 @@ def _check_against_reference(logits: list[float], params: WhatIfParams) -> bool:
         min_p=params.min_p,
         temperature=params.temperature,
         greedy=params.greedy,
+        penalized=penalized,
+        repeat_penalty=params.repeat_penalty,
     )
-    assert [r.token_id for r in step.rows] == ref.order[:N]
+    assert [r.token_id for r in step.top] == ref.order[:N]
     for row in step.rows:
         assert row.p_raw == pytest.approx(ref.p_raw[row.token_id], abs=TOL)
-        assert row.cum_raw == pytest.approx(ref.cum_raw[row.token_id], abs=TOL)
+        if not row.outside:
+            assert row.cum_raw == pytest.approx(ref.cum_raw[row.token_id], abs=TOL)
         assert row.chosen == (row.token_id == chosen)
-    assert step.coverage == pytest.approx(ref.cum_raw[ref.order[N - 1]], abs=TOL)
-    survivors_beyond = any(ref.cut_by[i] is None for i in ref.order[N:])
+    assert step.chosen is not None and step.chosen.outside == (outside is not None)
+    shown = [r.token_id for r in step.rows]
+    survivors_beyond = any(ref.cut_by[i] is None for i in ref.order[N:] if i not in shown)
     if step.exact:
         assert not survivors_beyond, "claimed exact while survivors go on past the top N"
         for row in step.rows:
             assert row.p_final == pytest.approx(ref.p_final[row.token_id], abs=TOL)
-            expected_cut = ref.cut_by[row.token_id]
-            assert (row.cut_by.value if row.cut_by else None) == expected_cut
+            assert (row.cut_by is None) == (ref.cut_by[row.token_id] is None)
+            if not row.uncertain:  # (uncertain here: top-p or min-p, but surely cut)
+                assert (row.cut_by.value if row.cut_by else None) == ref.cut_by[row.token_id]
         ref_entropy = -sum(p * math.log2(p) for p in ref.p_final.values() if p > 0)
         assert step.draw_entropy_bits == pytest.approx(ref_entropy, abs=1e-7)
     else:
-        # Not exact: the p_final shown are renormalised within the top N; they still sum to 1
-        # over the survivors shown, and nothing the reference keeps is shown as cut.
+        # Not exact: the p_final shown are renormalised within the rows shown; they still sum to
+        # 1 over the survivors shown, and no sure cut is wrong.
         assert sum(r.p_final for r in step.rows) == pytest.approx(1.0)
-        for row in step.rows:
-            if ref.cut_by[row.token_id] is None:
-                assert row.cut_by is None
+    for row in step.rows:
+        if row.cut_by is not None and not row.uncertain:
+            assert ref.cut_by[row.token_id] is not None  # a sure cut is a real cut
     return step.exact
 
 
@@ -151,7 +173,7 @@ def test_actual_step_reports_the_engine_numbers_and_chosen() -> None:
     assert [r.p_final for r in step.rows] == [0.7, 0.3, 0.0]
     assert [r.cut_by for r in step.rows] == [None, None, CutBy.MIN_P]
     assert step.chosen is not None and step.chosen.token_id == 6
-    assert step.params == WhatIfParams(0.5, 40, 0.95, 0.2)
+    assert step.params == WhatIfParams(0.5, 40, 0.95, 0.2, repeat_penalty=1.1)
     assert step.rows[2].cum_raw == pytest.approx(0.5 * (1 + 1 / math.e + 1 / math.e**2))
     greedy = actual_step(event, SamplingParams(mode=SamplingMode.GREEDY))
     assert greedy.params.is_greedy
@@ -178,3 +200,41 @@ def test_rows_whose_top_p_cut_depends_on_unknown_mass_are_marked() -> None:
     for row in step.rows:
         if not row.uncertain and row.cut_by is not None:
             assert ref.cut_by[row.token_id] == row.cut_by.value  # a sure cut is a real cut
+
+
+@pytest.mark.parametrize("name,logits", distributions(), ids=[d[0] for d in distributions()])
+@pytest.mark.parametrize("penalty", [1.3, 0.8])
+def test_repeat_penalty_is_reapplied(name: str, logits: list[float], penalty: float) -> None:
+    order = sorted(range(len(logits)), key=lambda i: (-logits[i], i))
+    # Penalise some candidates, and (for a harder case) one token past the top N.
+    for penalized in (frozenset(order[1:3]), frozenset([order[0], order[4], order[30]])):
+        for params in SETTINGS:
+            _check_against_reference(logits, dataclasses.replace(params, repeat_penalty=penalty),
+                                     penalized=penalized)  # fmt: skip
+
+
+@pytest.mark.parametrize("name,logits", distributions(), ids=[d[0] for d in distributions()])
+def test_a_chosen_token_past_the_top_n_gets_its_own_row(name: str, logits: list[float]) -> None:
+    order = sorted(range(len(logits)), key=lambda i: (-logits[i], i))
+    for chosen in (order[N], order[N + 25]):
+        for params in SETTINGS:
+            _check_against_reference(logits, params, chosen=chosen)
+
+
+def test_actual_step_with_the_chosen_token_outside_the_candidates() -> None:
+    cands = (
+        Candidate(5, " the", 2.0, 0.5, 0.6, None),
+        Candidate(6, " a", 1.0, 0.5 / math.e, 0.4, None),
+    )
+    event = TokenEvent(3, 99, " all", " all", 0.01, 0.02, cands, 4.0, 0, 1.0)
+    step = actual_step(event, SamplingParams(top_k=0, top_p=1.0, min_p=0.0), frozenset({5}))
+    assert [r.token_id for r in step.rows] == [5, 6, 99]
+    last = step.rows[-1]
+    assert last.outside and last.chosen and last.p_final == 0.02 and math.isnan(last.cum_raw)
+    assert last.logit == pytest.approx(math.log(0.01) + 2.0 - math.log(0.5))
+    assert step.n == 2 and step.kept == 2 and step.rows[0].penalized and not step.rows[1].penalized
+
+
+def test_repeat_penalty_ids_are_the_recent_reply_tokens() -> None:
+    assert repeat_penalty_ids([1, 2, 3, 2, 4], 3) == frozenset({3, 2, 4})
+    assert repeat_penalty_ids([1, 2], 0) == frozenset()

@@ -69,8 +69,8 @@ class CandidateRow:
     chosen: bool
     """The token actually generated at this step."""
     uncertain: bool = False
-    """What-if only: whether it survives depends on tokens past the top N (shown kept, as the
-    most generous reading keeps it)."""
+    """What-if only: whether it survives, or which sampler cuts it, depends on tokens past the
+    top N (a token shown kept is kept under the most generous reading)."""
     penalized: bool = False
     """The repeat penalty lowered its logit at this step (it is in the reply's recent tokens)."""
     outside: bool = False
@@ -240,18 +240,21 @@ def what_if(
     penalty = params.repeat_penalty
     pen = penalized if penalty != 1.0 and not params.is_greedy else frozenset()
     logits = _penalize(raw, ids, pen, penalty) if pen else raw
-    # The log-normaliser of the penalised vocabulary: the candidates' change is known exactly;
-    # penalised tokens outside the top N are not (each is no likelier than the N-th candidate).
-    mass = 1.0 + float(np.sum(np.exp(logits - log_norm) - np.exp(raw - log_norm)))
-    norm = log_norm + math.log(mass)
-    unknown_penalized = bool(pen - set(ids))
+    # Masses relative to the raw vocabulary's (1). The candidates' (and an outside chosen
+    # token's) penalised mass is known exactly; penalised tokens past the top N are not, but
+    # each is no likelier than the N-th candidate, and a penalty above 1 only lowers them.
+    p_n = math.exp(raw[n - 1] - log_norm)
+    raw_coverage = float(np.exp(raw[:n] - log_norm).sum())
+    top_mass = float(np.exp(logits[:n] - log_norm).sum())
+    total_hi = 1.0 + float(np.sum(np.exp(logits - log_norm) - np.exp(raw - log_norm)))
+    unknown = len(pen - set(ids))
+    total_lo = total_hi - min(unknown * p_n, 1.0 - raw_coverage) if penalty > 1.0 else total_hi
     # Penalised candidates may fall below tokens past the top N (no likelier than the N-th raw);
     # a penalty below 1 may lift unseen tokens above them.
     order_known = not pen or bool(np.all(logits[:n] >= raw[n - 1] - 1e-12))
-    order_known = order_known and not (unknown_penalized and penalty < 1.0)
-    coverage = float(np.exp(logits[:n] - norm).sum())
+    order_known = order_known and not (unknown and penalty < 1.0)
 
-    def run(normalizer: float) -> FilterResult:
+    def run(mass: float) -> FilterResult:
         return apply_samplers(
             logits,
             top_k=params.top_k,
@@ -259,46 +262,52 @@ def what_if(
             min_p=params.min_p,
             temperature=params.temperature,
             greedy=params.is_greedy,
-            log_normalizer=normalizer,
+            log_normalizer=log_norm + math.log(max(mass, 1e-300)),
         )
 
-    uncertain: list[bool] = []
     if params.is_greedy:
-        result = run(norm)
+        result = run(total_hi)
+        uncertain = [False] * len(entries)
         exact = True
-    elif params.top_k > n and params.top_p < 1.0:
-        # top-p sees probabilities renormalised over the top-k survivors, whose mass is only
-        # known to lie between the top N's and that plus (k - N) more tokens no likelier than
-        # the N-th: the cut is exact only if both ends agree. Shown: the upper end, which never
-        # shows a token cut that is really kept; rows where the ends disagree are marked.
-        upper = min(1.0, coverage + (params.top_k - n) * math.exp(raw[n - 1] - norm))
-        result = run(norm + math.log(upper))
-        lower = run(norm + math.log(coverage))
-        uncertain = (result.cut_code != lower.cut_code).tolist()
-        exact = not any(uncertain) and result.kept < n
     else:
-        result = run(norm)
-        reached = coverage >= params.top_p - TOP_P_TOLERANCE
-        top_p_reached = params.top_k <= 0 and params.top_p < 1.0 and reached
-        exact = 0 < params.top_k <= n or result.kept < n or top_p_reached
-        top_p_uses_vocab = params.top_p < 1.0 and not 0 < params.top_k <= n
-        exact = exact and not (unknown_penalized and top_p_uses_vocab)
+        # top-p normalises over the top-k survivors (the whole vocabulary without top-k); that
+        # mass is only known to lie in [low, high] unless top-k stays within the candidates.
+        # Shown: the high end, which never shows a token cut that is really kept; rows where
+        # the two ends disagree are marked uncertain.
+        if 0 < params.top_k <= n:
+            low = high = top_mass  # (apply_samplers renormalises over the top k itself)
+        elif params.top_k > n:
+            low, high = top_mass, min(total_hi, top_mass + (params.top_k - n) * p_n)
+        else:
+            low, high = total_lo, total_hi
+        result = run(high)
+        uncertain = [False] * len(entries)
+        survival_known = True
+        if params.top_p < 1.0 and low != high:
+            lower = run(low)
+            # Differing codes: the row's fate or only which sampler cut it is unsure.
+            uncertain = (result.cut_code != lower.cut_code).tolist()
+            survival_known = bool(np.array_equal(result.cut_code == 0, lower.cut_code == 0))
+        reached = params.top_p < 1.0 and top_mass / high >= params.top_p - TOP_P_TOLERANCE
+        exact = survival_known and (0 < params.top_k <= n or result.kept < n or reached)
+        if unknown and penalty < 1.0:
+            # Lifted tokens past the top N may join the survivors: no cut is sure.
+            uncertain = [u or code != 0 for u, code in zip(uncertain, result.cut_code.tolist(), strict=True)]
+            exact = False
     exact = exact and order_known
     if outside is not None and not params.is_greedy:
         # Its rank past the top N is unknown: kept by top-k (k > N) or past an unreached top-p
         # only "as far as known"; and if it survives, the survivors go on past the top N.
-        if not uncertain:
-            uncertain = [False] * len(entries)
         kept = result.cut_at(n) is None
         top_p_open = params.top_p < 1.0 and result.kept_after_top_p > n
-        uncertain[n] = kept and (params.top_k > n or top_p_open)
+        uncertain[n] = uncertain[n] or (kept and (params.top_k > n or top_p_open))
         exact = exact and not kept
     rows = _rows(
         ordered, log_norm, result.p_final.tolist(), result.cut_by, chosen_id,
         uncertain=uncertain, penalized=pen, outside=outside,
     )  # fmt: skip
     kept_in_top = sum(1 for r in rows if r.cut_by is None and not r.outside)
-    return StepWhatIf(rows, params, log_norm, coverage, kept_in_top, exact)
+    return StepWhatIf(rows, params, log_norm, raw_coverage, kept_in_top, exact)
 
 
 def confidence_values(events: Sequence[TokenEvent], *, by: str = "p") -> list[float]:

@@ -27,7 +27,15 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 
 from settings.sampling import TEMPERATURE_MAX, TOP_K_MAX, SamplingParams
 from tui.engine.events import CutBy, TokenEvent
-from tui.engine.whatif import CandidateRow, StepWhatIf, WhatIfParams, actual_step, what_if
+from tui.engine.whatif import (
+    CandidateRow,
+    StepWhatIf,
+    WhatIfParams,
+    actual_step,
+    outside_candidate,
+    repeat_penalty_ids,
+    what_if,
+)
 from tui.widgets.confidence_strip import ConfidenceStrip
 from tui.widgets.safe_text import one_line, token_display
 
@@ -76,10 +84,16 @@ def bar(p_drawn: float, p_raw: float, width: int = BAR_WIDTH, *, cut: bool = Fal
 
 
 def cut_label(row: CandidateRow) -> Text:
-    """What happened to a candidate: kept, or the sampler that cut it (``?`` when not certain)."""
+    """What happened to a candidate: kept, or the sampler that cut it (``?`` when not certain),
+    and ``rep`` when the repeat penalty lowered it."""
+    unsure = "?" if row.uncertain else ""
     if row.cut_by is None:
-        return Text("kept" + ("?" if row.uncertain else ""), DRAWN)
-    return Text("cut " + CUT_LABELS[row.cut_by], "#e57373")
+        text = Text("kept" + unsure, DRAWN)
+    else:
+        text = Text("cut " + CUT_LABELS[row.cut_by] + unsure, "#e57373")
+    if row.penalized:
+        text.append(" rep", "#ce93d8")
+    return text
 
 
 def describe_params(params: SamplingParams | None, version: int, seed: int | None) -> Text:
@@ -184,7 +198,7 @@ class Inspector(Vertical):
 
     DEFAULT_CSS = """
     Inspector {
-        width: 66;
+        width: 70;
         height: 1fr;
         border: round $accent;
         border-title-color: $text;
@@ -242,6 +256,8 @@ class Inspector(Vertical):
         self.note: str = ""
         """An extra line about the token (e.g. that it was picked for a branch)."""
         self._seed: int | None = None
+        self.penalized: frozenset[int] = frozenset()
+        """Token ids the repeat penalty applied to at the step shown (the reply's recent tokens)."""
         self._filling = False
 
     def compose(self) -> ComposeResult:
@@ -299,7 +315,9 @@ class Inspector(Vertical):
         self._seed = seed
         self.border_title = f"Inspector · token #{event.index}"
         self.query_one(ConfidenceStrip).show(events, event.index if events else None)
-        self.actual = actual_step(event, params) if event.candidates else None
+        history = [e.token_id for e in events[: event.index]]
+        self.penalized = repeat_penalty_ids(history, params.repeat_last_n) if params else frozenset()
+        self.actual = actual_step(event, params, self.penalized) if event.candidates else None
         if self.whatif is None:
             self._fill_fields(self.actual.params if self.actual else None)
         self._refresh_step(keep_cursor=False)
@@ -341,7 +359,13 @@ class Inspector(Vertical):
         if self.whatif is None:
             self.step = self.actual
         else:
-            self.step = what_if(event.candidates, self.whatif, event.token_id)
+            self.step = what_if(
+                event.candidates,
+                self.whatif,
+                event.token_id,
+                penalized=self.penalized,
+                outside=outside_candidate(event),
+            )
         self._fill_table(self.step)
         summary.update(self._summary(self.step))
         if cursor is None:
@@ -381,13 +405,13 @@ class Inspector(Vertical):
         table.add_column(Text("cum", justify="right"), key="cum", width=7)
         table.add_column(Text(drawn_header, justify="right"), key="p_final", width=9)
         table.add_column(Text(" bar"), key="bar", width=BAR_WIDTH + 2)
-        table.add_column(Text("sampler"), key="cut", width=12)
+        table.add_column(Text("sampler"), key="cut", width=16)
         actual = self.actual
         for row in step.rows:
             cut = row.cut_by is not None
             mark = Text("▶", "bold #ffd54f") if row.chosen else Text(" ")
             status = cut_label(row)
-            if actual is not None and step is not actual:
+            if actual is not None and step is not actual and row.rank < len(actual.rows):
                 before = actual.rows[row.rank]
                 if (before.cut_by is None) != (row.cut_by is None):
                     status.append(" ▲" if row.cut_by is None else " ▼", "bold #ffb300")
@@ -396,7 +420,7 @@ class Inspector(Vertical):
                 mark,
                 token_label(row.text),
                 Text(f"{row.p_raw:.4f}", justify="right"),
-                Text(f"{row.cum_raw:.4f}", justify="right"),
+                Text("?" if row.outside else f"{row.cum_raw:.4f}", justify="right"),
                 Text(f"{row.p_final:.4f}" if not cut else "—", style=p_style, justify="right"),
                 Text(" ").append_text(bar(row.p_final, row.p_raw, cut=cut)),
                 status,
@@ -411,13 +435,18 @@ class Inspector(Vertical):
             text.append(" nothing generated · ", "#ffb300")
         text.append(f"kept {step.kept} of the top {n}")
         if not step.params.is_greedy:
-            text.append(f" · draw entropy {step.draw_entropy_bits:.3f} bits")
+            shown_mass = sum(r.p_final for r in step.rows)
+            bound = "≥ " if shown_mass < 1.0 - 1e-6 else ""  # survivors past the rows shown
+            text.append(f" · draw entropy {bound}{step.draw_entropy_bits:.3f} bits")
         text.append(f"\ntop {n} hold {step.coverage:.1%} of the T=1 probability")
         if step is self.actual:
             text.append(" · p drawn: the engine's own numbers", "dim")
         elif not step.exact:
-            text.append("\n≈ survivors go on past the top ", "#ffb300")
-            text.append(f"{n}: p renormalised within the top {n}", "#ffb300")
+            text.append("\n≈ survivors may go on past the top ", "#ffb300")
+            text.append(f"{n}: p renormalised within the rows shown", "#ffb300")
+        chosen = step.chosen
+        if chosen is not None and chosen.outside:
+            text.append(f"\nthe chosen token was not in the top {n}: shown last (rank unknown)", "#ffb300")
         if self.whatif is not None and self.actual is not None:
             pairs = zip(self.actual.rows, step.rows, strict=True)
             if any((a.cut_by is None) != (b.cut_by is None) for a, b in pairs):
@@ -425,8 +454,13 @@ class Inspector(Vertical):
         if step is self.actual and step.params.is_greedy:
             text.append("\ngreedy: change a what-if field to see how sampling would go", "dim")
         if any(r.uncertain for r in step.rows):
-            text.append("\nkept? = top-p may cut it (depends on tokens past the top N)", "#ffb300")
-        chosen = step.chosen
+            text.append("\n? = not sure: depends on tokens past the top N", "#ffb300")
+        if any(r.penalized for r in step.rows):
+            params = self.params
+            last_n = f", last {params.repeat_last_n} reply tokens" if params else ""
+            text.append(
+                f"\nrep = lowered by the repeat penalty ({step.params.repeat_penalty:g}{last_n})", "#ce93d8"
+            )
         if self.whatif is not None and self.actual is not None and self.actual.chosen is not None:
             was = self.actual.chosen
             text.append("\nchosen token: ")
@@ -436,9 +470,6 @@ class Inspector(Vertical):
             else:
                 text.append(f"p {chosen.p_final:.4f}", "bold")
             text.append(f" (was {was.p_final:.4f})", "dim")
-            params = self.params
-            if params is not None and params.repeat_penalty != 1.0 and not step.params.is_greedy:
-                text.append(f"\nrepeat penalty {params.repeat_penalty:g} not re-applied in what-if", "dim")
         return text
 
     # -- input -----------------------------------------------------------------------------
@@ -458,7 +489,11 @@ class Inspector(Vertical):
             return
         base = self.actual.params
         whatif = WhatIfParams(
-            float(values["temperature"]), int(values["top_k"]), float(values["top_p"]), float(values["min_p"])
+            float(values["temperature"]),
+            int(values["top_k"]),
+            float(values["top_p"]),
+            float(values["min_p"]),
+            repeat_penalty=base.repeat_penalty,
         )
         if dataclasses.replace(base, greedy=False) == whatif:
             whatif = base  # the fields say what generated the token: show it as it happened
