@@ -187,6 +187,13 @@ async def test_branch_from_another_candidate_and_switch_siblings(tmp_path: Path)
         assert app.history[-1].content == branch.done.text
         message = app.chat_view.query(AssistantMessage).last()
         assert message.record is branch and "branch 2/2" in str(message.border_title)
+        # Autosave stored the branch with its fixed tokens' events too.
+        store, chat_id = app.chat_session.store, app.chat_session.chat_id
+        assert chat_id is not None
+        saved = store.load_chat(chat_id).messages
+        assert [m.text for m in saved] == ["What did you have?", branch.done.text]
+        events = store.load_events(saved[-1].id)
+        assert events is not None and [e.token_id for e in events] == [e.token_id for e in branch.events]
         # [ shows the old continuation again, ] the branch.
         await pilot.press("left_square_bracket")
         await pilot.pause()
@@ -195,10 +202,17 @@ async def test_branch_from_another_candidate_and_switch_siblings(tmp_path: Path)
         assert app.history[-1].content == first_text
         assert app.token_view.record is original
         assert len(app.chat_view.query(AssistantMessage)) == 1
+        saved = store.load_chat(chat_id).messages
+        assert [m.text for m in saved] == ["What did you have?", first_text]  # the branch shown
         await pilot.press("right_square_bracket")
         await pilot.pause()
         assert app.chat_view.query(AssistantMessage).last().record is branch
         assert app.history[-1].content == branch.done.text
+        # The chat store has the branch shown, with all its token events (fixed ones included).
+        saved = store.load_chat(chat_id).messages
+        assert [m.text for m in saved] == ["What did you have?", branch.done.text]
+        events = store.load_events(saved[-1].id)
+        assert events is not None and [e.token_id for e in events] == [e.token_id for e in branch.events]
 
 
 async def test_branch_refusals_explain_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
