@@ -206,6 +206,10 @@ def soak_app(args: argparse.Namespace, log: TurnLog, data_dir: Path) -> None:
     )
     app = TokendialApp(settings, config_path=data_dir / "config.toml")
 
+    def shown_finished(app: TokendialApp) -> bool:
+        messages = app.chat_view.query(".assistant")
+        return bool(messages) and messages.last().has_class("finished")
+
     async def idle(pilot: Any, condition: Any) -> None:
         while not condition():
             await pilot.pause(0.005)
@@ -217,11 +221,12 @@ def soak_app(args: argparse.Namespace, log: TurnLog, data_dir: Path) -> None:
                 raise RuntimeError("the model did not load in the app")
             for turn in range(args.turns):
                 if turn and turn % args.new_chat_every == 0:
-                    await app.action_new_chat()
+                    await pilot.press("ctrl+n")
+                    await idle(pilot, lambda: not app.chat_view.query(".message"))
                 cpu0, wall0 = cpu_seconds(), time.perf_counter()
                 app.prompt.text = PROMPTS[turn % len(PROMPTS)]
                 await pilot.press("enter")
-                await idle(pilot, lambda: not app.busy and all(r.finished for r in app.records.values()))
+                await idle(pilot, lambda: not app.busy and shown_finished(app))
                 done = next(reversed(app.records.values())).done
                 assert done is not None
                 log.add(turn, done, cpu_seconds() - cpu0, time.perf_counter() - wall0)
