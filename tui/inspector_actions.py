@@ -206,7 +206,8 @@ class InspectorActions:
     async def on_click(self, event: events.Click) -> None:
         """A click on a token opens the inspector on it."""
         app = self._app
-        if isinstance(event.widget, TokenView) and event.widget.selected_event is not None:
+        on_token = isinstance(event.style.meta.get("token"), int)
+        if isinstance(event.widget, TokenView) and on_token and event.widget.selected_event is not None:
             if not app.inspector_open:
                 await self.open_inspector()
             else:
