@@ -204,3 +204,14 @@ async def test_unusual_prompts_in_the_app(real_engine: LlamaEngine, tmp_path: Pa
 def as_typed(prompt: str) -> str:
     """``prompt`` as the prompt box sends it: its line breaks (\\r, a form feed...) become \\n."""
     return "\n".join(prompt.splitlines())
+
+
+def test_generate_prompt_longer_than_the_context(model_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    from tui.cli import main
+
+    prompt = "word " * 3000
+    code = main(["generate", prompt, "--model-path", str(model_path), "--n-ctx", "256"])
+    out, err = capfd.readouterr()
+    assert code == 1
+    assert "too long for the context" in err and "n_ctx" in err
+    assert "Traceback" not in out + err

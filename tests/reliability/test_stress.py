@@ -199,10 +199,10 @@ async def test_cancel_just_after_the_end_changes_nothing(tmp_path: Path) -> None
 
 
 def test_params_changed_every_millisecond_real_model(real_engine: LlamaEngine) -> None:
-    live = LiveParams(SamplingParams(max_new_tokens=48, seed=3))
+    live = LiveParams(SamplingParams(max_new_tokens=32, seed=3))
     stop = threading.Event()
     variants = [
-        SamplingParams(temperature=t, top_k=k, top_p=p, min_p=m, max_new_tokens=48, seed=3, mode=mode)
+        SamplingParams(temperature=t, top_k=k, top_p=p, min_p=m, max_new_tokens=32, seed=3, mode=mode)
         for t, k, p, m, mode in [
             (0.2, 5, 0.5, 0.0, SamplingMode.SAMPLE),
             (1.5, 0, 1.0, 0.2, SamplingMode.SAMPLE),
@@ -241,7 +241,7 @@ def test_params_changed_every_millisecond_real_model(real_engine: LlamaEngine) -
 async def test_panel_keys_held_down_while_streaming_real_model(
     real_engine: LlamaEngine, tmp_path: Path
 ) -> None:
-    app = real_app(real_engine, tmp_path, max_new_tokens=60, seed=5)
+    app = real_app(real_engine, tmp_path, max_new_tokens=40, seed=5)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
         await send(pilot, "Write a poem about the sea.")
