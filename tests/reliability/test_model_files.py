@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from settings.config import Settings
 from settings.sampling import SamplingParams
 from tui.app import TokendialApp, load_llama_engine
 from tui.cli import main
+from tui.engine.events import ModelLoadError
 from tui.engine.protocol import ChatEngine, LoadConfig
 from tui.screens.model_picker import ModelPickerScreen, find_gguf_files
 from tui.widgets.chat_view import AssistantMessage
@@ -271,3 +273,89 @@ async def test_picker_shows_markup_file_names_literally(tmp_path: Path) -> None:
         await pilot.click(OptionList, offset=(4, 0))
         await pilot.pause()
         assert app.is_running
+
+
+@pytest.mark.real_model
+def test_generate_context_too_big_for_memory(model_path: Path) -> None:
+    """n_ctx in range but too big for the memory there is (address space capped at 3 GB here)."""
+    import resource
+
+    def cap_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+
+    command = [sys.executable, "-m", "tui.cli", "generate", "hi", "--model-path", str(model_path)]
+    result = subprocess.run(
+        [*command, "--n-ctx", "262144"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=cap_memory,
+    )
+    assert_clean_failure(result.returncode, 1, result.stdout, result.stderr, "Not enough memory")
+    assert "Lower n_ctx" in result.stderr
+
+
+async def test_switching_models_closes_the_old_engine_and_keeps_the_chat(tmp_path: Path) -> None:
+    first_file = write_gguf_header(tmp_path / "first.gguf")
+    second_file = write_gguf_header(tmp_path / "second.gguf")
+    broken_file = write_gguf_header(tmp_path / "broken.gguf")
+    engines = {first_file: FakeEngine(), second_file: FakeEngine(script=("Second", " model", "."))}
+
+    def factory(config: LoadConfig) -> ChatEngine:
+        if config.model_path == broken_file:
+            raise ModelLoadError(f"llama.cpp could not load {broken_file}: bad tensors", "")
+        return engines[config.model_path]
+
+    settings = Settings(model_path=first_file, models_dir=tmp_path, data_dir=tmp_path / "data")
+    app = TokendialApp(settings, engine_factory=factory, config_path=tmp_path / "config.toml")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.model_state is ModelState.READY, "first model")
+        await send(pilot, "hello")
+        await wait_for(pilot, lambda: not app.busy and len(app.history) == 2, "first reply")
+        # a file llama.cpp refuses: the reason in the transcript, then another pick works
+        assert await app.switch_model(broken_file)
+        await wait_for(pilot, lambda: app.model_state is ModelState.FAILED, "broken model")
+        assert engines[first_file].closed
+        assert "bad tensors" in str(app.chat_view.query_one("#load-error").render())
+        assert await app.switch_model(second_file)
+        await wait_for(pilot, lambda: app.model_state is ModelState.READY, "second model")
+        assert not app.chat_view.query("#load-error")
+        await send(pilot, "and you?")
+        await wait_for(pilot, lambda: not app.busy and len(app.history) == 4, "second reply")
+        assert app.history[-1].content == "Second model."
+        assert len(engines[second_file].calls[0]) == 4  # the chat went on: the earlier turns were sent
+        # while loading, another switch is refused
+        gate = threading.Event()
+        engines[first_file] = FakeEngine()
+        slow = factory
+
+        def gated(config: LoadConfig) -> ChatEngine:
+            gate.wait(10)
+            return slow(config)
+
+        app.engine_worker._factory = gated
+        assert await app.switch_model(first_file)
+        assert not await app.switch_model(second_file)
+        gate.set()
+        await wait_for(pilot, lambda: app.model_state is ModelState.READY, "first model again")
+    assert engines[second_file].closed
+
+
+async def test_app_opens_from_the_command_line_on_a_missing_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tokendial --model-path missing.gguf` opens the app (which says why and offers F2)."""
+    import types
+
+    seen: list[Settings] = []
+    module = types.ModuleType("tui.app")
+
+    def run_app(settings: Settings, *, config_path: Path | None = None) -> int:
+        seen.append(settings)
+        return 0
+
+    module.run_app = run_app  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tui.app", module)
+    assert main(["--model-path", str(tmp_path / "missing.gguf")]) == 0
+    assert seen and seen[0].model_path == tmp_path / "missing.gguf"

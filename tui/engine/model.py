@@ -213,6 +213,11 @@ def _load_failure(path: Path, exc: Exception, log: list[tuple[int, str]]) -> Mod
         return ModelLoadError(
             f"{path} is truncated or corrupt ({detail}).", "The download may be incomplete; fetch it again."
         )
+    if "insufficient memory" in lowered or "failed to allocate" in lowered or "out of memory" in lowered:
+        return ModelLoadError(
+            f"Not enough memory to load {path}: {detail}",
+            "Lower n_ctx (the KV cache grows with it), or n_gpu_layers when the GPU is full.",
+        )
     return ModelLoadError(f"llama.cpp could not load {path}: {detail}")
 
 
