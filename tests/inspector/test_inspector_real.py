@@ -99,6 +99,7 @@ def test_every_number_matches_a_full_vocabulary_reference(
             assert row.p_final == pytest.approx(ref.p_final[row.token_id], abs=1e-6)
             assert (row.cut_by.value if row.cut_by else None) == ref.cut_by[row.token_id]
         assert event.entropy == pytest.approx(ref.entropy_bits, abs=1e-4)
+        assert step.coverage == pytest.approx(ref.cum_raw[ref.order[9]], abs=TOL)  # "top 10 hold ..."
         assert event.p_raw == pytest.approx(ref.p_raw[event.token_id], abs=TOL)
         assert event.p_final == pytest.approx(ref.p_final[event.token_id], abs=1e-6)
         assert ref.cut_by[event.token_id] is None  # the drawn token survived the samplers
