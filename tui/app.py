@@ -36,7 +36,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
 from tui.widgets.chat_view import AssistantMessage, ChatView, Notice, UserMessage
 from tui.widgets.prompt_input import PromptInput
-from tui.widgets.safe_text import one_line
+from tui.widgets.safe_text import clean, one_line
 from tui.widgets.sampling_panel import SamplingPanel
 from tui.widgets.status_bar import ModelState, StatusBar
 from tui.widgets.token_view import TokenView
@@ -253,7 +253,10 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
     async def send_prompt(self, text: str) -> bool:
         """Add ``text`` as a user message and start its reply; False (with a note) if not possible now."""
         if self.model_state is ModelState.FAILED:
-            self.notify("The model is not loaded: see the message in the chat.", severity="error")
+            self.notify(
+                "The model is not loaded: see the message in the chat, or press F2 to load another.",
+                severity="error",
+            )
             return False
         if self.busy:
             self.notify("A reply is being generated: wait, or press Esc to cancel it.", severity="warning")
@@ -519,8 +522,9 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         markup: bool = False,
     ) -> None:
         """Show a notification as plain text, always: messages hold chat titles, file names and model
-        text, where ``[/]`` would raise a MarkupError and ``[@click=...]`` would become an action."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+        text, where ``[/]`` would raise a MarkupError, ``[@click=...]`` would become an action and an
+        escape sequence would reach the terminal (control characters are shown as ␛ ...)."""
+        super().notify(clean(message), title=clean(title), severity=severity, timeout=timeout, markup=False)
 
     def action_help(self) -> None:
         """Show the help screen."""

@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 from fakes import FakeEngine, ScriptedToken
-from reliability_support import SIZE, make_app, reply_done, screen_text, send, wait_ready
+from reliability_support import (
+    SIZE,
+    make_app,
+    record_notifications,
+    reply_done,
+    screen_text,
+    send,
+    wait_ready,
+)
 from rich.text import Text
 from textual.app import App
 from textual.widgets import Static
@@ -203,3 +211,55 @@ def test_generate_json_escapes_control_characters(monkeypatch: pytest.MonkeyPatc
     shown = _generate(monkeypatch, tmp_path, Terminal(), json_output=True)
     assert "\x1b" not in shown and "\\u001b]52;c;" in shown
     assert not CONTROL.search(shown.replace("\n", ""))
+
+
+async def test_hostile_chat_titles_in_the_chat_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Titles come from first prompts and imported files: listed, renamed, deleted and opened safely."""
+    title = "\x1b]0;pwn\x07 [/] [@click=app.quit]x[/] \u202eabc"
+    app = make_app(FakeEngine(), tmp_path)
+    watch = QuitWatch(app, monkeypatch)
+    notices = record_notifications(app)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_ready(pilot)
+        await send(pilot, title)  # the first prompt becomes the chat's title
+        await reply_done(pilot)
+        await pilot.press("ctrl+n")
+        await pilot.press("f3")
+        await pilot.pause(0.2)
+        assert "␛]0;pwn␇ [/] [@click=app.quit]x[/]" in screen_text(app)
+        assert_inert(app)
+        await pilot.press("f8")  # the delete dialog quotes the title
+        await pilot.pause(0.2)
+        assert_inert(app)
+        await pilot.press("n")
+        await pilot.press("f2")  # the rename dialog holds the title in an input
+        await pilot.pause(0.2)
+        assert_inert(app)
+        await pilot.press("escape")
+        await pilot.press("enter")  # open it: "Opened “…”"
+        await pilot.pause(0.2)
+        assert any("Opened" in n for n in notices)
+        assert_inert(app)
+        assert app.is_running
+    assert watch.calls == []
+
+
+async def test_pasted_escape_sequences_in_the_prompt_box(tmp_path: Path) -> None:
+    """A paste carrying hidden escape sequences is drawn with stand-ins, and sent exactly."""
+    from textual import events
+
+    pasted = "please \x1b]52;c;cm0=\x07 summarise \x1b[2J\x9b31m \u202eevil"
+    fake = FakeEngine()
+    app = make_app(fake, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        app.prompt.focus()
+        app.post_message(events.Paste(pasted))
+        await pilot.pause()
+        assert app.prompt.text == pasted
+        assert "␛]52;c;cm0=" in screen_text(app)
+        assert_inert(app)
+        await pilot.press("enter")
+        await reply_done(pilot)
+        assert fake.calls[0][-1].content == pasted
+        assert_inert(app)

@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.store import ChatStore, ChatSummary, StoreError
+from tui.widgets.safe_text import clean, one_line
 
 LIST_LIMIT = 500
 """At most this many chats are listed (the most recent matching ones)."""
@@ -32,11 +33,11 @@ def describe_store_error(error: StoreError) -> str:
 def chat_option(summary: ChatSummary) -> Option:
     """One chat as a row of the list: title, date and size, then the matching text or first prompt."""
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(summary.title, style="bold")
+    text.append(one_line(summary.title, 200), style="bold")  # titles come from prompts and imported files
     when = summary.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
     text.append(f"  {when} · {summary.message_count} messages", style="dim")
     if summary.snippet and summary.snippet != summary.title:
-        text.append("\n  " + summary.snippet, style="italic dim")
+        text.append("\n  " + one_line(summary.snippet, 300), style="italic dim")
     return Option(text, id=f"chat-{summary.id}")
 
 
@@ -89,7 +90,9 @@ class ConfirmDeleteScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         """The question and two buttons (Keep is focused)."""
         with Vertical(classes="dialog"):
-            yield Label(f"Delete the chat “{self.summary.title}”?", classes="dialog-title")
+            yield Label(
+                Text(f"Delete the chat “{one_line(self.summary.title, 80)}”?"), classes="dialog-title"
+            )
             yield Static(
                 f"Its {self.summary.message_count} messages are deleted for good (export it first to keep "
                 "a copy).",
@@ -245,7 +248,10 @@ class ChatListScreen(ModalScreen[int | None]):
                 return
             self.refresh_list(keep=summary.id)
 
-        self.app.push_screen(TextPromptScreen("Rename chat", summary.title, prompt_id="rename-chat"), renamed)
+        # An input shows its value raw: control characters in a title (from a prompt or an imported
+        # file) must not reach the terminal, so the field starts from the cleaned title.
+        current = clean(summary.title)
+        self.app.push_screen(TextPromptScreen("Rename chat", current, prompt_id="rename-chat"), renamed)
 
     def action_delete(self) -> None:
         """Delete the highlighted chat, after a confirmation."""

@@ -21,7 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.widgets.safe_text import one_line
+from tui.widgets.safe_text import clean, one_line
 
 LIST_LIMIT = 200
 """At most this many files are listed."""
@@ -92,7 +92,7 @@ class ModelPickerScreen(ModalScreen[Path | None]):
             if self.models.problem:
                 yield Static(Text(one_line(self.models.problem, 200), style="italic"), id="model-files-note")
             yield Input(
-                str(self.current) if self.current else "",
+                clean(str(self.current)) if self.current else "",
                 placeholder="or type the path of a .gguf file and press Enter",
                 id="model-path",
             )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.segment import Segment
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import TextArea
 from textual.widgets.text_area import EditResult
+
+from tui.widgets.safe_text import has_control, one_cell
 
 NEWLINE_KEYS = frozenset({"ctrl+j", "shift+enter", "alt+enter"})
 SOFT_WRAP_LIMIT = 50_000
@@ -78,6 +82,14 @@ class PromptInput(TextArea):
         result = super().clear()
         self.soft_wrap = True
         return result
+
+    def render_line(self, y: int) -> Strip:
+        """A line of the box, with control characters (a pasted escape sequence) drawn as visible
+        stand-ins: the text keeps them, the terminal never receives them."""
+        strip = super().render_line(y)
+        if not any(has_control(segment.text) for segment in strip):
+            return strip
+        return Strip([Segment(one_cell(text), style, control) for text, style, control in strip])
 
     def action_newline(self) -> None:
         """Insert a line break at the cursor."""

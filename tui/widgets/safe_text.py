@@ -28,9 +28,30 @@ def _visible(match: re.Match[str]) -> str:
     return f"\\u{code:04x}"
 
 
+def has_control(text: str) -> bool:
+    """True if ``text`` holds a character that :func:`clean` would replace."""
+    return _CONTROL.search(text) is not None
+
+
 def clean(text: str) -> str:
     """``text`` with every control character (except tab and newline) made visible and inert."""
     return _CONTROL.sub(_visible, text)
+
+
+def one_cell(text: str) -> str:
+    """``text`` with each control character replaced by one visible character (the same length).
+
+    For views that keep a character-to-cell mapping (a text area's cursor): C0 controls become
+    Control Pictures (␛ ␇ ...), DEL ␡, C1 controls and bidi overrides ⍰.
+    """
+
+    def visible(match: re.Match[str]) -> str:
+        code = ord(match.group())
+        if code < 0x20:
+            return chr(0x2400 + code)
+        return "␡" if code == 0x7F else "⍰"
+
+    return _CONTROL.sub(visible, text)
 
 
 def one_line(text: str, limit: int = 200) -> str:
