@@ -8,13 +8,13 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import SIZE, make_app, reply_done, send, wait_for, wait_ready
 from fakes import EOS_TEXT, FakeEngine, ScriptedToken
 from rich.text import Text
 from textual import events
 from textual.message import Message
 from textual.widgets import ContentSwitcher, Input, Static
 from textual.widgets._footer import FooterKey
+from tui_app_helpers import SIZE, make_app, reply_done, send, wait_for, wait_ready
 
 from settings.sampling import SamplingMode
 from tui.app import TokendialApp

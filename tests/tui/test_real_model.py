@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SIZE, reply_done, send, wait_for
 from rich.text import Text
 from textual.widgets import Static
+from tui_app_helpers import SIZE, reply_done, send, wait_for
 
 from settings.config import Settings
 from settings.sampling import SamplingMode, SamplingParams

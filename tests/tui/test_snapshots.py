@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_app, no_blink, reply_done, send, wait_for, wait_ready
 from fakes import FakeEngine
 from textual.pilot import Pilot
+from tui_app_helpers import make_app, no_blink, reply_done, send, wait_for, wait_ready
 
 from tui.app import TokendialApp
 from tui.engine.events import StopKind

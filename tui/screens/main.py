@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer
 
@@ -15,8 +15,8 @@ from tui.widgets.status_bar import StatusBar
 from tui.widgets.token_view import TokenView
 
 
-class TokenPane(VerticalScroll):
-    """The scrolling container of the token view."""
+class TokenPane(Vertical):
+    """The bordered frame of the token view (which scrolls itself)."""
 
     BORDER_TITLE = "Tokens"
 

@@ -3,7 +3,11 @@
 Token boundaries show as alternating shading (or a colour by the probability the model gave the
 token); spaces, tabs and newlines show as faint ␣ → ↵; a marker shows where the live parameters
 changed mid-reply; the end carries the large stop badge. Token text is model output: it is only
-ever added to a ``rich.text.Text`` as plain text (never parsed as markup).
+ever put on screen as plain text in styled segments (never parsed as markup).
+
+It is a line-API view: tokens are laid out into lines once, and only the last paragraph (since
+the last newline token) is laid out again when tokens arrive, so a long reply does not get
+slower to stream; only visible lines are drawn.
 
 The cursor (left/right, home/end, or a click) selects a token; :class:`TokenView.TokenSelected`
 carries its TokenEvent, so an inspector can show the candidates behind it.
@@ -11,16 +15,20 @@ carries its TokenEvent, so an inspector can show the candidates behind it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
-from rich.console import RenderableType
+from rich.cells import cell_len, chop_cells
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 from textual.widget import Widget
 
 from tui.engine.events import ReplyDone, TokenEvent
@@ -33,6 +41,7 @@ SHADES = ("#303846", "#475266")
 CURSOR_STYLE = Style(color="black", bgcolor="#e0f7fa", bold=True, underline=True)
 MARKER_STYLE = Style(color="black", bgcolor="#ffb300", bold=True)
 WHITESPACE_COLOR = "#8a94a6"
+TEXT_COLOR = "#f5f5f5"
 
 
 def probability_color(p: float, odd: bool) -> str:
@@ -49,7 +58,26 @@ def probability_color(p: float, odd: bool) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
-class TokenView(Widget, can_focus=True):
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A run of text on one screen line, belonging to one token."""
+
+    text: str
+    style: Style
+    token: int
+    marker: bool = False
+    """A parameter-change marker (not part of the token: the cursor does not highlight it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Fragment:
+    text: str
+    style: Style
+    marker: bool
+    breaks_line: bool
+
+
+class TokenView(ScrollView, can_focus=True):
     """Shows one reply token by token; a cursor selects a token."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -61,8 +89,9 @@ class TokenView(Widget, can_focus=True):
 
     DEFAULT_CSS = """
     TokenView {
-        height: auto;
+        height: 1fr;
         padding: 0 1;
+        scrollbar-size-vertical: 1;
     }
     """
 
@@ -89,14 +118,16 @@ class TokenView(Widget, can_focus=True):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.record: ReplyRecord | None = None
-        self._cells: list[Text] = []
-        self._offsets: list[int] = []
-        """Start offset of each token's cell in the rendered text."""
-        self._joined = Text(no_wrap=False, overflow="fold")
-        """All cells, joined (appended to as tokens arrive)."""
-        self._marker_lengths: list[int] = []
-        """Length of the parameter-change marker in front of each token's cell (0 if none)."""
-        self._stale = False
+        self._cells: list[list[_Fragment]] = []
+        """Per token: its fragments (marker, text, whitespace marks)."""
+        self._lines: list[list[Piece]] = []
+        """The laid-out token lines."""
+        self._token_line: list[int] = []
+        """Per token: the line its text starts on."""
+        self._para_token = 0
+        """First token of the last (open) paragraph: the only one laid out again as tokens arrive."""
+        self._para_line = 0
+        self._layout_width = 0
 
     # -- state ---------------------------------------------------------------------------
     def show_reply(self, record: ReplyRecord | None) -> None:
@@ -104,15 +135,27 @@ class TokenView(Widget, can_focus=True):
         self.record = record
         self.cursor = None
         self._rebuild()
+        self.scroll_to(0, 0, animate=False, immediate=True)
 
     def append_tokens(self, tokens: tuple[TokenEvent, ...]) -> None:
-        """The shown reply received ``tokens`` (already added to its record): add their cells only."""
-        self._extend()
-        self._changed()
+        """The shown reply received tokens (already added to its record): lay out the last paragraph."""
+        follow = self.scroll_y >= self.max_scroll_y
+        self._extend_cells()
+        self._layout(from_paragraph=True)
+        if follow:
+            self.scroll_end(animate=False, immediate=True)
 
     def finish(self, done: ReplyDone) -> None:
         """The shown reply ended: draw its badge (the final events may carry parameter versions)."""
+        follow = self.scroll_y >= self.max_scroll_y
         self._rebuild()
+        if follow:
+            self.scroll_end(animate=False, immediate=True)
+
+    def reveal(self) -> None:
+        """The view was just shown: lay out again if the width changed while hidden."""
+        if self._content_width() != self._layout_width:
+            self._layout(from_paragraph=False)
 
     @property
     def selected_event(self) -> TokenEvent | None:
@@ -121,103 +164,154 @@ class TokenView(Widget, can_focus=True):
             return None
         return self.record.events[self.cursor]
 
+    # -- cells and layout ------------------------------------------------------------------
     def _rebuild(self) -> None:
         self._cells = []
-        self._offsets = []
-        self._marker_lengths = []
-        self._joined = Text(no_wrap=False, overflow="fold")
-        self._extend()
-        self._changed()
+        self._extend_cells()
+        self._layout(from_paragraph=False)
 
-    def _extend(self) -> None:
-        """Build the cells of tokens that have none yet (cost per new token, not per reply)."""
-        events = self.record.events if self.record else []
-        for index in range(len(self._cells), len(events)):
-            cell, marker_length = self._cell(index)
-            self._cells.append(cell)
-            self._marker_lengths.append(marker_length)
-            self._offsets.append(len(self._joined))
-            self._joined.append_text(cell)
+    def _extend_cells(self) -> None:
+        events_ = self.record.events if self.record else []
+        for index in range(len(self._cells), len(events_)):
+            self._cells.append(self._cell(index))
 
-    def _changed(self) -> None:
+    def _cell(self, index: int) -> list[_Fragment]:
+        assert self.record is not None
+        event = self.record.events[index]
+        fragments: list[_Fragment] = []
+        change = self.record.params_change(index)
+        if change is not None:
+            fragments.append(_Fragment(f"⚙ {describe_change(*change)} ", MARKER_STYLE, True, False))
+        odd = index % 2 == 1
+        bg = probability_color(event.p_final, odd) if self.color_by_probability else SHADES[odd]
+        meta = {"token": index}
+        for text, is_mark in token_display(event.text):
+            style = Style(bgcolor=bg, color=WHITESPACE_COLOR if is_mark else TEXT_COLOR, meta=meta)
+            breaks = text.endswith("\n")
+            fragments.append(_Fragment(text.rstrip("\n") if breaks else text, style, False, breaks))
+        return fragments
+
+    def _content_width(self) -> int:
+        return max(self.scrollable_content_region.width, 8)
+
+    def _layout(self, *, from_paragraph: bool) -> None:
+        """Lay out tokens into lines: all of them, or only the open last paragraph."""
+        width = self._content_width()
+        if not from_paragraph or width != self._layout_width:
+            self._lines, self._token_line = [], []
+            self._para_token = self._para_line = 0
+        self._layout_width = width
+        del self._lines[self._para_line :]
+        del self._token_line[self._para_token :]
+        line: list[Piece] = []
+        used = 0
+        for index in range(self._para_token, len(self._cells)):
+            fragments = self._cells[index]
+            token_width = sum(cell_len(f.text) for f in fragments if not f.marker)
+            marker_width = sum(cell_len(f.text) for f in fragments if f.marker)
+            if line and used + marker_width + token_width > width and token_width + marker_width <= width:
+                self._lines.append(line)
+                line, used = [], 0
+            self._token_line.append(len(self._lines))
+            for fragment in fragments:
+                text = fragment.text
+                while text:
+                    room = width - used
+                    if room <= 0:
+                        self._lines.append(line)
+                        line, used = [], 0
+                        room = width
+                    head = text if cell_len(text) <= room else chop_cells(text, room)[0]
+                    if not head:  # a wide character that does not fit: next line
+                        self._lines.append(line)
+                        line, used = [], 0
+                        continue
+                    line.append(Piece(head, fragment.style, index, fragment.marker))
+                    used += cell_len(head)
+                    text = text[len(head) :]
+                if fragment.breaks_line:
+                    self._lines.append(line)
+                    line, used = [], 0
+                    self._para_token, self._para_line = index + 1, len(self._lines)
+        if line:
+            self._lines.append(line)
+        self.virtual_size = Size(width, len(self._lines) + len(self._tail()))
         container = self.parent
         if isinstance(container, Widget):
             count = len(self._cells)
             container.border_subtitle = f"{count} tokens · ←/→ select · ctrl+o colour by probability"
-            if not container.display:  # hidden behind the chat: refreshed by reveal()
-                self._stale = True
-                return
-        self._stale = False
-        self.refresh(layout=True)
+        self.refresh()
 
-    def reveal(self) -> None:
-        """The view was just shown: redraw what changed while it was hidden."""
-        if self._stale:
-            self._stale = False
-            self.refresh(layout=True)
-
-    def _cell(self, index: int) -> tuple[Text, int]:
-        assert self.record is not None
-        event = self.record.events[index]
-        cell = Text()
-        change = self.record.params_change(index)
-        if change is not None:
-            cell.append(f"⚙ {describe_change(*change)} ", MARKER_STYLE)
-        marker_length = len(cell)
-        odd = index % 2 == 1
-        bg = probability_color(event.p_final, odd) if self.color_by_probability else SHADES[odd]
-        meta = {"token": index}
-        for fragment, is_marker in token_display(event.text):
-            style = Style(bgcolor=bg, color=WHITESPACE_COLOR if is_marker else "#f5f5f5", meta=meta)
-            if is_marker and fragment.endswith("\n"):
-                cell.append(fragment[:-1], style)
-                cell.append("\n")
-            else:
-                cell.append(fragment, style)
-        return cell, marker_length
-
-    # -- rendering -----------------------------------------------------------------------
-    def render(self) -> RenderableType:
-        """All token cells, the cursor highlighted, then the stop badge."""
+    def _tail(self) -> list[Text]:
+        """What follows the tokens: the stop badge, a streaming mark, or a hint."""
         if self.record is None:
-            return Text("No reply yet: send a prompt, then come back to see its tokens.", "italic")
-        text = self._joined.copy()
-        if self.cursor is not None and self.cursor < len(self._cells):
-            start = self._offsets[self.cursor]
-            end = start + len(self._cells[self.cursor])
-            text.stylize(CURSOR_STYLE, start + self._marker_lengths[self.cursor], end)
-        done = self.record.done
-        if done is not None:
-            text.append("\n\n")
-            text.append_text(large_badge(done.stop))
-        elif self._cells:
-            text.append(" ▍", "blink")
+            return [Text("No reply yet: send a prompt, then come back to see its tokens.", "italic")]
+        if self.record.done is not None:
+            return [Text(), large_badge(self.record.done.stop)]
+        if not self._cells:
+            return [Text("waiting for the first token…", "italic")]
+        return [Text(" ▍", "blink")]
+
+    # -- drawing -------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        """One screen line: token pieces (the cursor's token highlighted) or a tail line."""
+        if self._content_width() != self._layout_width:  # first drawn at this width
+            self._layout(from_paragraph=False)
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if index < len(self._lines):
+            segments = [
+                Segment(
+                    piece.text,
+                    piece.style + CURSOR_STYLE
+                    if piece.token == self.cursor and not piece.marker
+                    else piece.style,
+                )
+                for piece in self._lines[index]
+            ]
+            strip = Strip(segments)
         else:
-            text.append("waiting for the first token…", "italic")
+            tail = self._tail()
+            at = index - len(self._lines)
+            if at >= len(tail):
+                return Strip.blank(width, base)
+            strip = Strip(list(tail[at].render(self.app.console)))
+        return strip.apply_style(base).crop_extend(scroll_x, scroll_x + width, base)
+
+    def render(self) -> Text:
+        """The whole view as one Text, as it reads on screen (for tests and export; drawing is per line)."""
+        text = Text()
+        for number, line in enumerate(self._lines):
+            if number:
+                text.append("\n")
+            for piece in line:
+                text.append(piece.text, piece.style)
+        for tail_line in self._tail():
+            text.append("\n")
+            text.append_text(tail_line)
         return text
 
+    # -- reactive updates ------------------------------------------------------------------
     def watch_color_by_probability(self) -> None:
         self._rebuild()
 
     def watch_cursor(self, old: int | None, new: int | None) -> None:
-        self.refresh(layout=True)
+        self.refresh()
         if new is None or self.record is None or new >= len(self.record.events):
             return
         self.post_message(self.TokenSelected(self, self.record.reply_id, new, self.record.events[new]))
-        self.call_after_refresh(self._scroll_to_cursor)
+        if new < len(self._token_line):
+            line = self._token_line[new]
+            self.scroll_to_region(
+                Region(0, line, 1, 1), animate=False, immediate=True, x_axis=False, spacing=None
+            )
 
-    def _scroll_to_cursor(self) -> None:
-        if self.cursor is None or not self._offsets or self.cursor >= len(self._offsets):
-            return
-        rendered = self.render()
-        assert isinstance(rendered, Text)
-        width = max(self.content_region.width, 1)
-        before = rendered[: self._offsets[self.cursor]]
-        line = len(before.wrap(self.app.console, width)) - 1 if len(before) else 0
-        container = self.parent
-        if isinstance(container, Widget):
-            top = self.virtual_region.y + max(line, 0)
-            container.scroll_to_region(Region(0, top, width, 1), animate=False, immediate=True)
+    def on_resize(self, event: events.Resize) -> None:
+        """Lay out again for the new width."""
+        if self._content_width() != self._layout_width:
+            self._layout(from_paragraph=False)
 
     # -- actions and mouse ---------------------------------------------------------------
     def action_move(self, delta: int) -> None:
@@ -239,3 +333,4 @@ class TokenView(Widget, can_focus=True):
         if isinstance(index, int):
             self.cursor = index
             self.focus()
+
