@@ -14,15 +14,17 @@ cancelled), 1 when the model cannot be loaded or the reply ends with an error, 2
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import json
 import math
 import queue
 import re
+import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -120,7 +122,42 @@ def _stream(
             events.put(None)
 
     worker = threading.Thread(target=work, name="tokendial-generate", daemon=True)
-    worker.start()
+    with _sigint_cancels(cancel):
+        worker.start()
+        done = _consume(engine, events, cancel, live, json_output, out, err)
+        # Wait for the engine thread to end before anyone closes the engine: freeing the model
+        # while it decodes crashes the process (a segmentation fault, seen with Ctrl-C).
+        while worker.is_alive():
+            try:
+                worker.join(timeout=0.1)
+            except KeyboardInterrupt:
+                cancel.set()
+    return done
+
+
+@contextlib.contextmanager
+def _sigint_cancels(cancel: threading.Event) -> Iterator[None]:
+    """Inside, Ctrl-C (SIGINT) sets ``cancel`` instead of raising KeyboardInterrupt (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: cancel.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _consume(
+    engine: ChatEngine,
+    events: queue.Queue[EngineEvent | BaseException | None],
+    cancel: threading.Event,
+    live: LiveParams,
+    json_output: bool,
+    out: TextIO,
+    err: TextIO,
+) -> ReplyDone | None:
+    """Print the engine's events as they come; returns the ReplyDone (None if the engine failed)."""
     done: ReplyDone | None = None
     # Text mode holds back what could be the start of a stop string (the reply excludes it).
     hold = max((len(stop) for stop in live.params.stop), default=1) - 1
@@ -155,7 +192,6 @@ def _stream(
                 printed = safe
         elif isinstance(item, PromptTrimmed):
             print(f"[dropped the {item.dropped_messages} oldest messages to fit the context]", file=err)
-    worker.join(timeout=5)
     if done is not None and not json_output:
         out.write(show(done.text[printed:]) + "\n")
         out.flush()

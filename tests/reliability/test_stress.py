@@ -387,3 +387,69 @@ async def test_an_engine_failure_is_shown_and_the_app_stays_usable(
         assert "error" in str(message.query_one(".badge", Static).render()).lower()
         assert phrase.split(":")[0] in screen_text(app)
         await still_usable(pilot, app)
+
+
+# -- `tokendial generate` interrupted with Ctrl-C (a real SIGINT) ------------------------------
+
+
+def _generate_process(model_path: Path, *extra: str) -> Any:
+    import subprocess
+    import sys
+
+    prompt = "Tell me a very long story about the sea."
+    command = [sys.executable, "-u", "-m", "tui.cli", "generate", prompt, "--model-path", str(model_path)]
+    command += ["--sampling.max-new-tokens", "2000", "--sampling.seed", "1", *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.real_model
+def test_ctrl_c_while_generate_streams(model_path: Path) -> None:
+    import signal
+
+    process = _generate_process(model_path)
+    assert process.stdout is not None
+    first = process.stdout.read(20)  # the reply has started
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert first and process.returncode == 0  # it was a segmentation fault (-11): see MATRIX.md
+    assert "[cancelled" in err.lower() and "Traceback" not in err
+
+
+@pytest.mark.real_model
+def test_ctrl_c_while_generate_loads(model_path: Path) -> None:
+    import signal
+
+    process = _generate_process(model_path)
+    time.sleep(0.3)  # still importing / loading
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode in (0, 130), err
+    assert "Traceback" not in err
+    assert out == "" or process.returncode == 0
+
+
+@pytest.mark.real_model
+def test_quit_the_app_in_the_middle_of_a_reply(model_path: Path, tmp_path: Path) -> None:
+    """The engine thread is decoding when the app exits: no crash, and the partial reply is saved."""
+    import subprocess
+    import sys
+
+    from tui.store import ChatStore, default_db_path
+
+    script = Path(__file__).with_name("quit_mid_reply.py")
+    result = subprocess.run(
+        [sys.executable, "-X", "faulthandler", str(script), str(model_path), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("streamed ")
+    store = ChatStore(default_db_path(tmp_path))
+    try:
+        [summary] = store.list_chats()
+        reply = store.load_chat(summary.id).messages[-1]
+    finally:
+        store.close()
+    assert reply.role == "assistant" and reply.text
