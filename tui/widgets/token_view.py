@@ -36,8 +36,8 @@ from tui.reply import ReplyRecord, describe_change
 from tui.widgets.safe_text import token_display
 from tui.widgets.stop_badge import large_badge
 
-SHADES = ("#303846", "#475266")
-"""Alternating backgrounds that make token boundaries visible."""
+SHADES = ("#2d333b", "#444c56")
+"""Alternating backgrounds that make token boundaries visible (distinct in 256-colour terminals too)."""
 CURSOR_STYLE = Style(color="black", bgcolor="#e0f7fa", bold=True, underline=True)
 MARKER_STYLE = Style(color="black", bgcolor="#ffb300", bold=True)
 WHITESPACE_COLOR = "#8a94a6"
