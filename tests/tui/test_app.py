@@ -627,3 +627,21 @@ async def test_quitting_closes_the_engine(tmp_path: Path, fake: FakeEngine) -> N
             break
         time.sleep(0.01)
     assert fake.closed
+
+
+async def test_token_pane_subtitle_shows_the_selected_tokens_probability(
+    tmp_path: Path, fake: FakeEngine
+) -> None:
+    app = make_app(fake, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await send(pilot, "hi")
+        await reply_done(pilot)
+        await pilot.press("ctrl+t")
+        pane = app.screen.query_one("#tokens")
+        assert str(pane.border_subtitle).startswith(f"{len(fake.script)} tokens")
+        await pilot.press("right")
+        event = app.records[1].events[0]
+        assert f"token 1/{len(fake.script)} · p {event.p_final:.2f} (at T=1 {event.p_raw:.2f})" in str(
+            pane.border_subtitle
+        )

@@ -236,11 +236,23 @@ class TokenView(ScrollView, can_focus=True):
         if line:
             self._lines.append(line)
         self.virtual_size = Size(width, len(self._lines) + len(self._tail()))
-        container = self.parent
-        if isinstance(container, Widget):
-            count = len(self._cells)
-            container.border_subtitle = f"{count} tokens · ←/→ select · ctrl+o colour by probability"
+        self._show_subtitle()
         self.refresh()
+
+    def _show_subtitle(self) -> None:
+        """The frame's subtitle: token count, or the selected token's probability, and the keys."""
+        container = self.parent
+        if not isinstance(container, Widget):
+            return
+        event = self.selected_event
+        if event is None or self.cursor is None:
+            where = f"{len(self._cells)} tokens · ←/→ select"
+        else:
+            where = (
+                f"token {self.cursor + 1}/{len(self._cells)} · p {event.p_final:.2f} "
+                f"(at T=1 {event.p_raw:.2f}) · i inspect"
+            )
+        container.border_subtitle = f"{where} · ctrl+o colour by probability"
 
     def _tail(self) -> list[Text]:
         """What follows the tokens: the stop badge, a streaming mark, or a hint."""
@@ -299,6 +311,7 @@ class TokenView(ScrollView, can_focus=True):
 
     def watch_cursor(self, old: int | None, new: int | None) -> None:
         self.refresh()
+        self._show_subtitle()
         if new is None or self.record is None or new >= len(self.record.events):
             return
         self.post_message(self.TokenSelected(self, self.record.reply_id, new, self.record.events[new]))
