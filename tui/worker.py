@@ -191,7 +191,7 @@ class EngineWorker:
         pending: list[TokenEvent] = []
         progress: PromptProgress | None = None
         trimmed: PromptTrimmed | None = None
-        last_post = 0.0
+        last_post = float("-inf")  # the first event (prompt progress) goes out at once
         done: ReplyDone | None = None
 
         def flush() -> None:
@@ -216,8 +216,9 @@ class EngineWorker:
                 elif isinstance(event, ReplyDone):
                     done = event
                     break
-                if time.monotonic() - last_post >= self._batch_s:
-                    flush()
+                first_token = len(tokens) == 1 and bool(pending)
+                if first_token or time.monotonic() - last_post >= self._batch_s:
+                    flush()  # the first token at once (time to first token), then every batch_s
         except Exception as exc:  # the engine promises not to raise; if it does, end the reply cleanly
             done = error_done(f"{type(exc).__name__}: {exc}", tokens)
         if done is None:

@@ -16,7 +16,7 @@ from textual.widgets import ContentSwitcher, Input, Static
 from textual.widgets._footer import FooterKey
 from tui_app_helpers import SIZE, make_app, reply_done, send, wait_for, wait_ready
 
-from settings.sampling import SamplingMode
+from settings.sampling import SamplingMode, SamplingParams
 from tui.app import TokendialApp
 from tui.engine.events import ModelLoadError, PromptTrimmed, StopKind
 from tui.engine.protocol import ChatEngine, LoadConfig
@@ -25,7 +25,7 @@ from tui.widgets.chat_view import AssistantMessage, Notice, UserMessage
 from tui.widgets.sampling_panel import StepInput
 from tui.widgets.status_bar import ModelState, context_gauge
 from tui.widgets.token_view import TokenView
-from tui.worker import ReplyFinished
+from tui.worker import ReplyFinished, TokensStreamed
 
 
 def current_mode(app: TokendialApp) -> SamplingMode:
@@ -645,3 +645,26 @@ async def test_token_pane_subtitle_shows_the_selected_tokens_probability(
         assert f"token 1/{len(fake.script)} · p {event.p_final:.2f} (at T=1 {event.p_raw:.2f})" in str(
             pane.border_subtitle
         )
+
+
+async def test_worker_batches_tokens_into_few_messages(tmp_path: Path) -> None:
+    engine = FakeEngine(end=StopKind.MAX_TOKENS)
+    settings = make_app(engine, tmp_path).settings.model_copy(
+        update={"sampling": SamplingParams(max_new_tokens=200)}
+    )
+    app = TokendialApp(settings, engine_factory=lambda config: engine, batch_s=3600.0)
+    batches: list[TokensStreamed] = []
+
+    def hook(message: Message) -> None:
+        if isinstance(message, TokensStreamed):
+            batches.append(message)
+
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await wait_ready(pilot)
+        await send(pilot, "go")
+        await reply_done(pilot)
+    tokens = [event for batch in batches for event in batch.tokens]
+    assert [event.index for event in tokens] == list(range(200))  # every token, in order, once
+    # The first token goes out at once (time to first token); the rest waits for the batch window,
+    # which here outlasts the reply, so it comes in one message with the end of the reply.
+    assert [len(batch.tokens) for batch in batches if batch.tokens] == [1, 199]
