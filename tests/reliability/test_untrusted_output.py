@@ -263,3 +263,32 @@ async def test_pasted_escape_sequences_in_the_prompt_box(tmp_path: Path) -> None
         await reply_done(pilot)
         assert fake.calls[0][-1].content == pasted
         assert_inert(app)
+
+
+BOMBS: dict[str, str] = {
+    "2,000 nested quotes": ">" * 2000 + " x",
+    "300 nested lists": "".join("  " * i + "- x\n" for i in range(300)),
+    "5,000 nested brackets": "[" * 5000 + "]" * 5000,
+    "3,000 open HTML tags": "<div>" * 3000,
+    "20,000 emphasis marks": "*a " * 20000,
+    "a 60,000-character word": "=" * 60_000,
+}
+
+
+@pytest.mark.parametrize("bomb", list(BOMBS))
+async def test_pathological_markdown_and_long_words(bomb: str, tmp_path: Path) -> None:
+    """Output built to choke a renderer: the reply ends, both views draw it, the app stays usable.
+
+    A 60,000-character token used to take seconds per layout in the token view (quadratic chop)."""
+    app = make_app(FakeEngine(script=(ScriptedToken(BOMBS[bomb]),)), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await send(pilot, "go")
+        await reply_done(pilot)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert app.token_view.record is not None and app.token_view.record.done is not None
+        await pilot.press("ctrl+t")
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert app.is_running and app.records[1].done is not None

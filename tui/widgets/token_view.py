@@ -221,7 +221,10 @@ class TokenView(ScrollView, can_focus=True):
                         self._lines.append(line)
                         line, used = [], 0
                         room = width
-                    head = text if cell_len(text) <= room else chop_cells(text, room)[0]
+                    # Measure and chop only a prefix: doing it on the whole rest each time is
+                    # quadratic (a 40,000-character token took seconds to lay out).
+                    fits = len(text) <= room and cell_len(text) <= room
+                    head = text if fits else chop_cells(text[:room], room)[0]
                     if not head:  # a wide character that does not fit: next line
                         self._lines.append(line)
                         line, used = [], 0
