@@ -215,3 +215,12 @@ def test_generate_prompt_longer_than_the_context(model_path: Path, capfd: pytest
     assert code == 1
     assert "too long for the context" in err and "n_ctx" in err
     assert "Traceback" not in out + err
+
+
+def test_system_prompt_longer_than_the_context_is_named(real_engine: LlamaEngine) -> None:
+    """A huge system prompt makes every reply fail: the message says it is the system prompt."""
+    messages = [ChatMessage("system", "word " * 1000), ChatMessage("user", "hi")]
+    events = list(real_engine.stream_reply(messages, LiveParams(GREEDY), threading.Event()))
+    done = events[-1]
+    assert isinstance(done, ReplyDone) and done.stop.kind is StopKind.ERROR
+    assert (done.stop.message or "").startswith("The system prompt is too long for the context")

@@ -263,6 +263,13 @@ class LlamaEngine:
                 dropped += 1
             tokens = self._prompt_tokens(self.formatter.render([*system, *body]))
         if len(tokens) + extra + 1 > self._n_ctx:
+            system_tokens = self.count_tokens(system[0].content) if system else 0
+            if system_tokens * 2 > len(tokens):  # most of it is the system prompt: say so
+                raise PromptTooLong(
+                    f"The system prompt is too long for the context: it is {system_tokens} tokens of a "
+                    f"{len(tokens) + extra}-token prompt, and the context holds {self._n_ctx} (n_ctx).",
+                    "Shorten system_prompt or raise n_ctx.",
+                )
             what = "The message is" if len(body) <= 1 else "The conversation is"
             raise PromptTooLong(
                 f"{what} too long for the context: the prompt is {len(tokens) + extra} tokens "
