@@ -171,6 +171,14 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         """Apply the theme, show the loading state, start loading the model in the background."""
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
+        else:
+            self.notify(
+                f"Unknown theme {self.settings.theme!r} (setting theme): using {self.theme!r}. "
+                f"Themes: {', '.join(sorted(self.available_themes))}.",
+                title="Settings",
+                severity="warning",
+                timeout=10,
+            )
         path = self._load_config.model_path
         self.status.show_loading(path.name)
         self.chat_view.mount(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fakes import FakeEngine
-from reliability_support import SIZE, make_app, wait_ready
+from reliability_support import SIZE, make_app, record_notifications, wait_ready
 
 from tui.cli import main
 
@@ -217,3 +217,14 @@ async def test_save_default_failure_is_a_clear_notification(kind: str, tmp_path:
         assert config.read_bytes() == before  # the user's file is left as it was
     if config.parent.is_dir():
         assert not [p for p in config.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+async def test_unknown_theme_is_a_warning_in_the_app(tmp_path: Path) -> None:
+    """Themes are Textual's (settings can't list them): the app says so and keeps its default."""
+    app = make_app(FakeEngine(), tmp_path)
+    app.settings = app.settings.model_copy(update={"theme": "drakula"})
+    notices = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        assert app.theme == "textual-dark"
+        assert any("Unknown theme 'drakula'" in n and "dracula" in n for n in notices), notices
