@@ -1,6 +1,6 @@
 """Start-up and peak-memory workers, each run in its own fresh process.
 
-``python -m tests.bench.procs MODE`` prints one JSON line: peak RSS (``getrusage`` maxrss) and,
+``python -m tests.bench.procs MODE`` prints one JSON line: peak RSS (VmHWM) and,
 for the app, seconds from process start to the first screen and to the loaded model.
 
 Modes:
@@ -25,6 +25,18 @@ PROCESS_START_ENV = "TOKENDIAL_BENCH_T0"
 
 
 def _maxrss_mb() -> float:
+    """Peak RSS of this process: VmHWM (reset by exec), else getrusage's maxrss.
+
+    getrusage's maxrss is not usable on Linux here: a child starts with its parent's value
+    (it is kept across fork and exec), and the benchmark's parent holds several models.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
