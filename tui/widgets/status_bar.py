@@ -39,7 +39,7 @@ def context_gauge(used: int, total: int, width: int = GAUGE_WIDTH) -> Text:
 
 
 class StatusBar(Widget):
-    """One line: state · model quant · GPU/CPU · context gauge · speed · time to first token · stop."""
+    """One line: state · model quant · GPU/CPU · context gauge · stop reason · speed · time to first token."""
 
     DEFAULT_CSS = """
     StatusBar {
@@ -112,12 +112,12 @@ class StatusBar(Widget):
             text.append_text(sep)
             text.append_text(context_gauge(self.context_used, self.info.n_ctx))
         done = self.last_done
-        if done is not None:
+        if done is not None:  # the stop reason first: it matters most when the line is cut short
+            text.append_text(sep)
+            text.append_text(small_badge(done.stop))
             text.append_text(sep)
             text.append(f"{done.tokens_per_s:.1f} tok/s")
             text.append_text(sep)
             ttft = f"{done.first_token_ms:.0f} ms" if done.first_token_ms is not None else "n/a"
             text.append(f"first token {ttft}")
-            text.append_text(sep)
-            text.append_text(small_badge(done.stop))
         return text
