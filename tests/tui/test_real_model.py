@@ -84,3 +84,23 @@ async def test_real_model_greedy_short_answer_ends_on_eos(model_path: Path, tmp_
         rendered = app.token_view.render()
         assert isinstance(rendered, Text)
         assert "END OF SEQUENCE  <|im_end|>" in rendered.plain
+
+
+async def test_real_model_escape_cancels_and_keeps_the_partial_reply(
+    model_path: Path, tmp_path: Path
+) -> None:
+    app = real_app(model_path, tmp_path, mode=SamplingMode.GREEDY, max_new_tokens=500)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.model_state is ModelState.READY, "model loaded", LIMIT)
+        await send(pilot, "Write a very long essay about the history of Rome, with many sections.")
+        await wait_for(pilot, lambda: len(app.records[1].events) >= 5, "first tokens", LIMIT)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.busy, "reply finished", LIMIT)
+        await reply_done(pilot)
+        done = app.records[1].done
+        assert done is not None
+        assert done.stop.kind is StopKind.CANCELLED
+        assert 5 <= done.generated < 500
+        assert done.text and app.history[-1].content == done.text
+        message = list(app.chat_view.query(AssistantMessage))[-1]
+        assert f"cancelled after {done.generated} tokens" in str(message.query_one(".badge", Static).render())
