@@ -272,3 +272,27 @@ def test_generate_on_the_real_model(model_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("argv", "where", "expected"),
+    [
+        (["generate", "hi", "--sampling.stop", " of"], "generate", [" of"]),
+        (
+            ["generate", "hi", "--sampling.stop", "a, b", "--sampling.stop", "\n\n"],
+            "generate",
+            ["a, b", "\n\n"],
+        ),
+        (["--sampling.stop= end "], None, [" end "]),
+        (["--sampling.stop", '[" x", "a\\nb", "q\\""]'], None, [" x", "a\nb", 'q"']),
+        (["--sampling.stop", "[not json"], None, ["[not json"]),
+    ],
+)
+def test_stop_strings_from_flags_are_taken_literally(
+    argv: list[str], where: str | None, expected: list[str]
+) -> None:
+    """Spaces, commas and escapes in --sampling.stop survive pydantic-settings' list parsing."""
+    parsed = tui.cli.parse_command_line(argv)
+    scope = parsed[where] if where else parsed
+    assert scope["sampling"]["stop"] == expected
+    assert Settings.model_validate({"sampling": scope["sampling"]}).sampling.stop == tuple(expected)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import os
 import sys
 import traceback
@@ -84,7 +85,66 @@ def parse_command_line(argv: Sequence[str]) -> dict[str, Any]:
         cli_avoid_json=True,
         cli_exit_on_error=True,
     )
-    parsed: dict[str, Any] = source(args=list(argv))()
+    args, stops = _literal_stop_strings(argv)
+    parsed: dict[str, Any] = _restore_stop_strings(source(args=args)(), stops)
+    return parsed
+
+
+_STOP_FLAG = "--sampling.stop"
+_STOP_PLACEHOLDER = "tokendial-stop-{}"
+
+
+def _literal_stop_strings(argv: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """Swap every ``--sampling.stop`` value for placeholders that pydantic-settings can't mangle.
+
+    Its list parsing splits plain values on commas, strips spaces and garbles JSON escapes, which
+    would turn ``--sampling.stop ' of'`` into ``of``. A plain value is one literal stop string; a
+    JSON list (``'[" of", "\\n\\n"]'``) gives several. Returns the new argv and placeholder -> string.
+    """
+    args = list(argv)
+    out: list[str] = []
+    stops: dict[str, str] = {}
+
+    def placeholders(value: str) -> str:
+        items: list[str] = [value]
+        if value.lstrip().startswith("["):
+            try:
+                decoded = json.loads(value)
+            except ValueError:
+                decoded = None
+            if isinstance(decoded, list) and all(isinstance(item, str) for item in decoded):
+                items = decoded
+        names = []
+        for item in items:
+            name = _STOP_PLACEHOLDER.format(len(stops))
+            stops[name] = item
+            names.append(name)
+        return json.dumps(names)
+
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == _STOP_FLAG and i + 1 < len(args):
+            out += [arg, placeholders(args[i + 1])]
+            i += 2
+            continue
+        if arg.startswith(_STOP_FLAG + "="):
+            arg = f"{_STOP_FLAG}={placeholders(arg.partition('=')[2])}"
+        out.append(arg)
+        i += 1
+    return out, stops
+
+
+def _restore_stop_strings(parsed: Any, stops: Mapping[str, str]) -> Any:
+    """Put the literal stop strings back where the placeholders ended up."""
+    if not stops:
+        return parsed
+    if isinstance(parsed, dict):
+        return {key: _restore_stop_strings(value, stops) for key, value in parsed.items()}
+    if isinstance(parsed, list):
+        return [_restore_stop_strings(value, stops) for value in parsed]
+    if isinstance(parsed, str):
+        return stops.get(parsed, parsed)
     return parsed
 
 
