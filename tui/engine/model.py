@@ -162,6 +162,9 @@ def load_model(
     except ImportError as exc:  # pragma: no cover - broken install
         raise ModelLoadError(f"llama-cpp-python is not installed or broken: {exc}") from None
 
+    problem = amx_trap_problem(llama_cpp.llama_print_system_info().decode(errors="replace"), _cpu_flags())
+    if problem and not os.environ.get("TOKENDIAL_ALLOW_AMX"):
+        raise ModelLoadError(*problem)
     LLAMA_LOG.install()
     mark = LLAMA_LOG.mark()
     printed = io.StringIO()
@@ -194,6 +197,36 @@ def load_model(
     template = metadata.get("tokenizer.chat_template") or None
     bos_text = _token_text(llm, llm.token_bos())
     return LoadedModel(llm=llm, info=info, chat_template=template, bos_text=bos_text, eos_text=info.eos_text)
+
+
+def _cpu_flags() -> frozenset[str] | None:
+    """The CPU flags the kernel enables (Linux /proc/cpuinfo), or None where that can't be read."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return None
+
+
+def amx_trap_problem(system_info: str, cpu_flags: frozenset[str] | None) -> tuple[str, str] | None:
+    """(message, hint) when this llama.cpp build would die with SIGILL at the first token.
+
+    A native build on a CPU that reports AMX in CPUID compiles AMX kernels in (``AMX_INT8 = 1`` in
+    llama.cpp's system info); where the kernel does not enable AMX (no ``amx_tile`` flag, as in many
+    VMs) the first AMX instruction traps and kills the whole process. Set TOKENDIAL_ALLOW_AMX=1 to
+    load anyway.
+    """
+    if "AMX_INT8 = 1" not in system_info or cpu_flags is None or "amx_tile" in cpu_flags:
+        return None
+    return (
+        "This llama-cpp-python build uses AMX instructions, which this machine's CPU or kernel does not "
+        "enable: it would crash (SIGILL in ggml_backend_amx_mul_mat) at the first token.",
+        "Rebuild it with safe CPU flags: tui/scripts/install.sh --rebuild-llama (see the README's "
+        "Troubleshooting), or set TOKENDIAL_ALLOW_AMX=1 to try anyway.",
+    )
 
 
 def _load_failure(path: Path, exc: Exception, log: list[tuple[int, str]]) -> ModelLoadError:
