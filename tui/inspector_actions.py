@@ -30,7 +30,7 @@ from tui.widgets.token_view import TokenView
 
 if TYPE_CHECKING:
     from tui.app import TokendialApp
-    from tui.worker import ReplyFinished, TokensStreamed
+    from tui.worker import ReplyFinished
 
 
 @dataclass
@@ -225,16 +225,6 @@ class InspectorActions:
         else:
             inspector.table.focus()
 
-    async def on_tokens_streamed(self, message: TokensStreamed) -> None:
-        """New tokens of the reply being inspected: extend its confidence strip (runs after the app's)."""
-        app = self._app
-        inspector = self.inspector
-        record = app.records.get(message.reply_id)
-        if not (app.inspector_open and inspector is not None and record is not None and message.tokens):
-            return
-        if inspector.reply_id == message.reply_id:
-            inspector.strip.show(record.events, inspector.strip.cursor)
-
     def inspector_commands(self) -> Iterable[SystemCommand]:
         """The inspector's commands for the command palette."""
         app = self._app
@@ -251,22 +241,21 @@ class InspectorActions:
         """Esc in the inspector."""
         self.close_inspector()
 
-    def on_inspector_jump_requested(self, message: Inspector.JumpRequested) -> None:
-        """A click on the confidence strip: select that token."""
-        self._app.token_view.cursor = message.index
-
-    async def action_least_confident(self) -> None:
-        """``u``: select the token the model was least sure of in the reply shown."""
+    def action_least_confident(self) -> None:
+        """``u``: select the token the model was least sure of in the reply shown (the confidence
+        strip over the token view marks it; the inspector, if open, shows it)."""
         app = self._app
         app._show_view("tokens")
-        record = app.token_view.record
-        index = least_confident(record.events) if record is not None else None
+        view = app.token_view
+        strip = view.strip
+        if strip is not None and view.record is not None and strip.events is view.record.events:
+            index = strip.least  # kept up to date as tokens stream
+        else:
+            index = least_confident(view.record.events) if view.record is not None else None
         if index is None:
             app.notify("No reply with token probabilities to look at yet.", severity="warning")
             return
-        if not app.inspector_open:
-            await self.open_inspector()
-        app.token_view.cursor = index
+        view.cursor = index
 
     def on_tokendial_app_new_chat_started(self, message: object) -> None:
         """A new chat: forget the branches and close the inspector."""

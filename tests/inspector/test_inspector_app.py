@@ -10,6 +10,7 @@ from inspector_helpers import SIZE, cell_text, inspector_of, make_app, replied, 
 
 from tui.engine.events import CutBy
 from tui.widgets.chat_view import AssistantMessage
+from tui.widgets.confidence_strip import ConfidenceStrip
 from tui.widgets.inspector import Inspector, WhatIfInput
 from tui.widgets.sampling_panel import SamplingPanel
 
@@ -147,16 +148,24 @@ async def test_least_confident_key_and_strip_click(tmp_path: Path) -> None:
         await pilot.press("u")  # in the prompt box it is just a letter
         assert app.prompt.text == "u" and not app.inspector_open
         app.prompt.clear()
-        await pilot.press("ctrl+t", "u")
+        await pilot.press("ctrl+t", "u")  # from the token view, the inspector not opened first
         await pilot.pause()
         ps = [event.p_raw for event in app.token_view.record.events]
         assert app.token_view.cursor == ps.index(min(ps)) == 5  # " cake" at 0.20
-        inspector = inspector_of(app)
-        assert inspector.event is not None and inspector.event.index == 5
-        strip = inspector.query_one("#confidence")
-        await pilot.click(strip, offset=(1, 0))
+        assert not app.inspector_open  # u only selects; the strip over the tokens marks it
+        strip = app.screen.query_one(ConfidenceStrip)
+        assert strip.cursor == 5 and strip.least == 5
+        assert "#5 ' cake' p=0.200" in str(strip.render())
+        await pilot.click(strip, offset=(2, 0))  # padding 1: the second cell
         await pilot.pause()
-        assert app.token_view.cursor == 1
+        assert app.token_view.cursor == 1 and strip.cursor == 1
+        assert app.focused is app.token_view
+        await pilot.press("i")  # the inspector opens on the selected token, the strip stays
+        inspector = inspector_of(app)
+        assert inspector.event is not None and inspector.event.index == 1
+        await pilot.press("escape", "u")
+        await pilot.pause()
+        assert inspector.event is not None and inspector.event.index == 5  # it follows u while open
 
 
 async def test_branch_from_another_candidate_and_switch_siblings(tmp_path: Path) -> None:
@@ -283,8 +292,9 @@ async def test_strip_and_head_follow_a_branch(tmp_path: Path) -> None:
         await replied(pilot)
         await pilot.press("ctrl+t", "i", "right")
         inspector = inspector_of(app)
+        strip = app.screen.query_one(ConfidenceStrip)
         first = app.token_view.record
-        assert first is not None and len(inspector.strip.events) == len(first.events)
+        assert first is not None and len(strip.values) == len(first.events)
         await pilot.press("i", "down", "b")  # a branch: streamed into the reply being inspected
         await reply_done(pilot)
         branch = app.token_view.record
@@ -293,7 +303,8 @@ async def test_strip_and_head_follow_a_branch(tmp_path: Path) -> None:
         app.token_view.cursor = 1
         await pilot.pause()
         assert inspector.reply_id == branch.reply_id
-        assert list(inspector.strip.events) == branch.events
+        assert list(strip.events) == branch.events
+        assert strip.values == [e.p_raw for e in branch.events]
         assert "picked by you" in str(inspector.query_one("#inspector-head").render())
         app.token_view.cursor = 3
         await pilot.pause()

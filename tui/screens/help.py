@@ -54,6 +54,7 @@ marks the spot with ⚙.
 | ←/→, home/end, click (token view) | select a token |
 | i (token view) | open the token inspector: the candidates behind the selected token |
 | u (token view) | jump to the token the model was least sure of |
+| click the strip (token view) | select that token (the sparkline: p at T=1 per token, red = unsure) |
 | [ / ] | previous / next branch of the last reply |
 | ctrl+r | regenerate the last reply with the current parameters |
 | ctrl+e | edit and resend the last prompt |

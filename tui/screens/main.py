@@ -9,6 +9,7 @@ from textual.widgets import ContentSwitcher, Footer
 
 from settings.sampling import SamplingParams
 from tui.widgets.chat_view import ChatView
+from tui.widgets.confidence_strip import ConfidenceStrip
 from tui.widgets.prompt_input import PromptInput
 from tui.widgets.sampling_panel import SamplingPanel
 from tui.widgets.status_bar import StatusBar
@@ -16,9 +17,16 @@ from tui.widgets.token_view import TokenView
 
 
 class TokenPane(Vertical):
-    """The bordered frame of the token view (which scrolls itself)."""
+    """The bordered frame of the token view (which scrolls itself), with the confidence strip on top."""
 
     BORDER_TITLE = "Tokens"
+
+    def on_confidence_strip_jump_requested(self, message: ConfidenceStrip.JumpRequested) -> None:
+        """A click on the strip: select that token in the token view."""
+        message.stop()
+        view = self.query_one(TokenView)
+        view.cursor = message.index
+        view.focus()
 
 
 class MainScreen(Screen[None]):
@@ -39,6 +47,7 @@ class MainScreen(Screen[None]):
                 with ContentSwitcher(initial="chat", id="views"):
                     yield ChatView(id="chat")
                     with TokenPane(id="tokens"):
+                        yield ConfidenceStrip(id="confidence")
                         yield TokenView(id="token-view")
                 yield PromptInput(id="prompt")
             yield SamplingPanel(self._params, self._presets, self._defaults, id="sampling")

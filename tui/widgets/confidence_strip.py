@@ -3,6 +3,10 @@
 One cell per token (or, for a reply wider than the strip, one cell per bucket of tokens showing
 the bucket's least sure token), height and colour by the probability the model gave the chosen
 token at temperature 1. The selected token is marked; a click jumps to the token under the mouse.
+
+It is docked over the token view and follows a streaming reply: :meth:`ConfidenceStrip.extend`
+appends the new tokens' values and cells and keeps the least sure token as a running minimum, so
+a token costs O(1) while the reply fits the strip's width (past it, cells are bucketed again).
 """
 
 from __future__ import annotations
@@ -46,23 +50,28 @@ def buckets(count: int, width: int) -> list[range]:
     return [range(i * count // cells, (i + 1) * count // cells) for i in range(cells)]
 
 
+def strip_cell(values: Sequence[float], cell: range) -> tuple[str, Style]:
+    """The character and colour of one strip cell: its least sure token's probability, or ``·``."""
+    known = [values[i] for i in cell if not math.isnan(values[i])]
+    if not known:
+        return UNKNOWN_CELL, Style()
+    p = min(known)
+    return BLOCKS[min(int(p * len(BLOCKS)), len(BLOCKS) - 1)], Style(color=confidence_color(p))
+
+
 def sparkline(values: Sequence[float], width: int, cursor: int | None) -> tuple[Text, list[range]]:
     """The strip's first line for ``values`` (probabilities) in ``width`` cells, and each cell's tokens."""
     ranges = buckets(len(values), width)
+    return _line([strip_cell(values, cell) for cell in ranges], ranges, cursor), ranges
+
+
+def _line(cells: Sequence[tuple[str, Style]], ranges: Sequence[range], cursor: int | None) -> Text:
     line = Text(no_wrap=True, overflow="crop")
-    for cell in ranges:
-        known = [values[i] for i in cell if not math.isnan(values[i])]
-        style = Style()
-        if known:
-            p = min(known)
-            char = BLOCKS[min(int(p * len(BLOCKS)), len(BLOCKS) - 1)]
-            style = Style(color=confidence_color(p))
-        else:
-            char = UNKNOWN_CELL
+    for (char, style), cell in zip(cells, ranges, strict=True):
         if cursor is not None and cursor in cell:
             style += Style(reverse=True, bold=True)
         line.append(char, style)
-    return line, ranges
+    return line
 
 
 class ConfidenceStrip(Widget):
@@ -93,23 +102,59 @@ class ConfidenceStrip(Widget):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.events: Sequence[TokenEvent] = ()
+        self.values: list[float] = []
+        """Per token shown: the probability of the chosen token at T=1 (NaN: not recorded)."""
+        self.least: int | None = None
+        """The least sure token so far (the first on ties), kept as tokens are appended."""
         self._ranges: list[range] = []
+        self._cells: list[tuple[str, Style]] = []
+        self._cells_width = 0
 
     def show(self, events: Sequence[TokenEvent], cursor: int | None) -> None:
-        """Show the tokens of a reply with ``cursor`` marked."""
+        """Show the tokens of a reply with ``cursor`` marked (computes every value once)."""
         self.events = events
+        self.values = confidence_values(events)
+        self.least = least_confident(events)
+        self._cells_width = 0  # cells are rebuilt at the next render
         self.cursor = cursor
         self.refresh()
+
+    def extend(self, events: Sequence[TokenEvent]) -> None:
+        """``events`` is the shown reply grown at its end: add only the new tokens."""
+        if events is not self.events or len(events) < len(self.values):
+            self.show(events, self.cursor)
+            return
+        start = len(self.values)
+        new = confidence_values(events[start:])
+        self.values.extend(new)
+        best = self.values[self.least] if self.least is not None else math.inf
+        for offset, p in enumerate(new):
+            if not math.isnan(p) and p < best:
+                self.least, best = start + offset, p
+        if new:
+            self.refresh()
+
+    def _line_cells(self, width: int) -> None:
+        """Bring the cached cells up to the values: append while one cell is one token, else rebuild."""
+        count = len(self.values)
+        appendable = width == self._cells_width and count <= width and len(self._cells) <= count
+        if appendable:
+            for index in range(len(self._cells), count):
+                self._cells.append(strip_cell(self.values, range(index, index + 1)))
+            self._ranges = [range(i, i + 1) for i in range(count)]
+            return
+        self._ranges = buckets(count, width)
+        self._cells = [strip_cell(self.values, cell) for cell in self._ranges]
+        self._cells_width = width
 
     def render(self) -> RenderableType:
         """The sparkline, then the least sure token."""
         width = max(self.content_region.width, 1)
-        values = confidence_values(self.events)
-        line, self._ranges = sparkline(values, width, self.cursor)
+        self._line_cells(width)
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append_text(line)
+        text.append_text(_line(self._cells, self._ranges, self.cursor))
         text.append("\n")
-        weakest = least_confident(self.events)
+        weakest = self.least
         if weakest is None:
             text.append("no token probabilities recorded", "italic")
             return text
@@ -127,6 +172,6 @@ class ConfidenceStrip(Widget):
         x = event.x - self.gutter.left
         if 0 <= x < len(self._ranges):
             cell = self._ranges[x]
-            values = confidence_values(self.events)
+            values = self.values
             index = min(cell, key=lambda i: values[i] if not math.isnan(values[i]) else math.inf)
             self.post_message(self.JumpRequested(self, index))

@@ -36,7 +36,6 @@ from tui.engine.whatif import (
     repeat_penalty_ids,
     what_if,
 )
-from tui.widgets.confidence_strip import ConfidenceStrip
 from tui.widgets.safe_text import one_line, token_display
 
 BAR_WIDTH = 10
@@ -234,13 +233,6 @@ class Inspector(Vertical):
     class Closed(Message):
         """The user closed the inspector."""
 
-    class JumpRequested(Message):
-        """Select token ``index`` of the reply shown (from the confidence strip)."""
-
-        def __init__(self, index: int) -> None:
-            super().__init__()
-            self.index = index
-
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.reply_id: int | None = None
@@ -261,8 +253,8 @@ class Inspector(Vertical):
         self._filling = False
 
     def compose(self) -> ComposeResult:
-        """Confidence strip, head, candidate table, summary, what-if fields, buttons, keys."""
-        yield ConfidenceStrip(id="confidence")
+        """Head, candidate table, summary, what-if fields, buttons, keys (the confidence strip is
+        over the token view, beside it)."""
         yield Static(id="inspector-head")
         table: DataTable[Text] = DataTable(id="inspector-table", cursor_type="row", cell_padding=0)
         yield table
@@ -287,11 +279,6 @@ class Inspector(Vertical):
         self._refresh_step(keep_cursor=False)
 
     @property
-    def strip(self) -> ConfidenceStrip:
-        """The confidence strip of the reply shown."""
-        return self.query_one(ConfidenceStrip)
-
-    @property
     def table(self) -> DataTable[Text]:
         """The candidate table."""
         return self.query_one("#inspector-table", DataTable)
@@ -314,7 +301,6 @@ class Inspector(Vertical):
         self.note = note
         self._seed = seed
         self.border_title = f"Inspector · token #{event.index}"
-        self.query_one(ConfidenceStrip).show(events, event.index if events else None)
         history = [e.token_id for e in events[: event.index]]
         self.penalized = repeat_penalty_ids(history, params.repeat_last_n) if params else frozenset()
         self.actual = actual_step(event, params, self.penalized) if event.candidates else None
@@ -510,11 +496,6 @@ class Inspector(Vertical):
             self.action_branch()
         elif message.button.id == "whatif-reset":
             self.action_reset_whatif()
-
-    def on_confidence_strip_jump_requested(self, message: ConfidenceStrip.JumpRequested) -> None:
-        """A click on the strip: ask for that token to be selected."""
-        message.stop()
-        self.post_message(self.JumpRequested(message.index))
 
     def action_branch(self) -> None:
         """Ask to continue the reply from the highlighted candidate."""

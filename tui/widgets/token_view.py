@@ -11,6 +11,9 @@ slower to stream; only visible lines are drawn.
 
 The cursor (left/right, home/end, or a click) selects a token; :class:`TokenView.TokenSelected`
 carries its TokenEvent, so an inspector can show the candidates behind it.
+
+A :class:`~tui.widgets.confidence_strip.ConfidenceStrip` beside the view (in the same pane) is
+kept in step with it: the reply's tokens (appended as they stream) and the cursor.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from textual.widget import Widget
 
 from tui.engine.events import ReplyDone, TokenEvent
 from tui.reply import ReplyRecord, describe_change
+from tui.widgets.confidence_strip import ConfidenceStrip
 from tui.widgets.safe_text import token_display
 from tui.widgets.stop_badge import large_badge
 
@@ -128,12 +132,23 @@ class TokenView(ScrollView, can_focus=True):
         """First token of the last (open) paragraph: the only one laid out again as tokens arrive."""
         self._para_line = 0
         self._layout_width = 0
+        self.strip: ConfidenceStrip | None = None
+        """The confidence strip over this view (a sibling in its pane), found when mounted."""
+
+    def on_mount(self) -> None:
+        """Find the confidence strip of the pane, if it has one."""
+        parent = self.parent
+        if isinstance(parent, Widget):
+            strips = [child for child in parent.children if isinstance(child, ConfidenceStrip)]
+            self.strip = strips[0] if strips else None
 
     # -- state ---------------------------------------------------------------------------
     def show_reply(self, record: ReplyRecord | None) -> None:
         """Show ``record`` (its tokens so far); None clears the view."""
         self.record = record
         self.cursor = None
+        if self.strip is not None:
+            self.strip.show(record.events if record else (), None)
         self._rebuild()
         self.scroll_to(0, 0, animate=False, immediate=True)
 
@@ -141,6 +156,8 @@ class TokenView(ScrollView, can_focus=True):
         """The shown reply received tokens (already added to its record): lay out the last paragraph."""
         follow = self.scroll_y >= self.max_scroll_y
         self._extend_cells()
+        if self.strip is not None and self.record is not None:
+            self.strip.extend(self.record.events)
         self._layout(from_paragraph=True)
         if follow:
             self.scroll_end(animate=False, immediate=True)
@@ -148,6 +165,8 @@ class TokenView(ScrollView, can_focus=True):
     def finish(self, done: ReplyDone) -> None:
         """The shown reply ended: draw its badge (the final events may carry parameter versions)."""
         follow = self.scroll_y >= self.max_scroll_y
+        if self.strip is not None and self.record is not None:
+            self.strip.extend(self.record.events)
         self._rebuild()
         if follow:
             self.scroll_end(animate=False, immediate=True)
@@ -315,6 +334,8 @@ class TokenView(ScrollView, can_focus=True):
     def watch_cursor(self, old: int | None, new: int | None) -> None:
         self.refresh()
         self._show_subtitle()
+        if self.strip is not None:
+            self.strip.cursor = new
         if new is None or self.record is None or new >= len(self.record.events):
             return
         self.post_message(self.TokenSelected(self, self.record.reply_id, new, self.record.events[new]))
@@ -349,4 +370,3 @@ class TokenView(ScrollView, can_focus=True):
         if isinstance(index, int):
             self.cursor = index
             self.focus()
-
