@@ -9,14 +9,16 @@ new frozen SamplingParams into the LiveParams the token loop reads before every 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -26,7 +28,7 @@ from textual.widgets import ContentSwitcher
 from settings.config import ConfigWriteError, Settings, save_default_sampling
 from settings.sampling import DEFAULT_PRESETS, SamplingParams
 from tui.chat_actions import ChatActions
-from tui.engine.events import ChatMessage, ModelLoadError, TokenEvent
+from tui.engine.events import ChatMessage, ModelLoadError, ReplyDone, TokenEvent
 from tui.engine.live import LiveParams
 from tui.engine.protocol import ChatEngine, LoadConfig
 from tui.inspector_actions import InspectorActions
@@ -194,29 +196,46 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
 
     # -- shortcuts to widgets ------------------------------------------------------------
     @property
+    def main_screen(self) -> Screen[None]:
+        """The main screen, also while a dialog, the help or the command palette is on top of it.
+
+        Widgets are looked up here, not on ``self.screen``: tokens keep streaming while a dialog
+        is open, and looking for the chat view on the dialog failed (it crashed the app).
+        """
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        return self.screen  # type: ignore[return-value]
+
+    @property
+    def _quitting(self) -> bool:
+        """True once the app is shutting down: its screens (and widgets) may already be gone."""
+        return self._exit or self._closing or self._closed or not self.screen_stack
+
+    @property
     def chat_view(self) -> ChatView:
         """The transcript."""
-        return self.screen.query_one(ChatView)
+        return self.main_screen.query_one(ChatView)
 
     @property
     def token_view(self) -> TokenView:
         """The token-stream view."""
-        return self.screen.query_one(TokenView)
+        return self.main_screen.query_one(TokenView)
 
     @property
     def status(self) -> StatusBar:
         """The status bar."""
-        return self.screen.query_one(StatusBar)
+        return self.main_screen.query_one(StatusBar)
 
     @property
     def panel(self) -> SamplingPanel:
         """The sampling panel."""
-        return self.screen.query_one(SamplingPanel)
+        return self.main_screen.query_one(SamplingPanel)
 
     @property
     def prompt(self) -> PromptInput:
         """The prompt box."""
-        return self.screen.query_one(PromptInput)
+        return self.main_screen.query_one(PromptInput)
 
     @property
     def busy(self) -> bool:
@@ -323,7 +342,7 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
             )
             text = "".join(event.text for event in message.tokens)
             self._unshown[message.reply_id] = self._unshown.get(message.reply_id, "") + text
-        elif message.progress is not None:
+        elif message.progress is not None and not self._quitting:
             widget = self.chat_view.assistant_message(message.reply_id)
             if widget is not None:
                 widget.show_progress(message.progress.evaluated, message.progress.total)
@@ -345,6 +364,12 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         if self._refresh_timer is not None:
             self._refresh_timer.stop()
             self._refresh_timer = None
+        if self._quitting:  # the screens are going away; the records are complete anyway
+            return
+        with contextlib.suppress(NoMatches, ScreenStackError):  # quitting: widgets gone mid-draw
+            await self._draw_streamed()
+
+    async def _draw_streamed(self) -> None:
         self._last_ui_refresh = time.monotonic()
         unshown, self._unshown = self._unshown, {}
         for reply_id, text in unshown.items():
@@ -372,13 +397,16 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
             self.history.append(ChatMessage("assistant", message.done.text))
         if self._active is not None and self._active.reply_id == message.reply_id:
             self._active = None
-        if record is None:  # the chat was cleared meanwhile
+        if record is None or self._quitting:  # the chat was cleared meanwhile, or the app is quitting
             return
-        done = message.done
-        widget = self.chat_view.assistant_message(message.reply_id)
+        with contextlib.suppress(NoMatches, ScreenStackError):  # quitting: widgets gone mid-draw
+            await self._show_finished(message.reply_id, message.done)
+
+    async def _show_finished(self, reply_id: int, done: ReplyDone) -> None:
+        widget = self.chat_view.assistant_message(reply_id)
         if widget is not None:
             await widget.finish(done)
-        if self._token_record_id == message.reply_id:
+        if self._token_record_id == reply_id:
             self.token_view.finish(done)
         if self.model_state is ModelState.READY:
             self.status.state = ModelState.READY
@@ -478,11 +506,11 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
 
     def action_toggle_tokens(self) -> None:
         """Switch between the rendered chat and the token view."""
-        showing_tokens = self.screen.query_one("#views", ContentSwitcher).current == "tokens"
+        showing_tokens = self.main_screen.query_one("#views", ContentSwitcher).current == "tokens"
         self._show_view("chat" if showing_tokens else "tokens")
 
     def _show_view(self, view: str) -> None:
-        switcher = self.screen.query_one("#views", ContentSwitcher)
+        switcher = self.main_screen.query_one("#views", ContentSwitcher)
         switcher.current = view
         if view == "tokens":
             record = self.records.get(self._token_record_id) if self._token_record_id else None

@@ -118,7 +118,7 @@ class InspectorActions:
     def inspector(self) -> Inspector | None:
         """The inspector widget, once mounted."""
         try:
-            return self._app.screen.query_one(Inspector)
+            return self._app.main_screen.query_one(Inspector)
         except NoMatches:
             return None
 
@@ -151,7 +151,7 @@ class InspectorActions:
         inspector = self.inspector
         if inspector is None:
             inspector = Inspector(id="inspector")
-            await app.screen.query_one("#body").mount(inspector, after="#conversation")
+            await app.main_screen.query_one("#body").mount(inspector, after="#conversation")
         inspector.display = True
         app.panel.display = False
         app.inspector_open = True
@@ -170,7 +170,7 @@ class InspectorActions:
             inspector.display = False
         app.panel.display = True
         app.inspector_open = False
-        if app.screen.query_one("#views").current == "tokens":  # type: ignore[attr-defined]
+        if app.main_screen.query_one("#views").current == "tokens":  # type: ignore[attr-defined]
             app.token_view.focus()
 
     def _show_selected(self) -> None:

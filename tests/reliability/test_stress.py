@@ -453,3 +453,33 @@ def test_quit_the_app_in_the_middle_of_a_reply(model_path: Path, tmp_path: Path)
     finally:
         store.close()
     assert reply.role == "assistant" and reply.text
+
+
+@pytest.mark.parametrize(
+    "opener", ["f1", "f2", "f3", "ctrl+p"], ids=["help", "model picker", "chats", "palette"]
+)
+async def test_a_dialog_opened_while_a_reply_streams(opener: str, tmp_path: Path) -> None:
+    """Tokens keep arriving under the help, the picker, the chat list or the palette; app keys
+    pressed there reach the main screen. This crashed the app (widgets looked up on the dialog)."""
+    fake = FakeEngine(end=StopKind.MAX_TOKENS, delay_s=0.005)
+    app = make_app(fake, tmp_path, max_new_tokens=120)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: bool(app.records[1].events), "streaming")
+        await pilot.press(opener)
+        await pilot.pause()
+        assert app.screen is not app.main_screen or opener == "f2"  # F2 is refused while busy
+        for key in ("ctrl+t", "ctrl+o", "ctrl+g", "left_square_bracket", "f4", "ctrl+r"):
+            await pilot.press(key)
+            await pilot.pause(0.02)
+        await wait_for(pilot, lambda: not app.busy, "reply ended under the dialog")
+        while app.screen is not app.main_screen:
+            await pilot.press("escape")
+            await pilot.pause()
+        await reply_done(pilot)
+        done = last_record_done(app)
+        assert done.stop.kind is StopKind.MAX_TOKENS and done.generated == 120
+        message = list(app.chat_view.query(AssistantMessage))[-1]
+        assert message.has_class("finished") and message.markdown.source == done.text
+        await still_usable(pilot, app)
