@@ -226,12 +226,24 @@ def _with_model(settings: Settings, *, for_app: bool = False) -> Settings | int:
             return code
         model = resolve_model_path(settings)
         assert model is not None
-    elif not model.is_file() and not for_app:
-        what = "is a directory, not a model file" if model.is_dir() else "model file not found"
-        problem = f"{model} {what}" if model.is_dir() else f"{what}: {model}"
-        _err(f"{PROG}: {problem} (set model_path, --model-path or TOKENDIAL_MODEL_PATH)")
-        return EXIT_CONFIG
+    elif not for_app:
+        problem = _model_path_problem(model)
+        if problem:
+            _err(f"{PROG}: {problem} (set model_path, --model-path or TOKENDIAL_MODEL_PATH)")
+            return EXIT_CONFIG
     return settings.model_copy(update={"model_path": model})
+
+
+def _model_path_problem(model: Path) -> str | None:
+    """Why ``model`` can't be a model file (missing, a directory, an unusable path), or None."""
+    try:
+        if model.is_file():
+            return None
+        if model.is_dir():
+            return f"{model} is a directory, not a model file"
+    except OSError as exc:  # e.g. a name too long for the file system
+        return f"cannot use the model path {str(model)[:200]}: {exc.strerror or exc}"
+    return f"model file not found: {model}"
 
 
 def _run(argv: Sequence[str]) -> int:

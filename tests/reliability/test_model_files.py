@@ -16,6 +16,7 @@ import pytest
 from fakes import FakeEngine
 from reliability_support import (
     SIZE,
+    record_notifications,
     screen_text,
     send,
     wait_for,
@@ -359,3 +360,48 @@ async def test_app_opens_from_the_command_line_on_a_missing_model(
     monkeypatch.setitem(sys.modules, "tui.app", module)
     assert main(["--model-path", str(tmp_path / "missing.gguf")]) == 0
     assert seen and seen[0].model_path == tmp_path / "missing.gguf"
+
+
+def _name_too_long(folder: Path) -> Path:
+    return folder / ("x" * 3000 + ".gguf")
+
+
+def _file_on_the_way(folder: Path) -> Path:
+    return write_gguf_header(folder / "plain.gguf") / "model.gguf"
+
+
+UNUSABLE_PATHS: dict[str, Callable[[Path], Path]] = {
+    "a name too long": _name_too_long,
+    "a file on the way": _file_on_the_way,
+}
+
+
+@pytest.mark.parametrize("row", list(UNUSABLE_PATHS))
+def test_generate_refuses_unusable_paths(row: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    code = main(["generate", "hello", "--model-path", str(UNUSABLE_PATHS[row](tmp_path))])
+    out, err = capfd.readouterr()
+    phrase = "cannot use the model path" if row == "a name too long" else "model file not found"
+    assert_clean_failure(code, 2, out, err, phrase)
+    assert len(err) < 600
+
+
+@pytest.mark.parametrize("row", list(UNUSABLE_PATHS))
+async def test_app_and_picker_refuse_unusable_paths(row: str, tmp_path: Path) -> None:
+    """At start-up and typed into the picker (a 3,000-character path crashed the app there)."""
+    path = UNUSABLE_PATHS[row](tmp_path)
+    await _shows_failure_and_picker(app_on(path, tmp_path), "Cannot use" if row == "a name too long" else "")
+    good = write_gguf_header(tmp_path / "good.gguf")
+    settings = Settings(model_path=good, models_dir=tmp_path, data_dir=tmp_path / "data")
+    app = TokendialApp(settings, engine_factory=lambda config: FakeEngine(), config_path=tmp_path / "c.toml")
+    notices = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.model_state is ModelState.READY, "model loaded")
+        await pilot.press("f2")
+        await pilot.pause()
+        field = app.screen.query_one("#model-path", Input)
+        field.value = str(path)
+        field.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.is_running and app.model_state is ModelState.READY
+        assert any("current model stays loaded" in n for n in notices)

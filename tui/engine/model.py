@@ -108,11 +108,15 @@ def round_ctx(n_ctx: int) -> int:
 def check_model_file(path: Path) -> None:
     """Raise ModelLoadError with a clear message unless ``path`` looks like a readable GGUF file."""
     shown = str(path)
-    if not path.exists():
+    try:
+        path.stat()
+    except FileNotFoundError:
         raise ModelLoadError(
             f"Model file not found: {shown}",
             "Check the path, or run `tokendial fetch` to download the default model.",
-        )
+        ) from None
+    except OSError as exc:  # a name too long, a folder on the way that is a file, a loop of links...
+        raise ModelLoadError(f"Cannot use {shown[:200]}: {exc.strerror or exc}.") from None
     if path.is_dir():
         raise ModelLoadError(f"{shown} is a directory, not a model file.", "Pick a .gguf file inside it.")
     if not path.is_file():
