@@ -148,12 +148,14 @@ class ChatActions:
                     reply_id, list(events or ()), dict(done.params), done.prompt_tokens, done
                 )
                 app.records[reply_id] = record
+                app.restore_siblings(record, stored)
                 widgets.append(AssistantMessage(record))
                 last_record = record
         await app.chat_view.mount_all(widgets)
         for widget in widgets:
             if isinstance(widget, AssistantMessage) and widget.record.done is not None:
                 await widget.finish(widget.record.done)
+        app.label_branches()
         app.chat_view.scroll_end(animate=False)
         if last_record is not None and last_record.done is not None:
             app._token_record_id = last_record.reply_id

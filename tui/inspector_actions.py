@@ -22,6 +22,8 @@ from settings.sampling import SamplingParams
 from tui.engine.events import ChatMessage, TokenEvent
 from tui.engine.whatif import least_confident
 from tui.reply import ReplyRecord
+from tui.store import StoredMessage, StoreError
+from tui.store.session import SiblingReply
 from tui.widgets.chat_view import AssistantMessage
 from tui.widgets.inspector import Inspector
 from tui.widgets.safe_text import one_line
@@ -73,6 +75,24 @@ class BranchBook:
         self.slot_of[branch.reply_id] = slot
         return siblings
 
+    def restore(self, records: list[ReplyRecord], active: int, branched_at: dict[int, int]) -> BranchSet:
+        """Put back a BranchSet saved with a chat (``records`` in order, ``active`` the one shown)."""
+        slot = records[0].reply_id
+        siblings = BranchSet(records, active, branched_at)
+        self.sets[slot] = siblings
+        for record in records:
+            self.slot_of[record.reply_id] = slot
+        return siblings
+
+    def keep_only(self, reply_ids: set[int]) -> None:
+        """Forget every BranchSet none of whose replies is in ``reply_ids`` (the transcript's)."""
+        for slot, siblings in list(self.sets.items()):
+            if not any(r.reply_id in reply_ids for r in siblings.records):
+                del self.sets[slot]
+                for record in siblings.records:
+                    self.slot_of.pop(record.reply_id, None)
+                    self.prefixes.pop(record.reply_id, None)
+
     def clear(self) -> None:
         """A new chat: forget every branch."""
         self.sets.clear()
@@ -112,6 +132,7 @@ class InspectorActions:
         app = self._app
         app.branches = BranchBook()
         app.reply_observers.insert(0, app._inspector_reply_finished)
+        app.reply_observers.append(app._save_branch_siblings)  # after autosave stored the reply
 
     # -- finding things ----------------------------------------------------------------------
     @property
@@ -258,9 +279,12 @@ class InspectorActions:
         view.cursor = index
 
     def on_tokendial_app_new_chat_started(self, message: object) -> None:
-        """A new chat: forget the branches and close the inspector."""
+        """A new chat: forget the branches of the old one and close the inspector.
+
+        Branches restored meanwhile with a reopened chat are kept: their replies are on screen.
+        """
         app = self._app
-        app.branches.clear()
+        app.branches.keep_only(set(app.records))
         if app.inspector_open:
             self.close_inspector()
 
@@ -338,6 +362,59 @@ class InspectorActions:
                 timeout=4,
             )
 
+    def _save_branch_siblings(self, message: ReplyFinished) -> None:
+        """A branched reply finished (and was autosaved): store its siblings with it."""
+        self.store_siblings(message.reply_id)
+
+    def store_siblings(self, reply_id: int) -> bool:
+        """Store the other continuations of reply ``reply_id`` with it (after the reply itself)."""
+        app = self._app
+        siblings = app.branches.set_of(reply_id)
+        if siblings is None:
+            return False
+        ids = [r.reply_id for r in siblings.records]
+        others = [
+            SiblingReply(ordinal, record.done, record.events, siblings.branched_at.get(record.reply_id))
+            for ordinal, record in enumerate(siblings.records)
+            if record.reply_id != reply_id and record.done is not None
+        ]
+        return app.chat_session.reply_siblings(
+            reply_id, ids.index(reply_id), siblings.branched_at.get(reply_id), others
+        )
+
+    def restore_siblings(self, record: ReplyRecord, stored: StoredMessage) -> BranchSet | None:
+        """A reopened reply that had branches: load them, so that ``[`` / ``]`` switch again."""
+        app = self._app
+        if stored.sibling_count < 2:
+            return None
+        try:
+            others = app.chat_session.store.load_siblings(stored.id)
+        except StoreError as error:
+            app.notify(f"The other branches of a reply could not be loaded: {error}", severity="warning")
+            return None
+        if not others:
+            return None
+        entries: list[tuple[int, ReplyRecord, int | None]] = [
+            (stored.sibling_ordinal, record, stored.branched_at)
+        ]
+        for other in others:
+            done = other.reply_done()
+            reply_id = app._next_reply_id
+            app._next_reply_id += 1
+            sibling = ReplyRecord(
+                reply_id, list(other.events or ()), dict(done.params), done.prompt_tokens, done
+            )
+            entries.append((other.ordinal, sibling, other.branched_at))
+        entries.sort(key=lambda entry: entry[0])
+        records = [entry[1] for entry in entries]
+        branched_at = {r.reply_id: at for _, r, at in entries if at is not None}
+        return app.branches.restore(records, records.index(record), branched_at)
+
+    def label_branches(self) -> None:
+        """Show ``branch i/n`` on every reply of the transcript that has branches."""
+        for widget in self._app.chat_view.query(AssistantMessage):
+            self._label_message(widget.record)
+
     async def action_sibling(self, delta: int) -> None:
         """``[`` / ``]``: show the previous / next branch of the last reply."""
         app = self._app
@@ -368,6 +445,7 @@ class InspectorActions:
         version = min(done.params) if done.params else 0
         session.reply_started(target.reply_id, done.params.get(version, app.live.params), version)
         session.reply_finished(target.reply_id, done, target.events)
+        self.store_siblings(target.reply_id)
         app._token_record_id = target.reply_id
         app.token_view.show_reply(target)
         app.status.set_done(done)

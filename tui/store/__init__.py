@@ -18,6 +18,7 @@ from tui.store.records import (
     StoredChat,
     StoredMessage,
     StoredReply,
+    StoredSibling,
 )
 from tui.store.store import ChatStore, EventRetention, OpenedStore, default_db_path, move_aside, open_store
 
@@ -39,6 +40,7 @@ __all__ = [
     "StoredChat",
     "StoredMessage",
     "StoredReply",
+    "StoredSibling",
     "default_db_path",
     "fingerprint_model",
     "move_aside",

@@ -1,19 +1,24 @@
 """Chat export: readable Markdown, and a complete versioned JSON format that imports back.
 
-JSON format ``tokendial.chat`` version 1::
+JSON format ``tokendial.chat`` version 2::
 
-    {"format": "tokendial.chat", "version": 1, "exported_at": "<ISO time>",
+    {"format": "tokendial.chat", "version": 2, "exported_at": "<ISO time>",
      "chat": {"title", "title_is_auto", "created_at", "updated_at", "last_params", "keep_events"},
      "messages": [{"role", "text", "created_at", "status", "reply": {...} | null,
-                   "token_events": {"fields": [...], "candidate_fields": [...], "rows": [[...]]} | null}]}
+                   "token_events": {"fields": [...], "candidate_fields": [...], "rows": [[...]]} | null,
+                   "sibling_ordinal": 0, "branched_at": null,
+                   "siblings": [{"ordinal", "text", "status", "reply", "branched_at", "token_events"}]}]}
 
 ``reply`` holds every parameter version used, the model file and fingerprint, seed, stop reason,
 token count, speed and timings. Token event rows list their values in ``fields`` order.
+``siblings`` are the other continuations of a branched reply (the message is the one shown, at
+place ``sibling_ordinal``). Version 1 files (no branches) import as well.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -25,7 +30,8 @@ from tui.store.errors import ImportFormatError
 from tui.store.records import MessageStatus, Role, StoredChat, StoredReply, now_utc
 
 EXPORT_FORMAT = "tokendial.chat"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class ExportedEvents(BaseModel):
@@ -50,6 +56,19 @@ class ExportedEvents(BaseModel):
         return self
 
 
+class ExportedSibling(BaseModel):
+    """Another continuation of a branched reply."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ordinal: int = Field(ge=0)
+    text: str
+    status: MessageStatus = MessageStatus.FINISHED
+    reply: StoredReply
+    branched_at: int | None = Field(default=None, ge=0)
+    token_events: ExportedEvents | None = None
+
+
 class ExportedMessage(BaseModel):
     """One message in an export."""
 
@@ -61,6 +80,18 @@ class ExportedMessage(BaseModel):
     status: MessageStatus = MessageStatus.FINISHED
     reply: StoredReply | None = None
     token_events: ExportedEvents | None = None
+    sibling_ordinal: int = Field(default=0, ge=0)
+    branched_at: int | None = Field(default=None, ge=0)
+    siblings: list[ExportedSibling] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _siblings_have_their_own_places(self) -> ExportedMessage:
+        places = [s.ordinal for s in self.siblings] + [self.sibling_ordinal]
+        if len(set(places)) != len(places):
+            raise ValueError("each branch of a reply needs its own ordinal")
+        if self.siblings and self.role is not Role.ASSISTANT:
+            raise ValueError("only assistant replies have branches")
+        return self
 
 
 class ExportedChat(BaseModel):
@@ -82,14 +113,24 @@ class ChatExport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format: Literal["tokendial.chat"]
-    version: Literal[1]
+    version: Literal[1, 2]
     exported_at: datetime
     chat: ExportedChat
     messages: list[ExportedMessage]
 
 
-def chat_to_export(chat: StoredChat, events: dict[int, list[list[Any]]]) -> dict[str, Any]:
-    """The export dict of a stored chat; ``events`` maps message id to token event rows."""
+SiblingRows = tuple[int, str, MessageStatus, StoredReply, int | None, list[list[Any]] | None]
+"""A stored sibling as the export takes it: ordinal, text, status, reply, branched_at, event rows."""
+
+
+def chat_to_export(
+    chat: StoredChat,
+    events: dict[int, list[list[Any]]],
+    siblings: Mapping[int, Sequence[SiblingRows]] | None = None,
+) -> dict[str, Any]:
+    """The export dict of a stored chat; ``events`` maps message id to token event rows and
+    ``siblings`` to the other continuations of a branched reply."""
+    siblings = siblings or {}
     export = ChatExport(
         format=EXPORT_FORMAT,
         version=EXPORT_VERSION,
@@ -110,6 +151,19 @@ def chat_to_export(chat: StoredChat, events: dict[int, list[list[Any]]]) -> dict
                 status=m.status,
                 reply=m.reply,
                 token_events=ExportedEvents(rows=events[m.id]) if m.id in events else None,
+                sibling_ordinal=m.sibling_ordinal,
+                branched_at=m.branched_at,
+                siblings=[
+                    ExportedSibling(
+                        ordinal=ordinal,
+                        text=text,
+                        status=status,
+                        reply=reply,
+                        branched_at=branched_at,
+                        token_events=ExportedEvents(rows=rows) if rows is not None else None,
+                    )
+                    for ordinal, text, status, reply, branched_at, rows in siblings.get(m.id, ())
+                ],
             )
             for m in chat.messages
         ],
@@ -133,10 +187,10 @@ def parse_export(data: Any) -> ChatExport:
             'The file is not a tokendial chat export (no "format": "tokendial.chat").',
             "Pick a file made by tokendial's JSON export.",
         )
-    if data.get("version") != EXPORT_VERSION:
+    if data.get("version") not in READABLE_VERSIONS:
         raise ImportFormatError(
-            f"The chat export has version {data.get('version')!r}; this tokendial reads version "
-            f"{EXPORT_VERSION}.",
+            f"The chat export has version {data.get('version')!r}; this tokendial reads versions "
+            f"{', '.join(str(v) for v in READABLE_VERSIONS)}.",
             "Export it again with this version, or update tokendial.",
         )
     try:
@@ -207,6 +261,15 @@ def chat_to_markdown(chat: StoredChat) -> str:
     for message in chat.messages:
         out += [f"## {names[message.role]} · {message.created_at:%Y-%m-%d %H:%M:%S}", "", message.text, ""]
         if message.reply is not None:
-            out += [f"> {line}  " for line in _reply_lines(message.reply, message.status)]
+            lines = _reply_lines(message.reply, message.status)
+            if message.sibling_count > 1:
+                others = message.sibling_count - 1
+                lines.append(
+                    f"branch {message.sibling_ordinal + 1} of {message.sibling_count} shown"
+                    + ("" if message.branched_at is None else f" (branched at token #{message.branched_at})")
+                    + (f"; the other {others} continuations are" if others > 1 else "; the other one is")
+                    + " in the JSON export"
+                )
+            out += [f"> {line}  " for line in lines]
             out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -109,9 +110,54 @@ class StoredMessage(BaseModel):
     """Assistant replies only."""
     has_events: bool = False
     """Token events are stored for it (``ChatStore.load_events``)."""
+    sibling_ordinal: int = 0
+    """Its place among the continuations of this reply (0 when it was never branched)."""
+    sibling_count: int = 1
+    """How many continuations this reply has, itself included (``ChatStore.load_siblings``)."""
+    branched_at: int | None = None
+    """The token index where this continuation branched off (None: not a branch)."""
 
 
 INTERRUPTED_MESSAGE = "reply interrupted: tokendial was closed mid-reply (partial text kept)"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSibling:
+    """Another continuation of a stored reply (a branch not shown): what ``ChatStore.load_siblings``
+    returns and ``ChatStore.set_siblings`` takes."""
+
+    ordinal: int
+    """Its place among the continuations (the shown message has its own ``sibling_ordinal``)."""
+    text: str
+    reply: StoredReply
+    status: MessageStatus = MessageStatus.FINISHED
+    branched_at: int | None = None
+    """The token index where it branched off (None: the original continuation)."""
+    events: tuple[TokenEvent, ...] | None = None
+    """Its token events (None when not kept)."""
+
+    def reply_done(self) -> ReplyDone:
+        """The ReplyDone it stands for (to show it again)."""
+        return _reply_done(self.reply, self.status, self.text, self.events)
+
+
+def stored_reply_of(done: ReplyDone, model: ModelRef | None = None) -> StoredReply:
+    """The stored facts of a finished reply (what ``finish_assistant_message`` records)."""
+    return StoredReply(
+        params=dict(done.params),
+        model=model,
+        seed=done.seed,
+        stop=done.stop,
+        stop_label=done.stop.label(),
+        token_count=done.generated,
+        tokens_per_s=done.tokens_per_s,
+        prompt_tokens=done.prompt_tokens,
+        prompt_evaluated=done.prompt_evaluated,
+        prompt_ms=done.prompt_ms,
+        first_token_ms=done.first_token_ms,
+        decode_ms=done.decode_ms,
+        finished_at=now_utc(),
+    )
 
 
 def reply_done_of(message: StoredMessage, events: Sequence[TokenEvent] | None = None) -> ReplyDone:
@@ -119,14 +165,20 @@ def reply_done_of(message: StoredMessage, events: Sequence[TokenEvent] | None = 
 
     An interrupted reply gets an ERROR stop saying so. Token ids come from the events when kept.
     """
-    reply = message.reply or StoredReply(params={})
+    return _reply_done(message.reply, message.status, message.text, events)
+
+
+def _reply_done(
+    stored: StoredReply | None, status: MessageStatus, text: str, events: Sequence[TokenEvent] | None
+) -> ReplyDone:
+    reply = stored or StoredReply(params={})
     stop = reply.stop
-    if stop is None or message.status is MessageStatus.INTERRUPTED:
+    if stop is None or status is MessageStatus.INTERRUPTED:
         stop = StopReason(StopKind.ERROR, generated=reply.token_count, message=INTERRUPTED_MESSAGE)
     token_ids = tuple(e.token_id for e in events) if events else tuple(range(reply.token_count))
     return ReplyDone(
         stop=stop,
-        text=message.text,
+        text=text,
         token_ids=token_ids,
         prompt_tokens=reply.prompt_tokens or 0,
         prompt_evaluated=reply.prompt_evaluated or 0,

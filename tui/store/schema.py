@@ -1,4 +1,9 @@
-"""The database schema as an ordered list of migrations; ``schema_version`` records how far a file got."""
+"""The database schema as an ordered list of migrations; ``schema_version`` records how far a file got.
+
+Version 3: the other continuations (branch siblings) of an assistant reply. The message row is the
+branch shown (``sibling_ordinal`` is its place among its siblings, ``branched_at`` the token it
+branched at); ``reply_siblings`` holds the others, each with its text, reply facts and token events.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +68,25 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             stored_at TEXT NOT NULL
         );
         CREATE INDEX chats_by_touch ON chats(touched_at);
+        """,
+    ),
+    (
+        3,
+        """
+        ALTER TABLE messages ADD COLUMN sibling_ordinal INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN branched_at INTEGER;
+        CREATE TABLE reply_siblings (
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'finished' CHECK (status IN ('finished', 'interrupted')),
+            reply TEXT NOT NULL,
+            branched_at INTEGER,
+            encoding TEXT,
+            n_events INTEGER NOT NULL DEFAULT 0,
+            events BLOB,
+            PRIMARY KEY (message_id, ordinal)
+        );
         """,
     ),
 )

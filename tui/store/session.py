@@ -13,16 +13,27 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from settings.sampling import SamplingParams
 from tui.engine.events import ReplyDone, TokenEvent
 from tui.store.errors import NotFoundError, StoreError
 from tui.store.fingerprint import fingerprint_model
-from tui.store.records import ModelRef, StoredChat
+from tui.store.records import ModelRef, StoredChat, StoredSibling, stored_reply_of
 from tui.store.store import ChatStore
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SiblingReply:
+    """Another continuation of a reply, as the app holds it (see ``ChatSession.reply_siblings``)."""
+
+    ordinal: int
+    done: ReplyDone
+    events: Sequence[TokenEvent]
+    branched_at: int | None = None
 
 
 class ChatSession:
@@ -47,6 +58,8 @@ class ChatSession:
         self._clock = clock
         self._replies: dict[int, int] = {}
         """App reply id -> stored message id, for replies begun in this chat."""
+        self._finished: dict[int, int] = {}
+        """App reply id -> stored message id, for replies finished in this chat."""
         self._last_partial: dict[int, float] = {}
         self._model: ModelRef | None = None
         self._model_lock = threading.Lock()
@@ -103,6 +116,7 @@ class ChatSession:
         """
         self.chat_id = None
         self.saving = True
+        self._finished.clear()
 
     def open_chat(self, chat_id: int) -> StoredChat:
         """Load a stored chat to show it; what follows is saved into it. Raises StoreError."""
@@ -159,7 +173,29 @@ class ChatSession:
         self._last_partial.pop(reply_id, None)
         if message_id is None:
             return False
+        self._finished[reply_id] = message_id
         return self._write(lambda: self.store.finish_assistant_message(message_id, done, tokens, self.model))
+
+    def reply_siblings(
+        self, reply_id: int, ordinal: int, branched_at: int | None, others: Sequence[SiblingReply]
+    ) -> bool:
+        """The finished reply ``reply_id`` is one of several continuations (its place: ``ordinal``):
+        store the others with it, so that they come back when the chat is reopened. True if saved."""
+        message_id = self._finished.get(reply_id)
+        if message_id is None:
+            return False
+        model = self.model
+        siblings = [
+            StoredSibling(
+                ordinal=other.ordinal,
+                text=other.done.text,
+                reply=stored_reply_of(other.done, model),
+                branched_at=other.branched_at,
+                events=tuple(other.events) if other.events else None,
+            )
+            for other in others
+        ]
+        return self._write(lambda: self.store.set_siblings(message_id, ordinal, branched_at, siblings))
 
     def truncate(self, keep: int) -> None:
         """Messages from position ``keep`` on were taken back (regenerate, edit the last prompt)."""

@@ -18,7 +18,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
@@ -40,9 +40,13 @@ from tui.store.records import (
     StoredChat,
     StoredMessage,
     StoredReply,
+    StoredSibling,
     now_utc,
 )
 from tui.store.schema import migrate
+
+if TYPE_CHECKING:
+    from tui.store.export import SiblingRows
 
 log = logging.getLogger(__name__)
 
@@ -413,7 +417,8 @@ class ChatStore:
             "SELECT m.id, m.position, m.role, m.text, m.created_at, m.status,"
             " r.params, r.model, r.seed, r.stop, r.stop_label, r.token_count, r.tokens_per_s,"
             " r.prompt_tokens, r.prompt_evaluated, r.prompt_ms, r.first_token_ms, r.decode_ms, r.finished_at,"
-            " r.message_id IS NOT NULL, e.message_id IS NOT NULL"
+            " r.message_id IS NOT NULL, e.message_id IS NOT NULL, m.sibling_ordinal, m.branched_at,"
+            " (SELECT COUNT(*) FROM reply_siblings s WHERE s.message_id = m.id)"
             " FROM messages m LEFT JOIN replies r ON r.message_id = m.id"
             " LEFT JOIN token_events e ON e.message_id = m.id"
             " WHERE m.chat_id = ? ORDER BY m.position",
@@ -446,6 +451,9 @@ class ChatStore:
                     status=MessageStatus(m[5]),
                     reply=reply,
                     has_events=bool(m[20]),
+                    sibling_ordinal=m[21],
+                    branched_at=m[22],
+                    sibling_count=m[23] + 1,
                 )
             )
         return StoredChat(
@@ -629,6 +637,91 @@ class ChatStore:
                 "UPDATE chats SET updated_at = ?, touched_at = ? WHERE id = ?", (stamp, stamp, chat_id)
             )
 
+    # -- branch siblings --------------------------------------------------------------------------
+
+    @_guarded("saving the reply's branches")
+    def set_siblings(
+        self,
+        message_id: int,
+        ordinal: int,
+        branched_at: int | None,
+        others: Sequence[StoredSibling],
+    ) -> None:
+        """Record the other continuations of reply ``message_id`` (replacing any recorded before).
+
+        ``ordinal`` is the shown reply's place among them and ``branched_at`` the token it
+        branched at; each sibling's token events are kept like a reply's (candidates dropped, or
+        the events left out, when too big).
+        """
+        ordinals = [s.ordinal for s in others]
+        if ordinal in ordinals or len(set(ordinals)) != len(ordinals):
+            raise StoreError("Each branch of a reply needs its own place.", "", self.path)
+        blobs = [
+            events_codec.pack_events(s.events, max_bytes=self.retention.max_message_bytes)
+            if s.events
+            else None
+            for s in others
+        ]
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT 1 FROM messages WHERE id = ? AND role = 'assistant'", (message_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"Reply {message_id} does not exist.", "", self.path)
+            db.execute(
+                "UPDATE messages SET sibling_ordinal = ?, branched_at = ? WHERE id = ?",
+                (ordinal, branched_at, message_id),
+            )
+            db.execute("DELETE FROM reply_siblings WHERE message_id = ?", (message_id,))
+            _insert_siblings(
+                db,
+                message_id,
+                [
+                    (s.ordinal, s.text, s.status, s.reply, s.branched_at, blob, len(s.events or ()))
+                    for s, blob in zip(others, blobs, strict=True)
+                ],
+            )
+
+    @_guarded("loading the reply's branches")
+    def load_siblings(self, message_id: int) -> list[StoredSibling]:
+        """The other continuations of reply ``message_id``, in order (empty: never branched)."""
+        siblings = []
+        for ordinal, text, status, reply, branched_at, rows in self._sibling_rows(message_id):
+            try:
+                events = events_codec.rows_to_events(rows) if rows is not None else None
+            except (ValueError, TypeError) as error:
+                log.warning("token events of a branch of message %s unreadable: %s", message_id, error)
+                events = None
+            siblings.append(
+                StoredSibling(
+                    ordinal=ordinal,
+                    text=text,
+                    reply=reply,
+                    status=status,
+                    branched_at=branched_at,
+                    events=events,
+                )
+            )
+        return siblings
+
+    @_guarded("loading the reply's branches")
+    def _sibling_rows(self, message_id: int) -> list[SiblingRows]:
+        result: list[SiblingRows] = []
+        for ordinal, text, status, reply, branched_at, encoding, blob in self._db.execute(
+            "SELECT ordinal, text, status, reply, branched_at, encoding, events FROM reply_siblings"
+            " WHERE message_id = ? ORDER BY ordinal",
+            (message_id,),
+        ):
+            rows = None
+            if blob is not None and encoding == events_codec.ENCODING:
+                try:
+                    rows = events_codec.unpack_rows(blob)
+                except (ValueError, zlib.error) as error:
+                    log.warning("token events of a branch of message %s unreadable: %s", message_id, error)
+            reply_facts = StoredReply.model_validate_json(reply)
+            result.append((ordinal, text, MessageStatus(status), reply_facts, branched_at, rows))
+        return result
+
     # -- token events -----------------------------------------------------------------------------
 
     @_guarded("loading token events")
@@ -653,6 +746,14 @@ class ChatStore:
         with self._transaction() as db:
             db.execute(
                 "DELETE FROM token_events WHERE message_id IN ("
+                " SELECT m.id FROM messages m JOIN chats c ON c.id = m.chat_id"
+                " WHERE c.keep_events = 0 AND c.id NOT IN ("
+                "  SELECT id FROM chats ORDER BY touched_at DESC, id DESC LIMIT ?))",
+                (keep.keep_chats,),
+            )
+            db.execute(  # the branches' events follow the same rule: recent or kept chats only
+                "UPDATE reply_siblings SET events = NULL, encoding = NULL, n_events = 0"
+                " WHERE events IS NOT NULL AND message_id IN ("
                 " SELECT m.id FROM messages m JOIN chats c ON c.id = m.chat_id"
                 " WHERE c.keep_events = 0 AND c.id NOT IN ("
                 "  SELECT id FROM chats ORDER BY touched_at DESC, id DESC LIMIT ?))",
@@ -690,6 +791,12 @@ class ChatStore:
 
         chat = self.load_chat(chat_id)
         events: dict[int, list[list[Any]]] = {}
+        siblings: dict[int, list[SiblingRows]] = {}
+        for message in chat.messages:
+            if message.sibling_count > 1:
+                siblings[message.id] = [
+                    (*r[:5], r[5] if include_events else None) for r in self._sibling_rows(message.id)
+                ]
         if include_events:
             for message in chat.messages:
                 if message.has_events:
@@ -700,7 +807,7 @@ class ChatStore:
                         continue
                     if rows is not None:
                         events[message.id] = rows
-        return chat_to_export(chat, events)
+        return chat_to_export(chat, events, siblings)
 
     @_guarded("loading token events")
     def _event_rows(self, message_id: int) -> list[list[Any]] | None:
@@ -739,8 +846,8 @@ class ChatStore:
             chat_id = cursor.lastrowid
             for position, message in enumerate(export.messages):
                 cursor = db.execute(
-                    "INSERT INTO messages (chat_id, position, role, text, created_at, status)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO messages (chat_id, position, role, text, created_at, status,"
+                    " sibling_ordinal, branched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         chat_id,
                         position,
@@ -748,9 +855,28 @@ class ChatStore:
                         message.text,
                         _ts(message.created_at),
                         message.status.value,
+                        message.sibling_ordinal,
+                        message.branched_at,
                     ),
                 )
                 message_id = cursor.lastrowid
+                assert message_id is not None
+                _insert_siblings(
+                    db,
+                    message_id,
+                    [
+                        (
+                            s.ordinal,
+                            s.text,
+                            s.status,
+                            s.reply,
+                            s.branched_at,
+                            events_codec.pack_rows(s.token_events.rows) if s.token_events else None,
+                            len(s.token_events.rows) if s.token_events else 0,
+                        )
+                        for s in message.siblings
+                    ],
+                )
                 reply = message.reply
                 if reply is not None:
                     db.execute(
@@ -790,6 +916,31 @@ class ChatStore:
                     )
         assert chat_id is not None
         return chat_id
+
+
+_SiblingInsert = tuple[int, str, MessageStatus, StoredReply, int | None, bytes | None, int]
+
+
+def _insert_siblings(db: sqlite3.Connection, message_id: int, siblings: Sequence[_SiblingInsert]) -> None:
+    """Insert the branch siblings of one message (ordinal, text, status, reply, branched_at, blob, n)."""
+    db.executemany(
+        "INSERT INTO reply_siblings (message_id, ordinal, text, status, reply, branched_at,"
+        " encoding, n_events, events) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                message_id,
+                ordinal,
+                text,
+                status.value,
+                reply.model_dump_json(),
+                branched_at,
+                events_codec.ENCODING if blob is not None else None,
+                n_events if blob is not None else 0,
+                blob,
+            )
+            for ordinal, text, status, reply, branched_at, blob, n_events in siblings
+        ],
+    )
 
 
 def move_aside(path: Path) -> Path:
