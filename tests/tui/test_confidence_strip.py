@@ -99,3 +99,4 @@ async def test_strip_over_the_token_view_follows_the_stream_and_selects(tmp_path
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert strip.values == [] and strip.least is None
+        assert "shows here as the reply streams" in str(strip.render())

@@ -156,7 +156,10 @@ class ConfidenceStrip(Widget):
         text.append("\n")
         weakest = self.least
         if weakest is None:
-            text.append("no token probabilities recorded", "italic")
+            if self.values:
+                text.append("no token probabilities recorded", "italic")
+            else:
+                text.append("how sure the model was of each token shows here as the reply streams", "dim")
             return text
         event = self.events[weakest]
         text.append("least sure: ", "dim")
