@@ -1,10 +1,11 @@
 """The app's side of the token inspector: open it beside the token view, branch, switch branches.
 
 A mixin of :class:`~tui.app.TokendialApp` (like :mod:`tui.chat_actions`). The inspector replaces
-the sampling panel while it is open. Branching continues the last reply from another candidate:
-the engine gets the reply's tokens before that position plus the alternative as
-``continue_from`` (it reuses the KV cache for the common prefix), and the old continuation stays
-as a sibling that ``[`` / ``]`` switch back to.
+the sampling panel while it is open. Branching continues a reply from another candidate: the
+engine gets the reply's tokens before that position plus the alternative as ``continue_from``
+(it reuses the KV cache for the common prefix), and the old continuation stays as a sibling that
+``[`` / ``]`` switch back to. An earlier reply (shift+←/→ in the token view) can be branched as
+well: after the user confirms, the turns after it are removed from the chat (not kept).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from typing import TYPE_CHECKING, cast
 from textual import events
 from textual.app import SystemCommand
 from textual.css.query import NoMatches
+from textual.widget import Widget
 
 from settings.sampling import SamplingParams
 from tui.engine.events import ChatMessage, TokenEvent
 from tui.engine.whatif import least_confident
 from tui.reply import ReplyRecord
+from tui.screens.confirm import ConfirmScreen
 from tui.store import StoredMessage, StoreError
 from tui.store.session import SiblingReply
 from tui.widgets.chat_view import AssistantMessage
@@ -290,11 +293,16 @@ class InspectorActions:
 
     # -- branching ---------------------------------------------------------------------------
     async def on_inspector_branch_requested(self, message: Inspector.BranchRequested) -> None:
-        """Continue the last reply from another candidate; the old continuation stays a sibling."""
+        """Continue a reply from another candidate; the old continuation stays a sibling."""
         await self.branch(message.reply_id, message.index, message.token_id)
 
-    async def branch(self, reply_id: int, index: int, token_id: int) -> bool:
-        """Continue reply ``reply_id`` with ``token_id`` at token ``index``; False (with a note) if not."""
+    async def branch(self, reply_id: int, index: int, token_id: int, *, confirmed: bool = False) -> bool:
+        """Continue reply ``reply_id`` with ``token_id`` at token ``index``; False (with a note) if not.
+
+        An earlier reply of the chat (not the last) can be branched too: the turns after it are
+        removed from the chat (they are not kept), after the user confirms (``confirmed`` skips
+        the question).
+        """
         app = self._app
         if app.busy:
             app.notify("A reply is being generated: wait, or press Esc to cancel it.", severity="warning")
@@ -302,13 +310,13 @@ class InspectorActions:
         if app.model_state is not ModelState.READY:
             app.notify("The model is not ready.", severity="error")
             return False
-        last = self._last_assistant()
+        widget = app.chat_view.assistant_message(reply_id)
         record = self.record_of(reply_id)
-        if record is None or last is None or last.record.reply_id != reply_id or record.done is None:
-            app.notify(
-                "Branch from the last reply only (later turns of the chat depend on earlier replies).",
-                severity="warning",
-            )
+        if record is None or record.done is None:
+            app.notify("That reply is not finished: there is nothing to branch yet.", severity="warning")
+            return False
+        if widget is None:
+            app.notify("Show that branch first ([ / ]), then branch from it.", severity="warning")
             return False
         event = record.events[index]
         if token_id == event.token_id:
@@ -319,6 +327,13 @@ class InspectorActions:
         if engine is not None and chosen.text == engine.info.eos_text:
             app.notify("That candidate ends the reply: there is nothing to continue.", severity="warning")
             return False
+        later = self._later_messages(widget)
+        if later and not confirmed:
+            self._confirm_branch_earlier(reply_id, index, token_id, len(later))
+            return False
+        if later and not await self._drop_later_turns(widget, later):
+            return False
+        last = widget
         prefix = (*record.events[:index], branch_event(event, token_id))
         if app.history and app.history[-1].role == "assistant":
             app.history.pop()
@@ -337,6 +352,50 @@ class InspectorActions:
             title="Branch",
             timeout=4,
         )
+        return True
+
+    def _later_messages(self, widget: AssistantMessage) -> list[Widget]:
+        """The messages of the transcript after ``widget`` (user prompts and replies)."""
+        messages = list(self._app.chat_view.query(".message"))
+        return messages[messages.index(widget) + 1 :]
+
+    def _confirm_branch_earlier(self, reply_id: int, index: int, token_id: int, count: int) -> None:
+        app = self._app
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                app.run_worker(self.branch(reply_id, index, token_id, confirmed=True), group="branch")
+
+        app.push_screen(
+            ConfirmScreen(
+                "Branch from an earlier reply?",
+                f"The {count} message{'s' if count > 1 else ''} after this reply will be removed from the "
+                "chat for good (they are not kept as a branch: they followed the old reply). The reply "
+                "itself stays as a branch that [ and ] switch back to.",
+                "Remove them and branch",
+                "Keep the chat",
+                screen_id="confirm-branch",
+            ),
+            answered,
+        )
+
+    async def _drop_later_turns(self, widget: AssistantMessage, later: list[Widget]) -> bool:
+        """Remove the turns after ``widget`` (transcript, history, store); False if they do not match."""
+        app = self._app
+        keep = len(app.history) - len(later)
+        done = widget.record.done
+        if keep < 1 or done is None or app.history[keep - 1] != ChatMessage("assistant", done.text):
+            app.notify(
+                "The chat and its transcript disagree here: branch from the last reply.", severity="error"
+            )
+            return False
+        del app.history[keep:]
+        app.chat_session.truncate(keep)
+        for message in later:
+            if isinstance(message, AssistantMessage):
+                app.records.pop(message.record.reply_id, None)
+        await app.chat_view.remove_children(later)
+        app.branches.keep_only(set(app.records))
         return True
 
     def _label_message(self, record: ReplyRecord) -> None:
@@ -414,6 +473,30 @@ class InspectorActions:
         """Show ``branch i/n`` on every reply of the transcript that has branches."""
         for widget in self._app.chat_view.query(AssistantMessage):
             self._label_message(widget.record)
+
+    def on_token_view_reply_step_requested(self, message: TokenView.ReplyStepRequested) -> None:
+        """shift+←/→ in the token view: show the tokens of the previous / next reply of the chat."""
+        app = self._app
+        replies = [widget.record for widget in app.chat_view.query(AssistantMessage)]
+        if not replies:
+            app.notify("No reply yet: send a prompt first.")
+            return
+        ids = [record.reply_id for record in replies]
+        shown = app.token_view.record
+        at = ids.index(shown.reply_id) if shown is not None and shown.reply_id in ids else len(ids) - 1
+        new = min(max(at + message.delta, 0), len(ids) - 1)
+        if new == at and shown is not None and shown.reply_id in ids:
+            app.notify(
+                f"This is the {'first' if message.delta < 0 else 'last'} reply of the chat.", timeout=2
+            )
+            return
+        target = replies[new]
+        app._token_record_id = target.reply_id
+        app.token_view.show_reply(target)
+        if app.inspector_open and target.events:
+            app.token_view.cursor = 0  # the inspector follows
+        note = "" if new == len(ids) - 1 else " · branching here removes the turns after it (you are asked)"
+        app.notify(f"Reply {new + 1} of {len(ids)}{note}", title="Tokens", timeout=3)
 
     async def action_sibling(self, delta: int) -> None:
         """``[`` / ``]``: show the previous / next branch of the last reply."""

@@ -9,6 +9,7 @@ from inspector_fakes import LECTURE_SCRIPT, BranchingFake
 from inspector_helpers import SIZE, cell_text, inspector_of, make_app, replied, reply_done, wait_for
 
 from tui.engine.events import CutBy
+from tui.screens.confirm import ConfirmScreen
 from tui.widgets.chat_view import AssistantMessage
 from tui.widgets.confidence_strip import ConfidenceStrip
 from tui.widgets.inspector import Inspector, WhatIfInput
@@ -237,10 +238,15 @@ async def test_branch_refusals_explain_why(tmp_path: Path, monkeypatch: pytest.M
         await pilot.press("ctrl+t", "right_square_bracket")  # no branches yet: a note, nothing changes
         assert app.chat_view.query(AssistantMessage).last().record is record
         await replied(pilot, "And then?")
+        # An earlier reply: nothing happens before the user agrees to drop the turns after it.
         assert not await app.branch(record.reply_id, 2, record.events[2].candidates[1].token_id)
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen) and len(app.history) == 4 and not app.busy
         assert any("token the reply has" in n for n in notes)
         assert any("no branches" in n for n in notes)
-        assert any("last reply only" in n for n in notes)
 
 
 async def test_inspector_message_ids(tmp_path: Path) -> None:

@@ -55,9 +55,11 @@ marks the spot with ⚙.
 | i (token view) | open the token inspector: the candidates behind the selected token |
 | u (token view) | jump to the token the model was least sure of |
 | click the strip (token view) | select that token (the sparkline: p at T=1 per token, red = unsure) |
+| b (inspector) | branch: continue the reply from the highlighted candidate (the old continuation is kept) |
+| shift+←/→ (token view) | the tokens of the previous / next reply, to inspect or branch an earlier one |
 | [ / ] | previous / next branch of the last reply |
 | ctrl+r | regenerate the last reply with the current parameters |
-| ctrl+e | edit and resend the last prompt |
+| ctrl+l | edit and resend the last prompt |
 | ctrl+n | new chat |
 | ctrl+g | greedy on/off |
 | f4 | go to the sampling panel (↑/↓ step a value, PgUp/PgDn a big step, Enter applies a typed one) |
@@ -65,6 +67,10 @@ marks the spot with ⚙.
 | f3 | saved chats: open, rename, delete, search, export |
 | ctrl+p | command palette (every action) |
 | f1 | this help |
+
+Branching from an **earlier** reply (not the last) asks first, then **removes the turns after it** from
+the chat for good: they answered the old reply, so they are not kept (the old reply itself stays as a
+branch). Export the chat first to keep a copy.
 """
 
 

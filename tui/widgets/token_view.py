@@ -89,7 +89,11 @@ class TokenView(ScrollView, can_focus=True):
         Binding("right", "move(1)", "Next token", id="token_view.next", tooltip="Select the next token"),
         Binding("home", "jump(0)", "First", show=False, id="token_view.first", tooltip="First token"),
         Binding("end", "jump(-1)", "Last", show=False, id="token_view.last", tooltip="Last token"),
-    ]
+        Binding("shift+left", "reply(-1)", "Prev reply", show=False, id="token_view.prev_reply",
+                tooltip="Show the tokens of the previous reply of the chat"),
+        Binding("shift+right", "reply(1)", "Next reply", show=False, id="token_view.next_reply",
+                tooltip="Show the tokens of the next reply of the chat"),
+    ]  # fmt: skip
 
     DEFAULT_CSS = """
     TokenView {
@@ -118,6 +122,13 @@ class TokenView(ScrollView, can_focus=True):
         def control(self) -> TokenView:
             """The token view that sent this message."""
             return self.view
+
+    class ReplyStepRequested(Message):
+        """Show the tokens of the reply ``delta`` places before (-) or after (+) the one shown."""
+
+        def __init__(self, delta: int) -> None:
+            super().__init__()
+            self.delta = delta
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -358,6 +369,10 @@ class TokenView(ScrollView, can_focus=True):
             return
         start = self.cursor if self.cursor is not None else (count if delta < 0 else -1)
         self.cursor = min(max(start + delta, 0), count - 1)
+
+    def action_reply(self, delta: int) -> None:
+        """Ask for the previous / next reply of the chat (the app knows the transcript)."""
+        self.post_message(self.ReplyStepRequested(delta))
 
     def action_jump(self, index: int) -> None:
         """Put the cursor on token ``index`` (negative counts from the end)."""
