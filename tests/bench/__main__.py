@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import os
 import sys
@@ -19,8 +20,10 @@ from tests.bench import native
 from tests.bench.common import (
     MODES,
     N_GEN,
+    NOISE,
     THREADS,
     Stat,
+    clean_run,
     cpu_busy,
     ignore_eos,
     model_path,
@@ -109,6 +112,9 @@ def decode_section(runs: int, allow_native: bool) -> tuple[list[Row], Any]:
     if ours is not None:
         contenders |= {"ours": ours, "ours-n0": OurEngineTopN(ours, 0), "ours-n50": OurEngineTopN(ours, 50)}
         plan += [("ours", "greedy"), ("ours", "sampling"), ("ours-n0", "sampling"), ("ours-n50", "sampling")]
+        if THREADS > 1:
+            contenders["ours-t1"] = OurEngine(model, top_n=10, threads=1)
+            plan.append(("ours-t1", "greedy"))
     binary, how = native_reference(allow_native)
     if binary is not None:
         plan.append(("native", "greedy"))
@@ -118,16 +124,25 @@ def decode_section(runs: int, allow_native: bool) -> tuple[list[Row], Any]:
         for key, mode in plan[shift:] + plan[:shift]:
             if key == "native":
                 assert binary is not None
-                res = native.run_llama_bench(binary, model, N_GEN, THREADS, reps=1, depth=depth)
+                res = clean_run(
+                    lambda: native.run_llama_bench(binary, model, N_GEN, THREADS, reps=1, depth=depth),
+                    log if round_no else None,
+                    "llama-bench",
+                )
                 native_info = res.build_info
                 run = DecodeRun(res.samples[0], N_GEN)
-            else:
+            elif round_no == 0:
                 run = contenders[key].run(MODES[mode])
+            else:
+                contender = contenders[key]
+                run = clean_run(lambda c=contender, m=mode: c.run(MODES[m]), log, f"{key}/{mode}")
             if run.tokens != N_GEN:
                 log(f"warning: {key}/{mode} generated {run.tokens} tokens, not {N_GEN}")
             if round_no > 0:
                 results.setdefault(f"{key}/{mode}", []).append(run)
         log(f"decode round {round_no}/{runs} done" + (" (warm-up)" if round_no == 0 else ""))
+    if "ours-t1" in contenders:
+        contenders["ours-t1"].engine.close()
     del lcp, raw, contenders
     gc.collect()
     speed = {k: [r.tok_s for r in v] for k, v in results.items()}
@@ -169,6 +184,16 @@ def decode_section(runs: int, allow_native: bool) -> tuple[list[Row], Any]:
                     "raw loop: one llama_decode per token, no sampling",
                 )
             )
+    if "ours-t1/greedy" in speed:
+        row = ratio_row(
+            "2",
+            f"decode, greedy: ours with 1 thread vs ours with {THREADS} threads",
+            speed["ours-t1/greedy"],
+            speed["ours/greedy"],
+            1.0,
+            "information: what the thread count is worth on this machine",
+        )
+        rows.append(dataclasses.replace(row, target="", met=None))
     if binary is not None:
         rows.append(
             ratio_row(
@@ -236,7 +261,7 @@ def overhead_rows(ours: OurEngine) -> list[Row]:
 
 def ui_rows(runs: int) -> list[Row]:
     """Section 4."""
-    from tests.bench.ui import ui_section
+    from tests.bench.ui import FAST_SWITCH_S, ui_section
 
     res = asyncio.run(ui_section(runs, log))
     shown = [r.shown_tok_s for r in res.app_empty]
@@ -253,6 +278,17 @@ def ui_rows(runs: int) -> list[Row]:
             f"{Stat.of(at_engine).fmt(1, ' tok/s')}",
         )
     ]
+    rows.append(
+        ratio_row(
+            "4",
+            f"what-if: the app with sys.setswitchinterval({FAST_SWITCH_S}) vs engine alone",
+            [r.shown_tok_s for r in res.app_fast_switch],
+            res.engine_alone,
+            UI_RATIO_TARGET,
+            "Python's default GIL switch interval is 5 ms: the engine thread can wait that long for the "
+            "GIL after each llama.cpp call while the UI thread renders",
+        )
+    )
     p95 = res.key_p95_ms
     delays = Stat.of(res.key_delays_ms)
     rows.append(
@@ -393,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         f"contender), {args.runs} interleaved rounds after a warm-up; median (min-max). "
         f"Other processes kept the CPUs {busy_before:.0%} busy just before the run "
         f"(load average {os.getloadavg()[0]:.1f} at the end); "
-        f"total time {time.perf_counter() - started:.0f} s."
+        f"total time {time.perf_counter() - started:.0f} s. {NOISE.summary()}."
     )
     table = render(rows, header)
     print(table)

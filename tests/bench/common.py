@@ -9,15 +9,19 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from settings.sampling import SamplingMode, SamplingParams
+
+T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = REPO_ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 N_GEN = int(os.environ.get("TOKENDIAL_BENCH_TOKENS", "256"))
 """New tokens per reply, for every contender (the env var is for quick trial runs only)."""
-THREADS = 2
+THREADS = int(os.environ.get("TOKENDIAL_BENCH_THREADS", "2"))
+"""llama.cpp threads for every contender (the env var is for experiments only)."""
 N_CTX = 2048
 SEED = 1234
 SYSTEM_PROMPT = "You are a helpful assistant."
@@ -152,3 +156,81 @@ def wait_until_quiet(
         time.sleep(10)
         busy = cpu_busy()
     return busy
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(all CPU ticks, busy ticks) of the whole machine since boot."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields), sum(fields) - idle
+
+
+def _own_seconds() -> float:
+    """CPU seconds used by this process (all threads) and its waited-for children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class OthersMeter:
+    """How much of the machine other processes used while a measurement ran (0-1 of all CPUs)."""
+
+    def __enter__(self) -> OthersMeter:
+        self.total0, self.busy0 = _cpu_ticks()
+        self.own0 = _own_seconds()
+        self.share = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        total1, busy1 = _cpu_ticks()
+        own = (_own_seconds() - self.own0) * _TICKS
+        total = total1 - self.total0
+        self.share = max(0.0, (busy1 - self.busy0 - own) / total) if total > 0 else 0.0
+
+
+OTHERS_LIMIT = float(os.environ.get("TOKENDIAL_BENCH_OTHERS_LIMIT", "0.15"))
+"""A timed run is repeated when other processes used more than this share of all CPUs meanwhile."""
+MAX_TRIES = 4
+
+
+@dataclass
+class Noise:
+    """Counts of timed runs repeated because other processes were busy."""
+
+    runs: int = 0
+    repeated: int = 0
+    kept_noisy: int = 0
+
+    def summary(self) -> str:
+        """One line for the table header."""
+        return (
+            f"{self.repeated} of {self.runs} timed runs were repeated because other processes used more than "
+            f"{OTHERS_LIMIT:.0%} of the CPUs meanwhile; {self.kept_noisy} kept anyway after {MAX_TRIES} tries"
+        )
+
+
+NOISE = Noise()
+
+
+def clean_run(fn: Callable[[], T], log: Callable[[str], None] | None = None, what: str = "") -> T:
+    """Run ``fn`` until other processes stayed under OTHERS_LIMIT meanwhile (at most MAX_TRIES)."""
+    NOISE.runs += 1
+    for attempt in range(1, MAX_TRIES + 1):
+        with OthersMeter() as meter:
+            result = fn()
+        if meter.share <= OTHERS_LIMIT:
+            return result
+        if attempt == MAX_TRIES:
+            NOISE.kept_noisy += 1
+            return result
+        NOISE.repeated += 1
+        if log is not None:
+            log(f"{what}: other processes used {meter.share:.0%} of the CPUs, repeating")
+        time.sleep(1.0)
+    raise AssertionError("unreachable")

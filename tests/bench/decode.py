@@ -139,12 +139,12 @@ class RawDecodeLoop:
 class OurEngine:
     """Our engine's ``stream_reply`` (live-parameter checks and top-N candidates on)."""
 
-    def __init__(self, model: Path, top_n: int = 10) -> None:
+    def __init__(self, model: Path, top_n: int = 10, threads: int = THREADS) -> None:
         from tui.engine.llama_engine import load_engine
         from tui.engine.protocol import LoadConfig
 
-        self.name = f"tokendial engine (top-{top_n} candidates, live params)"
-        self.engine = load_engine(LoadConfig(model_path=model, n_ctx=N_CTX, n_threads=THREADS, top_n=top_n))
+        self.name = f"tokendial engine (top-{top_n} candidates, live params, {threads} threads)"
+        self.engine = load_engine(LoadConfig(model_path=model, n_ctx=N_CTX, n_threads=threads, top_n=top_n))
 
     def run(self, params: SamplingParams, messages: Sequence[Any] | None = None) -> DecodeRun:
         """One reply; times TokenEvents as the consumer receives them."""
