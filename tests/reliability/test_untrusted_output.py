@@ -292,3 +292,21 @@ async def test_pathological_markdown_and_long_words(bomb: str, tmp_path: Path) -
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
         assert app.is_running and app.records[1].done is not None
+
+
+async def test_markup_typed_into_the_chat_search(tmp_path: Path) -> None:
+    """Searching the chats for "[/]" (no chat matches) crashed the app: the 'no match' line was markup."""
+    from textual.widgets import Input
+
+    app = make_app(FakeEngine(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("f3")
+        await pilot.pause()
+        search = app.screen.query_one("#chat-search", Input)
+        for typed in ("[/]", "[@click=app.quit]x", "[bold]unclosed"):
+            search.value = typed
+            await pilot.pause(0.2)
+            assert app.is_running
+            assert f"No chat contains “{typed}”." in screen_text(app)
+            assert_inert(app)

@@ -189,7 +189,9 @@ class ChatListScreen(ModalScreen[int | None]):
             ids = [s.id for s in self.summaries]
             options.highlighted = ids.index(target) if target in ids else 0
         elif self.search.strip():
-            empty.update(f"No chat contains “{self.search.strip()}”.")
+            empty.update(
+                Text(f"No chat contains “{one_line(self.search.strip(), 80)}”.")
+            )  # plain: "[/]" is text
         else:
             empty.update("No saved chats yet: every chat is saved as you go.")
 

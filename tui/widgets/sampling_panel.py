@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from pydantic import ValidationError
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -296,7 +297,7 @@ class SamplingPanel(VerticalScroll):
             row.remove_class("invalid")
         else:
             self.errors[name] = message
-            error.update(f"✗ {message} (not applied)")
+            error.update(Text(f"✗ {message} (not applied)"))  # plain text, never markup
             row.add_class("invalid")
 
     def _show_greedy(self, greedy: bool) -> None:
