@@ -346,6 +346,8 @@ class InspectorActions:
         branch = app.records[new_id]
         siblings = app.branches.add(record, branch, index)
         self._label_message(branch)
+        if app.inspector_open and app.token_view.record is branch:
+            app.token_view.cursor = index  # the inspector shows the picked token, not the old reply's
         app.notify(
             f"{siblings.label(new_id)}: continuing from token #{index} with "
             f"{one_line(chosen.text, 20)!r} ([ and ] switch branches)",

@@ -52,6 +52,8 @@ async def test_branch_from_an_earlier_reply_asks_then_drops_the_later_turns(tmp_
         assert second.reply_id not in app.records
         branch = app.token_view.record
         assert branch is not None and branch.events[5].text == " donut"
+        assert inspector.reply_id == branch.reply_id and inspector.event is branch.events[5]
+        assert "picked by you" in str(inspector.query_one("#inspector-head").render())
         assert engine.continued[-1] == tuple(e.token_id for e in branch.events[:6])
         # The chat store agrees: two messages, the old reply kept as a branch, not the later turns.
         store, chat_id = app.chat_session.store, app.chat_session.chat_id
