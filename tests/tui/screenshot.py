@@ -14,13 +14,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from tui_app_helpers import reply_done, send, wait_for  # noqa: E402
+from tui_app_helpers import reply_done, send, wait_for
 
-from settings.config import Settings  # noqa: E402
-from settings.sampling import SamplingParams  # noqa: E402
-from tui.app import TokendialApp  # noqa: E402
-from tui.widgets.sampling_panel import StepInput  # noqa: E402
-from tui.widgets.status_bar import ModelState  # noqa: E402
+from settings.config import Settings
+from settings.sampling import SamplingParams
+from tui.app import TokendialApp
+from tui.widgets.sampling_panel import StepInput
+from tui.widgets.status_bar import ModelState
 
 ROOT = Path(__file__).parents[2]
 OUT = ROOT / "tui" / "docs" / "screenshot.svg"
