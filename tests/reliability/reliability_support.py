@@ -11,10 +11,13 @@ from typing import Any
 
 import numpy as np
 from textual.app import App
+from textual.pilot import Pilot
 
-from tui.engine.events import ChatMessage, EngineEvent, ModelInfo
+from tui.app import TokendialApp
+from tui.engine.events import ChatMessage, EngineEvent, ModelInfo, ReplyDone
 from tui.engine.live import LiveParams
-from tui.engine.protocol import ChatEngine
+from tui.engine.protocol import ChatEngine, LoadConfig
+from tui.widgets.chat_view import AssistantMessage
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -104,3 +107,31 @@ def record_notifications(app: App[Any]) -> list[str]:
 
     app.notify = notify  # type: ignore[method-assign]
     return seen
+
+
+def real_app(engine: ChatEngine, tmp_path: Path, **sampling: Any) -> TokendialApp:
+    """The app on a shared real engine (``sampling`` overrides the default parameters)."""
+
+    def factory(config: LoadConfig) -> ChatEngine:
+        return SharedEngine(engine)
+
+    return TokendialApp(
+        make_settings(tmp_path, **sampling), engine_factory=factory, config_path=tmp_path / "config.toml"
+    )
+
+
+async def finished(pilot: Pilot[Any]) -> None:
+    """Wait, long enough for the real model on a busy machine, until no reply is running."""
+    app = pilot.app
+    assert isinstance(app, TokendialApp)
+    await wait_for(
+        pilot, lambda: not app.busy and all(r.finished for r in app.records.values()), "reply", limit=6000
+    )
+    await pilot.pause()
+
+
+def last_done(app: TokendialApp) -> ReplyDone:
+    """The ReplyDone of the last reply in the transcript."""
+    done = list(app.chat_view.query(AssistantMessage))[-1].record.done
+    assert done is not None
+    return done

@@ -12,23 +12,22 @@ import pytest
 from fakes import FakeEngine
 from reliability_support import (
     SIZE,
-    SharedEngine,
+    finished,
+    last_done,
     make_app,
     make_settings,
+    real_app,
     record_notifications,
     send,
-    wait_for,
     wait_ready,
 )
 from textual import events
-from textual.pilot import Pilot
 
 from settings.sampling import SamplingMode, SamplingParams
 from tui.app import TokendialApp
 from tui.engine.events import ChatMessage, PromptTrimmed, ReplyDone, StopKind, TokenEvent
 from tui.engine.live import LiveParams
 from tui.engine.llama_engine import LlamaEngine
-from tui.engine.protocol import ChatEngine, LoadConfig
 from tui.headless import run_generate
 from tui.widgets.chat_view import USER_DISPLAY_LIMIT, AssistantMessage, UserMessage
 from tui.widgets.safe_text import clean
@@ -40,39 +39,16 @@ RTL = "مرحبا بالعالم — שלום עולם \u202eevil\u202c \u200fma
 EMOJI_CJK = "👩‍👩‍👧‍👦 🇫🇷 👍🏽 🎉 日本語 中文 한국어 ｶﾀｶﾅ e\u0301 ÿ"
 
 
-def real_app(engine: LlamaEngine, tmp_path: Path, **sampling: Any) -> TokendialApp:
-    """The app on the shared real engine (greedy, short replies unless overridden)."""
-
-    def factory(config: LoadConfig) -> ChatEngine:
-        return SharedEngine(engine)
-
-    params = {**GREEDY.model_dump(), **sampling}
-    settings = make_settings(tmp_path, **params)
-    return TokendialApp(settings, engine_factory=factory, config_path=tmp_path / "config.toml")
-
-
-async def finished(pilot: Pilot[Any]) -> None:
-    """Wait (long enough for the real model on a busy machine) until the reply has ended."""
-    app = pilot.app
-    assert isinstance(app, TokendialApp)
-    await wait_for(
-        pilot, lambda: not app.busy and all(r.finished for r in app.records.values()), "reply", limit=6000
-    )
-    await pilot.pause()
-
-
-def last_done(app: TokendialApp) -> ReplyDone:
-    """The ReplyDone of the last reply."""
-    done = list(app.chat_view.query(AssistantMessage))[-1].record.done
-    assert done is not None
-    return done
+def greedy_app(engine: LlamaEngine, tmp_path: Path, **sampling: Any) -> TokendialApp:
+    """The app on the shared real engine, greedy with short replies unless overridden."""
+    return real_app(engine, tmp_path, **{**GREEDY.model_dump(), **sampling})
 
 
 async def test_megabyte_paste_is_kept_refused_clearly_and_the_chat_goes_on(
     real_engine: LlamaEngine, tmp_path: Path
 ) -> None:
     big = ("All work and no play makes Jack a dull boy. " * 25_000)[:1_000_000]
-    app = real_app(real_engine, tmp_path)
+    app = greedy_app(real_engine, tmp_path)
     notices = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
@@ -105,7 +81,7 @@ async def test_chat_longer_than_the_context_drops_the_oldest_turns_with_a_notice
     real_engine: LlamaEngine, tmp_path: Path
 ) -> None:
     words = " ".join(f"item{i}" for i in range(60))
-    app = real_app(real_engine, tmp_path, max_new_tokens=8)
+    app = greedy_app(real_engine, tmp_path, max_new_tokens=8)
     notices = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
@@ -183,7 +159,7 @@ def test_characters_split_across_tokens_are_reassembled_exactly(real_engine: Lla
 
 async def test_unusual_prompts_in_the_app(real_engine: LlamaEngine, tmp_path: Path) -> None:
     """Shown safely, kept exactly, answered normally; the streamed text equals the final text."""
-    app = real_app(real_engine, tmp_path)
+    app = greedy_app(real_engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
         for prompt in (CONTROL, RTL, EMOJI_CJK, "Repeat exactly: 🎉🎉 日本語"):
