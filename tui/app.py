@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
@@ -23,7 +24,7 @@ from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import ContentSwitcher
+from textual.widgets import ContentSwitcher, Input
 
 from settings.config import ConfigWriteError, Settings, save_default_sampling
 from settings.sampling import DEFAULT_PRESETS, SamplingParams
@@ -38,7 +39,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
 from tui.widgets.chat_view import AssistantMessage, ChatView, Notice, UserMessage
 from tui.widgets.prompt_input import PromptInput
-from tui.widgets.safe_text import clean, one_line
+from tui.widgets.safe_text import clean, has_control, one_cell, one_line
 from tui.widgets.sampling_panel import SamplingPanel
 from tui.widgets.status_bar import ModelState, StatusBar
 from tui.widgets.token_view import TokenView
@@ -547,6 +548,13 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
     def action_save_default(self) -> None:
         """Save the current parameters as the default."""
         self.save_default(self.panel.params)
+
+    async def on_event(self, event: events.Event) -> None:
+        """A paste into a one-line field gets visible stand-ins for control characters: an Input
+        draws its value raw, so a pasted escape sequence would reach the terminal."""
+        if isinstance(event, events.Paste) and isinstance(self.focused, Input) and has_control(event.text):
+            event = events.Paste(one_cell(event.text))
+        await super().on_event(event)
 
     def notify(
         self,

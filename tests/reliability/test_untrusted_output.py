@@ -310,3 +310,21 @@ async def test_markup_typed_into_the_chat_search(tmp_path: Path) -> None:
             assert app.is_running
             assert f"No chat contains “{typed}”." in screen_text(app)
             assert_inert(app)
+
+
+async def test_escape_sequences_pasted_into_a_one_line_field(tmp_path: Path) -> None:
+    """A one-line field draws its value raw: a paste there gets visible stand-ins instead."""
+    from textual import events
+    from textual.widgets import Input
+
+    app = make_app(FakeEngine(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("f3")
+        await pilot.pause()
+        search = app.screen.query_one("#chat-search", Input)
+        search.focus()
+        app.post_message(events.Paste("\x1b]0;pwn\x07 title"))
+        await pilot.pause(0.2)
+        assert search.value == "␛]0;pwn␇ title"
+        assert_inert(app)
