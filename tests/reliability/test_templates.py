@@ -12,7 +12,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from settings.sampling import SamplingMode, SamplingParams
 from tui.cli import main
-from tui.engine.chat_format import ChatFormatter, ChatTemplateError
+from tui.engine.chat_format import ChatFormatter, ChatTemplateError, ChatTemplateTimeout
 from tui.engine.events import ChatMessage, ReplyDone, StopKind
 from tui.engine.live import LiveParams
 from tui.engine.llama_engine import LlamaEngine, load_engine
@@ -108,3 +108,49 @@ def test_template_that_does_not_compile_is_a_load_error(
     assert code == 1
     assert "cannot load the model" in err and "does not compile" in err and "chat_template" in err
     assert "Traceback" not in out + err
+
+
+LOOP = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+"""Ten billion empty iterations: no output, no call the sandbox could refuse."""
+
+
+def test_a_template_that_never_ends_is_stopped() -> None:
+    formatter = ChatFormatter(LOOP, bos_token="", eos_token="")
+    formatter.time_limit_s = 0.5
+    with pytest.raises(ChatTemplateTimeout) as info:
+        formatter.render(MESSAGES)  # a system message: no second (merged) try after a timeout
+    assert info.value.message.startswith("The chat template took more than 0.5 s to render")
+    # the watchdog never fires into later work
+    fast = ChatFormatter(None, bos_token="", eos_token="")
+    fast.time_limit_s = 0.01
+    for _ in range(200):
+        fast.render(MESSAGES)
+
+
+@pytest.mark.real_model
+async def test_a_never_ending_template_in_the_app(model_path: Path, tmp_path: Path) -> None:
+    """The reply ends with the reason, the app stays usable and quits (it used to hang at quit)."""
+    from reliability_support import SIZE, finished, last_done, make_settings, send, wait_ready
+
+    from tui.app import TokendialApp
+    from tui.engine.protocol import ChatEngine
+
+    engine = load_engine(LoadConfig(model_path=model_path, n_ctx=512, n_threads=2, chat_template=LOOP))
+    engine.formatter.time_limit_s = 1.0
+
+    def factory(config: LoadConfig) -> ChatEngine:
+        return engine
+
+    app = TokendialApp(make_settings(tmp_path), engine_factory=factory, config_path=tmp_path / "c.toml")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await send(pilot, "hi")
+        await pilot.press("escape")  # cancel can't reach into the template; the time limit does
+        await finished(pilot)
+        done = last_done(app)
+        assert done.stop.kind is StopKind.ERROR
+        assert "took more than 1 s to render" in (done.stop.message or "")
+        await send(pilot, "again")  # still usable (and still refused the same way)
+        await finished(pilot)
+        assert last_done(app).stop.kind is StopKind.ERROR
+    assert engine._closed

@@ -11,8 +11,11 @@ exhaust memory. (A template can still loop for a long time: rendering isn't inte
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,8 +42,57 @@ MAX_TEMPLATE_VALUE = 1_000_000
 """Largest string or list (characters or items) a template's ``*`` may build."""
 
 
+RENDER_TIME_LIMIT_S = 10.0
+"""A chat template renders in milliseconds; one still running after this is stopped (it would
+keep the engine thread, and so the app's quit, waiting forever)."""
+
+
 class ChatTemplateError(EngineError):
     """The chat template could not be compiled or rendered."""
+
+
+class ChatTemplateTimeout(ChatTemplateError):
+    """The chat template ran past the time limit."""
+
+
+class _TemplateTimeout(BaseException):
+    """Raised inside the rendering thread when the time limit is up (not an Exception: nothing
+    on the way may swallow it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise _TemplateTimeout in this thread if the block is still running after ``seconds``.
+
+    A watchdog thread sets an asynchronous exception in this thread (Python checks for it between
+    bytecodes, so a template loop that calls nothing is stopped too). A lock makes sure it is never
+    set after the block has ended, and a pending one is withdrawn.
+    """
+    target = threading.get_ident()
+    lock = threading.Lock()
+    ended = threading.Event()
+    fired = False
+
+    def watchdog() -> None:
+        nonlocal fired
+        if ended.wait(seconds):
+            return
+        with lock:
+            if not ended.is_set():
+                fired = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(target), ctypes.py_object(_TemplateTimeout)
+                )
+
+    thread = threading.Thread(target=watchdog, name="chat-template-watchdog", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        with lock:
+            ended.set()
+            if fired:  # not delivered yet (the block ended just in time): withdraw it
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)
 
 
 class TemplateSandbox(ImmutableSandboxedEnvironment):
@@ -93,6 +145,8 @@ class ChatFormatter:
         self.template_text = template or CHATML_TEMPLATE
         self.bos_token = bos_token
         self.eos_token = eos_token
+        self.time_limit_s = RENDER_TIME_LIMIT_S
+        """Rendering longer than this is stopped with a ChatTemplateError."""
         environment = TemplateSandbox(
             loader=jinja2.BaseLoader(),
             trim_blocks=True,
@@ -125,6 +179,8 @@ class ChatFormatter:
         payload = [{"role": m.role, "content": m.content} for m in messages]
         try:
             return self._render(payload, add_generation_prompt)
+        except ChatTemplateTimeout:
+            raise  # another try would take as long
         except ChatTemplateError:
             if not payload or payload[0]["role"] != "system" or len(payload) < 2:
                 raise
@@ -133,6 +189,16 @@ class ChatFormatter:
             return self._render([merged, *rest], add_generation_prompt)
 
     def _render(self, payload: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        try:
+            with _time_limit(self.time_limit_s):
+                return self._render_unlimited(payload, add_generation_prompt)
+        except _TemplateTimeout:
+            raise ChatTemplateTimeout(
+                f"The chat template took more than {self.time_limit_s:g} s to render "
+                "(a loop that never ends?); the reply was not started."
+            ) from None
+
+    def _render_unlimited(self, payload: list[dict[str, str]], add_generation_prompt: bool) -> str:
         limit = MAX_TEMPLATE_OUTPUT + 2 * sum(len(m["content"]) for m in payload)
         try:
             chunks: list[str] = []
