@@ -31,6 +31,7 @@ from tests.bench.common import (
 )
 from tests.bench.decode import (
     DecodeRun,
+    LlamaCppPythonLogprobs,
     LlamaCppPythonStream,
     OurEngine,
     OurEngineTopN,
@@ -90,7 +91,7 @@ def native_reference(allow_build: bool) -> tuple[Path | None, str]:
     return binary, "built now"
 
 
-def decode_section(runs: int, allow_native: bool) -> tuple[list[Row], Any]:
+def decode_section(runs: int, allow_native: bool, logprobs: bool = True) -> tuple[list[Row], Any]:
     """Sections 1-3: every contender interleaved, ``runs`` rounds after a warm-up round.
 
     Returns the rows and the loaded engine (for the overhead microbenchmark), or None.
@@ -115,6 +116,9 @@ def decode_section(runs: int, allow_native: bool) -> tuple[list[Row], Any]:
         if THREADS > 1:
             contenders["ours-t1"] = OurEngine(model, top_n=10, threads=1)
             plan.append(("ours-t1", "greedy"))
+    if logprobs:
+        contenders["lcp-logprobs"] = LlamaCppPythonLogprobs(model)
+        plan.append(("lcp-logprobs", "sampling"))
     binary, how = native_reference(allow_native)
     if binary is not None:
         plan.append(("native", "greedy"))
@@ -159,6 +163,17 @@ def decode_section(runs: int, allow_native: bool) -> tuple[list[Row], Any]:
                 speed[f"ours/{mode}"],
                 speed[f"lcp/{mode}"],
                 1.10,
+            )
+        )
+    if "lcp-logprobs/sampling" in speed:
+        rows.append(
+            ratio_row(
+                "1",
+                "decode, sampling: ours (top-10) vs llama-cpp-python with logprobs=10 (its top-10)",
+                speed["ours/sampling"],
+                speed["lcp-logprobs/sampling"],
+                1.10,
+                "the like-for-like comparison: llama-cpp-python needs logits_all=True for logprobs",
             )
         )
     for mode in MODES:
@@ -388,6 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-ui", action="store_true", help="skip section 4 (the app)")
     parser.add_argument("--skip-native", action="store_true", help="do not build or run llama-bench")
     parser.add_argument("--skip-procs", action="store_true", help="skip section 5 (start-up, memory)")
+    parser.add_argument(
+        "--skip-logprobs", action="store_true", help="skip llama-cpp-python with logprobs=10 (slow)"
+    )
     parser.add_argument("--out", type=Path, help="also write the table to this file")
     parser.add_argument(
         "--wait-quiet",
@@ -409,7 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rows: list[Row] = []
     with ignore_eos():
-        decode_rows, ours = decode_section(args.runs, allow_native=not args.skip_native)
+        decode_rows, ours = decode_section(
+            args.runs, allow_native=not args.skip_native, logprobs=not args.skip_logprobs
+        )
         rows += decode_rows
         if ours is not None:
             log("per-token overhead microbenchmark...")

@@ -210,8 +210,10 @@ class Noise:
     def summary(self) -> str:
         """One line for the table header."""
         return (
-            f"{self.repeated} of {self.runs} timed runs were repeated because other processes used more than "
-            f"{OTHERS_LIMIT:.0%} of the CPUs meanwhile; {self.kept_noisy} kept anyway after {MAX_TRIES} tries"
+            f"Of {self.runs} timed runs, {self.runs - self.kept_noisy} ran while other processes used "
+            f"at most "
+            f"{OTHERS_LIMIT:.0%} of the CPUs ({self.repeated} repeats needed); {self.kept_noisy} were kept "
+            f"after {MAX_TRIES} disturbed tries"
         )
 
 

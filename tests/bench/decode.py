@@ -73,6 +73,7 @@ class LlamaCppPythonStream:
     """llama-cpp-python's ``create_completion(stream=True)`` on the same prompt tokens."""
 
     name = "llama-cpp-python create_completion(stream=True)"
+    logprobs: int | None = None
 
     def __init__(self, model: Path) -> None:
         self.llm = _load_llama(model)
@@ -91,6 +92,7 @@ class LlamaCppPythonStream:
             min_p=params.min_p,
             repeat_penalty=params.repeat_penalty,
             seed=params.seed,
+            logprobs=self.logprobs,
         )
         first = last = 0.0
         for i, _chunk in enumerate(stream):
@@ -100,6 +102,20 @@ class LlamaCppPythonStream:
         # The last sampled token is never evaluated: n_tokens = prompt + generated - 1.
         generated = self.llm.n_tokens - len(self.prompt) + 1
         return DecodeRun(tokens_per_s(first, last, generated), generated)
+
+
+class LlamaCppPythonLogprobs(LlamaCppPythonStream):
+    """The same with ``logprobs=10``: llama-cpp-python's way to get top-10 candidates per token.
+
+    It needs ``logits_all=True`` (logits of every position kept, n_ctx x n_vocab floats).
+    """
+
+    name = "llama-cpp-python create_completion(stream=True, logprobs=10)"
+
+    def __init__(self, model: Path) -> None:
+        self.llm = _load_llama(model, logits_all=True)
+        self.prompt = prompt_tokens(self.llm)
+        self.logprobs = 10
 
 
 class RawDecodeLoop:
