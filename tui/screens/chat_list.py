@@ -12,12 +12,13 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui.screens.confirm import ConfirmScreen
 from tui.store import ChatStore, ChatSummary, StoreError
 from tui.widgets.safe_text import clean, one_line
 
@@ -75,44 +76,19 @@ class TextPromptScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ConfirmDeleteScreen(ModalScreen[bool]):
-    """Ask before deleting a chat; dismissed with True only on an explicit yes."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Delete", id="confirm.yes", tooltip="Delete the chat"),
-        Binding("n,escape", "answer(False)", "Keep", id="confirm.no", tooltip="Keep the chat"),
-    ]
+class ConfirmDeleteScreen(ConfirmScreen):
+    """Ask before deleting a chat; dismissed with True only on an explicit yes (Keep is the default)."""
 
     def __init__(self, summary: ChatSummary) -> None:
-        super().__init__(id="confirm-delete", classes="text-prompt")
+        super().__init__(
+            f"Delete the chat “{one_line(summary.title, 80)}”?",
+            f"Its {summary.message_count} messages are deleted for good (export it first to keep a copy).",
+            "Delete",
+            "Keep",
+            screen_id="confirm-delete",
+            yes_variant="error",
+        )
         self.summary = summary
-
-    def compose(self) -> ComposeResult:
-        """The question and two buttons (Keep is focused)."""
-        with Vertical(classes="dialog"):
-            yield Label(
-                Text(f"Delete the chat “{one_line(self.summary.title, 80)}”?"), classes="dialog-title"
-            )
-            yield Static(
-                f"Its {self.summary.message_count} messages are deleted for good (export it first to keep "
-                "a copy).",
-            )
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Delete (y)", variant="error", id="confirm-yes")
-                yield Button("Keep (n)", variant="primary", id="confirm-no")
-
-    def on_mount(self) -> None:
-        """Keep is the default."""
-        self.query_one("#confirm-no", Button).focus()
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(event.button.id == "confirm-yes")
-
-    def action_answer(self, yes: bool) -> None:
-        """Close with the answer."""
-        self.dismiss(yes)
 
 
 class ChatListScreen(ModalScreen[int | None]):

@@ -11,6 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
+from textual.widgets.button import ButtonVariant
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -21,12 +22,22 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No", id="confirm.no_any", tooltip="Leave everything as it is"),
     ]
 
-    def __init__(self, question: str, detail: str, yes: str, no: str, *, screen_id: str) -> None:
+    def __init__(
+        self,
+        question: str,
+        detail: str,
+        yes: str,
+        no: str,
+        *,
+        screen_id: str,
+        yes_variant: ButtonVariant = "warning",
+    ) -> None:
         super().__init__(id=screen_id, classes="text-prompt")
         self.question = question
         self.detail = detail
         self.yes = yes
         self.no = no
+        self.yes_variant = yes_variant
 
     def compose(self) -> ComposeResult:
         """The question, what it does, and two buttons (no is focused)."""
@@ -34,7 +45,7 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Label(Text(self.question), classes="dialog-title")
             yield Static(Text(self.detail))
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self.yes} (y)", variant="warning", id="confirm-yes")
+                yield Button(f"{self.yes} (y)", variant=self.yes_variant, id="confirm-yes")
                 yield Button(f"{self.no} (n)", variant="primary", id="confirm-no")
 
     def on_mount(self) -> None:
