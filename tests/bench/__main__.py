@@ -445,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += procs_rows(min(args.runs, 3))
     header = (
         f"Benchmark of {stamp()} on {machine()}.\n"
-        f"Model {model.name}, {THREADS} threads, {N_GEN} new tokens per reply (EOS ignored for every "
+        f"Model {model.name}, {THREADS} thread{'s' if THREADS != 1 else ''}, {N_GEN} new tokens per reply "
+        f"(EOS ignored for every "
         f"contender), {args.runs} interleaved rounds after a warm-up; median (min-max). "
         f"Other processes kept the CPUs {busy_before:.0%} busy just before the run "
         f"(load average {os.getloadavg()[0]:.1f} at the end); "
