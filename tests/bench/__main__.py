@@ -375,6 +375,18 @@ def procs_rows(runs: int) -> list[Row]:
             "the model loads in the engine thread after the screen is up",
         ),
     ]
+    app_speed, engine_speed = stat("app", "shown_tok_s"), stat("engine", "tok_s")
+    rows.append(
+        ratio_row(
+            "4",
+            "fresh processes: reply in the real app (engine loaded and run in its worker thread) "
+            "vs our engine alone (main thread)",
+            list(app_speed.samples),
+            list(engine_speed.samples),
+            UI_RATIO_TARGET,
+            "one reply per process, so no thread but one ever runs llama.cpp (see the findings on OpenMP)",
+        )
+    )
     app_rss, lcp_rss, eng_rss = (
         stat("app", "maxrss_mb"),
         stat("llama-cpp-python", "maxrss_mb"),

@@ -53,7 +53,7 @@ def _load_and_reply(contender_class: str) -> dict[str, Any]:
         contender = getattr(decode, contender_class)(model_path())
         ready = _since_start()
         run = contender.run(SAMPLING)
-    return {"model_ready_s": ready, "tokens": run.tokens, "maxrss_mb": _maxrss_mb()}
+    return {"model_ready_s": ready, "tokens": run.tokens, "tok_s": run.tok_s, "maxrss_mb": _maxrss_mb()}
 
 
 def run_llama_cpp_python() -> dict[str, Any]:

@@ -400,6 +400,8 @@ async def startup_and_one_reply(since_start: Callable[[], float]) -> dict[str, A
             await _wait_for(lambda: bool(hook.finished), 120, "the reply")
             marks["reply_s"] = time.perf_counter() - before
             marks["tokens"] = float(len(hook.finished[-1][1].done.token_ids))
+            shown = sum(n for _, n in hook.batches)
+            marks["shown_tok_s"] = tokens_per_s(hook.batches[0][0], hook.batches[-1][0], shown)
             del worker_engine
         marks["app_created_s"] = created
         return marks
