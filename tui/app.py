@@ -307,6 +307,7 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         chat.anchor()
         message = AssistantMessage(record)
         await chat.mount(message)
+        chat.fold()  # a long chat would slow every redraw of the stream (see SHOWN_MESSAGES)
         if prefix:  # a branch: its fixed tokens are already there
             await message.append(record.streamed_text)
         job = ReplyJob(reply_id, self._conversation(), continue_from=continue_from)
@@ -499,6 +500,7 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         self._token_record_id = None
         self.token_view.show_reply(None)
         await self.chat_view.query(".message").remove()
+        self.chat_view.fold()
         self.status.context_used = 0
         self.status.live_tokens = 0
         self.post_message(self.NewChatStarted())

@@ -152,6 +152,7 @@ class ChatActions:
                 widgets.append(AssistantMessage(record))
                 last_record = record
         await app.chat_view.mount_all(widgets)
+        app.chat_view.fold()
         for widget in widgets:
             if isinstance(widget, AssistantMessage) and widget.record.done is not None:
                 await widget.finish(widget.record.done)

@@ -464,6 +464,34 @@ async def test_token_view_cursor_and_selection(tmp_path: Path, fake: FakeEngine)
         assert app.focused is not None and app.focused.id == "prompt"
 
 
+async def test_hidden_token_view_catches_up_when_shown(tmp_path: Path) -> None:
+    """Tokens streamed while the chat is shown are not laid out in the hidden token view (each
+    layout of a hidden view still costs the screen a layout pass); showing the view catches up."""
+    engine = FakeEngine(hold_at=3)
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await send(pilot, "go")
+        await wait_for(pilot, engine.reached_hold.is_set, "engine at token 3")
+        await pilot.press("ctrl+t")  # shown mid-reply: it follows the stream
+        await wait_for(pilot, lambda: "Hello" in token_view_text(app), "the first token drawn")
+        await pilot.press("ctrl+t")  # back to the chat
+        await pilot.pause()
+        hidden_size = app.token_view.virtual_size
+        engine.release()
+        await reply_done(pilot)
+        assert app.token_view.virtual_size == hidden_size  # nothing laid out while hidden
+        assert "Ask me anything!" in app.history[-1].content
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        text = token_view_text(app)
+        assert "anything" in text
+        assert "END OF SEQUENCE" in text
+        assert app.token_view.virtual_size.height > hidden_size.height
+        assert app.token_view.strip is not None
+        assert len(app.token_view.strip.values) == len(engine.script)
+
+
 async def test_token_view_shows_whitespace_and_probability_colours(tmp_path: Path, fake: FakeEngine) -> None:
     app = make_app(fake, tmp_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -7,9 +7,15 @@ characters first, and links are not opened on click (``open_links=False``).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
@@ -17,6 +23,16 @@ from tui.engine.events import ReplyDone
 from tui.reply import ReplyRecord
 from tui.widgets.safe_text import clean
 from tui.widgets.stop_badge import small_badge
+
+SHOWN_MESSAGES = 6
+"""Messages displayed at the bottom of the transcript when a reply starts or a chat is opened.
+
+Earlier ones are folded behind an :class:`EarlierBar` that shows more. Every displayed message
+costs each redraw of a streaming reply: Textual lays out all displayed widgets of the screen (each
+Markdown block is one), so in a long chat a reply would stream ~20% slower on a 2-core machine.
+"""
+UNFOLD_STEP = 10
+"""Messages shown per use of the bar (click, Enter, or scrolling to the top)."""
 
 USER_DISPLAY_LIMIT = 20_000
 """A longer user message shows its first characters and how many more were sent: wrapping a
@@ -113,12 +129,158 @@ class AssistantMessage(Vertical):
         self.add_class("finished")
 
 
+class EarlierBar(Static, can_focus=True):
+    """The first line of a folded transcript: how many earlier messages are hidden; shows more."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter,space", "show_more", "Show earlier", id="chat.show_earlier"),
+    ]
+
+    class ShowMore(Message):
+        """The user asked for more of the earlier messages."""
+
+    def __init__(self) -> None:
+        super().__init__(id="earlier")
+        self.display = False
+
+    def set_count(self, folded: int) -> None:
+        """Show how many messages are folded (hidden when none)."""
+        self.display = folded > 0
+        if folded:
+            step = min(folded, UNFOLD_STEP)
+            self.update(
+                f"▲ {folded} earlier message{'s' if folded > 1 else ''} · click or scroll up to show "
+                f"{'them' if step == folded else f'{step} more'}"
+            )
+
+    def on_click(self, event: events.Click) -> None:
+        """A click shows more."""
+        event.stop()
+        self.post_message(self.ShowMore())
+
+    def action_show_more(self) -> None:
+        """Enter or space shows more."""
+        self.post_message(self.ShowMore())
+
+
 class ChatView(VerticalScroll):
-    """The scrolling transcript; anchored to the bottom while a reply streams."""
+    """The scrolling transcript; anchored to the bottom while a reply streams.
+
+    Only the last :data:`SHOWN_MESSAGES` messages are displayed after a reply starts or a chat is
+    opened (:meth:`fold`); the earlier ones stay in the transcript, folded behind the
+    :class:`EarlierBar`, until the user uses the bar or scrolls up (wheel, ↑, page up, home) with
+    the view already at the top.
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._by_reply: dict[int, AssistantMessage] = {}
+        """Reply id -> its message widget: a cache, checked on every use (see ``assistant_message``)."""
+        self._folded = 0
+
+    def compose(self) -> ComposeResult:
+        """The bar over folded messages (hidden while none are)."""
+        yield EarlierBar()
+
+    @property
+    def messages(self) -> list[Widget]:
+        """The messages of the transcript (user and assistant), folded ones included, in order."""
+        return [child for child in self.children if child.has_class("message")]
+
+    @property
+    def folded(self) -> int:
+        """How many earlier messages are folded away."""
+        return self._folded
+
+    def fold(self, keep: int = SHOWN_MESSAGES) -> None:
+        """Display only the last ``keep`` messages; the earlier ones go behind the bar."""
+        messages = self.messages
+        cut = max(len(messages) - keep, 0)
+        for index, message in enumerate(messages):
+            message.set_class(index < cut, "-folded")
+        self._set_folded(cut)
+
+    def show_more(self, step: int = UNFOLD_STEP) -> None:
+        """Unfold up to ``step`` more earlier messages, keeping the shown ones where they are on screen."""
+        messages = self.messages
+        folded = [message for message in messages if message.has_class("-folded")]
+        if not folded:
+            return
+        height, scroll_y = self.virtual_size.height, self.scroll_y
+        for message in folded[-step:]:
+            message.remove_class("-folded")
+        self._set_folded(max(len(folded) - step, 0))
+        self._keep_in_place(height, scroll_y)
+
+    def _keep_in_place(self, height: int, scroll_y: float, tries: int = 5) -> None:
+        """Once the messages shown above are laid out, scroll down by their height (the view stays put)."""
+
+        def scroll() -> None:
+            grown = self.virtual_size.height - height
+            if grown <= 0 and tries > 1:  # not laid out yet
+                self._keep_in_place(height, scroll_y, tries - 1)
+                return
+            self.scroll_to(y=scroll_y + max(grown, 0), animate=False, immediate=True)
+
+        self.call_after_refresh(scroll)
+
+    def unfold_all(self) -> None:
+        """Display every message."""
+        self.show_more(len(self.children))
+
+    def _set_folded(self, count: int) -> None:
+        self._folded = count
+        bar = self.query_one(EarlierBar)
+        if not count and bar.has_focus:
+            self.focus()  # the bar goes away: keep the keyboard in the transcript
+        bar.set_count(count)
+
+    def on_earlier_bar_show_more(self, message: EarlierBar.ShowMore) -> None:
+        """The bar was used."""
+        message.stop()
+        self.show_more()
+
+    # Scrolling up at the top (wheel or keys) shows more. Only the user's own scrolling does:
+    # focusing the bar or a programmatic scroll to the top must not unfold the chat.
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        """The wheel turned up with the view at the top: show more."""
+        if self._more_at_top():
+            event.stop()
+
+    def action_scroll_up(self) -> None:
+        """Up: scroll, or show more at the top."""
+        if not self._more_at_top():
+            super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        """Page up: scroll, or show more at the top."""
+        if not self._more_at_top():
+            super().action_page_up()
+
+    def action_scroll_home(self) -> None:
+        """Home: to the top, or show more when already there."""
+        if not self._more_at_top():
+            super().action_scroll_home()
+
+    def _more_at_top(self) -> bool:
+        """At the top with messages folded: show more (True), else False."""
+        if self._folded and self.scroll_y <= 0:
+            self.show_more()
+            return True
+        return False
 
     def assistant_message(self, reply_id: int) -> AssistantMessage | None:
-        """The message widget of reply ``reply_id``, if it is in the transcript."""
-        for message in self.query(AssistantMessage):
-            if message.record.reply_id == reply_id:
-                return message
-        return None
+        """The message widget of reply ``reply_id``, if it is in the transcript.
+
+        Called for every redraw while a reply streams: a DOM query walks every widget of every
+        message (each Markdown block is one), so the answer is cached. A cached widget is used only
+        while it is still a child of this view showing that reply; otherwise the cache is rebuilt
+        from the transcript, so mounting, removing or replacing messages needs no bookkeeping.
+        """
+        cached = self._by_reply.get(reply_id)
+        if cached is not None and cached.parent is self and cached.record.reply_id == reply_id:
+            return cached
+        self._by_reply = {
+            child.record.reply_id: child for child in self.children if isinstance(child, AssistantMessage)
+        }
+        return self._by_reply.get(reply_id)

@@ -27,6 +27,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -139,6 +140,8 @@ class TokenView(ScrollView, can_focus=True):
         """The laid-out token lines."""
         self._token_line: list[int] = []
         """Per token: the line its text starts on."""
+        self._stale = False
+        """Tokens arrived (or the reply ended) while the view was hidden: lay out when shown."""
         self._para_token = 0
         """First token of the last (open) paragraph: the only one laid out again as tokens arrive."""
         self._para_line = 0
@@ -158,13 +161,21 @@ class TokenView(ScrollView, can_focus=True):
         """Show ``record`` (its tokens so far); None clears the view."""
         self.record = record
         self.cursor = None
+        self._stale = False
         if self.strip is not None:
             self.strip.show(record.events if record else (), None)
         self._rebuild()
         self.scroll_to(0, 0, animate=False, immediate=True)
 
     def append_tokens(self, tokens: tuple[TokenEvent, ...]) -> None:
-        """The shown reply received tokens (already added to its record): lay out the last paragraph."""
+        """The shown reply received tokens (already added to its record): lay out the last paragraph.
+
+        While the view is hidden (the chat is shown), nothing is laid out until :meth:`reveal`: a
+        hidden view that changes its virtual size still costs the whole screen a layout pass.
+        """
+        if not self._shown():
+            self._stale = True
+            return
         follow = self.scroll_y >= self.max_scroll_y
         self._extend_cells()
         if self.strip is not None and self.record is not None:
@@ -175,6 +186,21 @@ class TokenView(ScrollView, can_focus=True):
 
     def finish(self, done: ReplyDone) -> None:
         """The shown reply ended: draw its badge (the final events may carry parameter versions)."""
+        if not self._shown():
+            self._stale = True
+            return
+        self._catch_up()
+
+    def reveal(self) -> None:
+        """The view was just shown: catch up on tokens that came while hidden, or a new width."""
+        if self._stale:
+            self._stale = False
+            self._catch_up()
+        elif self._content_width() != self._layout_width:
+            self._layout(from_paragraph=False)
+
+    def _catch_up(self) -> None:
+        """Lay out the whole reply again (its strip too), staying at the end if the view was there."""
         follow = self.scroll_y >= self.max_scroll_y
         if self.strip is not None and self.record is not None:
             self.strip.extend(self.record.events)
@@ -182,10 +208,14 @@ class TokenView(ScrollView, can_focus=True):
         if follow:
             self.scroll_end(animate=False, immediate=True)
 
-    def reveal(self) -> None:
-        """The view was just shown: lay out again if the width changed while hidden."""
-        if self._content_width() != self._layout_width:
-            self._layout(from_paragraph=False)
+    def _shown(self) -> bool:
+        """Whether this view and every container above it are displayed."""
+        node: DOMNode | None = self
+        while isinstance(node, Widget):
+            if not node.display:
+                return False
+            node = node.parent
+        return True
 
     @property
     def selected_event(self) -> TokenEvent | None:
