@@ -34,6 +34,7 @@ from tui.engine.live import LiveParams
 from tui.engine.protocol import ChatEngine, LoadConfig
 from tui.inspector_actions import InspectorActions
 from tui.model_actions import ModelActions
+from tui.pacing import RedrawPacer
 from tui.reply import ReplyRecord
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
@@ -56,8 +57,10 @@ from tui.worker import (
 
 __all__ = ["ReplyFinished", "TokendialApp", "run_app"]
 
-UI_REFRESH_S = 0.1
-"""The transcript and token view redraw streamed tokens at most this often (the data is never late)."""
+STATUS_REFRESH_S = 0.5
+"""The status bar's live token count is redrawn at most this often while a reply streams: a
+redraw of the status bar (bottom row) in the same frame as the transcript makes Textual render the
+whole rectangle between them, the sampling panel included."""
 
 LOAD_FAILED_HELP = (
     "What to do: press F2 to load another model (a .gguf file from the models folder, or a path), "
@@ -159,6 +162,9 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         self._unshown: dict[int, str] = {}
         """Streamed text not drawn yet, by reply id."""
         self._last_ui_refresh = 0.0
+        self._last_status_refresh = 0.0
+        self.pacer = RedrawPacer()
+        """How often streamed tokens are drawn (adapts to what a redraw costs)."""
         self._refresh_timer: Timer | None = None
         self._load_config = load_config_for(settings)
         self.engine_worker = EngineWorker(self, engine_factory, self._load_config, self.live, batch_s=batch_s)
@@ -312,6 +318,7 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
             await message.append(record.streamed_text)
         job = ReplyJob(reply_id, self._conversation(), continue_from=continue_from)
         self._active = job
+        self.pacer.start()
         self._token_record_id = reply_id
         self.token_view.show_reply(record)
         if self.model_state is ModelState.READY:
@@ -351,18 +358,19 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         await self._show_streamed()
 
     async def _show_streamed(self) -> None:
-        """Show streamed tokens now, or at the next UI tick if the last refresh was under UI_REFRESH_S ago.
+        """Show streamed tokens now, or later if the last redraw was under ``pacer.interval`` ago.
 
         The records are always up to date; only the drawing is throttled, so a fast model is not
         slowed down by a relayout per token batch.
         """
         elapsed = time.monotonic() - self._last_ui_refresh
-        if elapsed >= UI_REFRESH_S:
+        if elapsed >= self.pacer.interval:
             await self._flush_streamed()
         elif self._refresh_timer is None:
-            self._refresh_timer = self.set_timer(UI_REFRESH_S - elapsed, self._flush_streamed)
+            self._refresh_timer = self.set_timer(self.pacer.interval - elapsed, self._flush_streamed)
 
-    async def _flush_streamed(self) -> None:
+    async def _flush_streamed(self, *, final: bool = False) -> None:
+        """Draw what was streamed since the last redraw; ``final``: the reply ended (not paced)."""
         if self._refresh_timer is not None:
             self._refresh_timer.stop()
             self._refresh_timer = None
@@ -370,6 +378,8 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
             return
         with contextlib.suppress(NoMatches, ScreenStackError):  # quitting: widgets gone mid-draw
             await self._draw_streamed()
+        if not final:
+            self.pacer.drawn()
 
     async def _draw_streamed(self) -> None:
         self._last_ui_refresh = time.monotonic()
@@ -381,15 +391,16 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
             if self._token_record_id == reply_id:
                 self.token_view.append_tokens(())
         record = self.records.get(self._active.reply_id) if self._active is not None else None
-        if record is not None:
+        if record is not None and self._last_ui_refresh - self._last_status_refresh >= STATUS_REFRESH_S:
             # The gauge keeps the last exact count (the prompt size is known when the reply ends).
+            self._last_status_refresh = self._last_ui_refresh
             self.status.live_tokens = len(record.events)
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
         """The reply ended: observers first (autosave), then the badge, the status, the history."""
         for observer in self.reply_observers:
             observer(message)
-        await self._flush_streamed()
+        await self._flush_streamed(final=True)
         record = self.records.get(message.reply_id)
         if record is not None:
             record.done = message.done

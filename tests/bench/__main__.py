@@ -335,15 +335,26 @@ def ui_rows(runs: int) -> list[Row]:
     return rows
 
 
+def spare_core_threads() -> int | None:
+    """cores - 1 when the benchmark's threads take every core (else None: the UI has a core anyway)."""
+    cores = os.cpu_count() or 1
+    return cores - 1 if cores > 1 and cores <= THREADS else None
+
+
 def procs_rows(runs: int) -> list[Row]:
     """Section 5: fresh processes, interleaved."""
     from tests.bench.procs import measure
 
     samples: dict[str, list[dict[str, Any]]] = {}
     modes = ["llama-cpp-python", "engine", "app"]
+    spare = spare_core_threads()
+    if spare is not None:
+        modes += [f"engine@{spare}", f"app@{spare}"]
     for round_no in range(runs):
-        for mode in modes[round_no % 3 :] + modes[: round_no % 3]:
-            result = measure(mode)
+        shift = round_no % len(modes)
+        for mode in modes[shift:] + modes[:shift]:
+            name, _, threads = mode.partition("@")
+            result = measure(name, threads=int(threads) if threads else None)
             if "error" in result:
                 log(f"{mode} process failed: {result['error']}")
                 continue
@@ -387,6 +398,19 @@ def procs_rows(runs: int) -> list[Row]:
             "one reply per process, so no thread but one ever runs llama.cpp (see the findings on OpenMP)",
         )
     )
+    if spare is not None:
+        rows.append(
+            ratio_row(
+                "4",
+                f"fresh processes, {spare} thread{'s' if spare > 1 else ''} (a core left for the UI): "
+                "reply in the real app vs our engine alone",
+                list(stat(f"app@{spare}", "shown_tok_s").samples),
+                list(stat(f"engine@{spare}", "tok_s").samples),
+                UI_RATIO_TARGET,
+                f"cores - 1 threads for both; llama-cpp-python's default n_threads (cores / 2, which the "
+                f"app uses unless n_threads is set) is {max((os.cpu_count() or 1) // 2, 1)} here",
+            )
+        )
     app_rss, lcp_rss, eng_rss = (
         stat("app", "maxrss_mb"),
         stat("llama-cpp-python", "maxrss_mb"),

@@ -82,9 +82,14 @@ def run_app() -> dict[str, Any]:
 MODES = {"llama-cpp-python": run_llama_cpp_python, "engine": run_engine, "app": run_app}
 
 
-def measure(mode: str, timeout: float = 180.0) -> dict[str, Any]:
-    """Run ``mode`` in a fresh interpreter and return its JSON result (or {"error": ...})."""
+def measure(mode: str, timeout: float = 180.0, threads: int | None = None) -> dict[str, Any]:
+    """Run ``mode`` in a fresh interpreter and return its JSON result (or {"error": ...}).
+
+    ``threads``: llama.cpp threads for that process (default: the benchmark's).
+    """
     env = dict(os.environ)
+    if threads is not None:
+        env["TOKENDIAL_BENCH_THREADS"] = str(threads)
     env[PROCESS_START_ENV] = repr(time.time())
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run(

@@ -100,7 +100,8 @@ def test_type_a_prompt_and_read_the_reply_and_its_stop_badge(tmux_app: Tmux) -> 
     # Text and Enter in one write: Enter must not overtake the typed characters.
     tmux.run("send-keys", "-t", tmux.session, "What is the capital of France?", "Enter")
     screen = tmux.wait_for(
-        lambda s: "end of sequence <|im_end|>" in s or "stopped at 40/40" in s, "the reply's stop badge"
+        lambda s: ("end of sequence <|im_end|>" in s or "stopped at 40/40" in s) and "tok/s" in s,
+        "the reply's stop badge, and its speed in the status bar",
     )
     assert "What is the capital of France?" in screen
     assert "╭─ assistant" in screen
