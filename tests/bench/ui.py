@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 import tempfile
 import threading
 import time
@@ -50,8 +49,6 @@ TRANSCRIPT_TOKENS = 5000
 KEY_INTERVAL_S = 0.1
 """Mean gap between probe key presses while a reply streams."""
 SCREEN_SIZE = (160, 48)
-FAST_SWITCH_S = 0.0005
-"""GIL switch interval for the what-if row (Python's default is 0.005 s)."""
 
 
 def bench_settings(data_dir: Path) -> Any:
@@ -234,8 +231,8 @@ def engine_alone(engine: BenchEngine) -> float:
     return engine.tok_s
 
 
-def _store_long_chat(app: Any, finished: Any) -> tuple[int, int, int]:
-    """Save a chat of >= TRANSCRIPT_TOKENS tokens made of copies of a real exchange.
+def _store_long_chat(app: Any, finished: Any, min_tokens: int = TRANSCRIPT_TOKENS) -> tuple[int, int, int]:
+    """Save a chat of >= ``min_tokens`` tokens made of copies of a real exchange (at least one).
 
     Returns (chat id, its message count, its token count).
     """
@@ -243,7 +240,7 @@ def _store_long_chat(app: Any, finished: Any) -> tuple[int, int, int]:
     done = finished.done
     tokens = finished.tokens
     per_turn = app.engine_worker.engine.count_tokens(PROMPT) + len(done.token_ids)
-    turns = -(-TRANSCRIPT_TOKENS // per_turn)
+    turns = max(-(-min_tokens // per_turn), 1)
     chat_id = store.create_chat(params=SAMPLING)
     for _ in range(turns):
         store.add_user_message(chat_id, PROMPT)
@@ -280,8 +277,8 @@ class UiResults:
     app_empty: list[AppRun] = field(default_factory=list)
     app_long: list[AppRun] = field(default_factory=list)
     app_keys: list[AppRun] = field(default_factory=list)
-    app_fast_switch: list[AppRun] = field(default_factory=list)
-    """What-if: the app with Python's GIL switch interval at FAST_SWITCH_S instead of 5 ms."""
+    app_short: list[AppRun] = field(default_factory=list)
+    """The app with one earlier exchange in the chat: the transcript scrolls as the reply grows."""
     key_delays_ms: list[float] = field(default_factory=list)
     transcript_tokens: int = 0
 
@@ -303,7 +300,7 @@ class UiResults:
             self.app_empty,
             self.app_long,
             self.app_keys,
-            self.app_fast_switch,
+            self.app_short,
             self.key_delays,
         )
 
@@ -332,6 +329,7 @@ async def ui_section(runs: int, log: Callable[[str], None]) -> UiResults:
                 if warm.tokens != N_GEN:
                     log(f"warning: the app's reply had {warm.tokens} tokens, not {N_GEN}")
                 long_id, keep, results.transcript_tokens = _store_long_chat(app, hook.finished[-1][1])
+                short_id, short_keep, _ = _store_long_chat(app, hook.finished[-1][1], min_tokens=1)
 
                 async def empty() -> None:
                     await app.action_new_chat()
@@ -347,19 +345,16 @@ async def ui_section(runs: int, log: Callable[[str], None]) -> UiResults:
                     await app.action_new_chat()
                     results.app_keys.append(await app_reply(app, hook, engine, press_keys=True))
 
-                async def switch() -> None:
-                    await app.action_new_chat()
-                    saved = sys.getswitchinterval()
-                    sys.setswitchinterval(FAST_SWITCH_S)
-                    try:
-                        results.app_fast_switch.append(await app_reply(app, hook, engine))
-                    finally:
-                        sys.setswitchinterval(saved)
+                async def short() -> None:
+                    if not await app.open_stored_chat(short_id):
+                        raise RuntimeError("could not open the short chat")
+                    results.app_short.append(await app_reply(app, hook, engine))
+                    app.chat_session.store.truncate_chat(short_id, short_keep)
 
                 async def alone() -> None:
                     results.engine_alone.append(await asyncio.to_thread(engine_alone, engine))
 
-                steps = [alone, empty, long, keys, switch]
+                steps = [alone, empty, long, keys, short]
                 for round_no in range(1, runs + 1):
                     shift = round_no % len(steps)
                     for step in steps[shift:] + steps[:shift]:
