@@ -167,6 +167,7 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         """How often streamed tokens are drawn (adapts to what a redraw costs)."""
         self._refresh_timer: Timer | None = None
         self._load_config = load_config_for(settings)
+        self._batch_s = batch_s
         self.engine_worker = EngineWorker(self, engine_factory, self._load_config, self.live, batch_s=batch_s)
         self.init_chats()
         self.init_inspector()
@@ -380,6 +381,8 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
             await self._draw_streamed()
         if not final:
             self.pacer.drawn()
+            # Messages no more often than redraws need them: each one wakes the UI thread.
+            self.engine_worker.batch_s = self._batch_s * self.pacer.interval / self.pacer.min_s
 
     async def _draw_streamed(self) -> None:
         self._last_ui_refresh = time.monotonic()

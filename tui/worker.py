@@ -133,6 +133,16 @@ class EngineWorker:
         self.engine: ChatEngine | None = None
         """The loaded engine (read-only for others; only the worker thread calls it)."""
 
+    @property
+    def batch_s(self) -> float:
+        """Seconds between TokensStreamed messages while a reply streams (after the first token)."""
+        return self._batch_s
+
+    @batch_s.setter
+    def batch_s(self, seconds: float) -> None:
+        # A float attribute: the worker thread reads it before every token.
+        self._batch_s = seconds
+
     def start(self) -> None:
         """Start the thread: load the model, then serve jobs."""
         self._worker = self._app.run_worker(

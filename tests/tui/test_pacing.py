@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from fakes import DEFAULT_SCRIPT, FakeEngine
+from tui_app_helpers import SIZE, make_app, reply_done, send, wait_ready
 
 from tui.pacing import RedrawPacer
 
@@ -81,3 +85,21 @@ def test_a_new_reply_does_not_count_the_time_between_replies() -> None:
 def test_bounds_are_checked() -> None:
     with pytest.raises(ValueError, match="min_s"):
         RedrawPacer(min_s=0.3, max_s=0.2)
+
+
+async def test_the_app_slows_redraws_and_token_messages_when_drawing_is_costly(tmp_path: Path) -> None:
+    """A pacer whose budget every redraw exceeds: redraws slow to max_s, and the engine thread's
+    messages follow (fewer wake-ups of the UI thread); no token is lost or late in the records."""
+    engine = FakeEngine(script=DEFAULT_SCRIPT * 6, delay_s=0.02)
+    app = make_app(engine, tmp_path)
+    app.pacer = RedrawPacer(min_s=0.1, max_s=0.25, budget=0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        assert app.engine_worker.batch_s == pytest.approx(0.03)
+        await send(pilot, "go")
+        await reply_done(pilot)
+        assert app.pacer.interval == pytest.approx(0.25)
+        assert app.engine_worker.batch_s == pytest.approx(0.075)
+        record = app.records[1]
+        assert len(record.events) == len(engine.script)
+        assert app.history[-1].content == "".join(DEFAULT_SCRIPT * 6)
