@@ -394,10 +394,18 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
             if self._token_record_id == reply_id:
                 self.token_view.append_tokens(())
         record = self.records.get(self._active.reply_id) if self._active is not None else None
-        if record is not None and self._last_ui_refresh - self._last_status_refresh >= STATUS_REFRESH_S:
+        if record is not None and self._status_due(len(record.events)):
             # The gauge keeps the last exact count (the prompt size is known when the reply ends).
             self._last_status_refresh = self._last_ui_refresh
             self.status.live_tokens = len(record.events)
+
+    def _status_due(self, count: int) -> bool:
+        """Whether the status bar's live count should be redrawn now: the first token at once, then
+        at most every STATUS_REFRESH_S."""
+        shown = self.status.live_tokens
+        if count == shown:
+            return False
+        return shown == 0 or self._last_ui_refresh - self._last_status_refresh >= STATUS_REFRESH_S
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
         """The reply ended: observers first (autosave), then the badge, the status, the history."""

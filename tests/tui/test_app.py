@@ -464,6 +464,22 @@ async def test_token_view_cursor_and_selection(tmp_path: Path, fake: FakeEngine)
         assert app.focused is not None and app.focused.id == "prompt"
 
 
+async def test_status_bar_counts_from_the_first_token(tmp_path: Path) -> None:
+    """The live count is redrawn at most twice a second, but the first token shows at once (a prompt
+    progress redraw just before it must not hold the count at 0)."""
+    engine = FakeEngine(hold_at=3)
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await send(pilot, "go")
+        await wait_for(pilot, engine.reached_hold.is_set, "engine at token 3")
+        await wait_for(pilot, lambda: "generating 0" not in str(app.status.render()), "a live count")
+        assert "generating " in str(app.status.render())
+        engine.release()
+        await reply_done(pilot)
+        assert app.status.live_tokens == 0
+
+
 async def test_hidden_token_view_catches_up_when_shown(tmp_path: Path) -> None:
     """Tokens streamed while the chat is shown are not laid out in the hidden token view (each
     layout of a hidden view still costs the screen a layout pass); showing the view catches up."""
