@@ -113,3 +113,20 @@ def test_chat_with_small_badge(snap_compare: Compare, tmp_path: Path) -> None:
 
     app = make_app(FakeEngine(end=StopKind.MAX_TOKENS), tmp_path, max_new_tokens=10)
     assert snap_compare(app, terminal_size=SNAP_SIZE, run_before=run_before)
+
+
+def test_long_chat_folded_behind_the_bar(snap_compare: Compare, tmp_path: Path) -> None:
+    """Five exchanges: the last 6 messages shown, the 4 before them folded behind the bar at the top."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_ready(pilot)
+        for turn in range(5):
+            await send(pilot, f"Question {turn + 1}")
+            await reply_done(pilot)
+        app = pilot.app
+        assert isinstance(app, TokendialApp)
+        app.chat_view.scroll_home(animate=False, immediate=True)
+        await no_blink(pilot)
+
+    app = make_app(FakeEngine(), tmp_path)
+    assert snap_compare(app, terminal_size=SNAP_SIZE, run_before=run_before)
