@@ -176,7 +176,6 @@ class ChatView(VerticalScroll):
         super().__init__(id=id, classes=classes)
         self._by_reply: dict[int, AssistantMessage] = {}
         """Reply id -> its message widget: a cache, checked on every use (see ``assistant_message``)."""
-        self._folded = 0
 
     def compose(self) -> ComposeResult:
         """The bar over folded messages (hidden while none are)."""
@@ -190,7 +189,7 @@ class ChatView(VerticalScroll):
     @property
     def folded(self) -> int:
         """How many earlier messages are folded away."""
-        return self._folded
+        return sum(1 for message in self.messages if message.has_class("-folded"))
 
     def fold(self, keep: int = SHOWN_MESSAGES) -> None:
         """Display only the last ``keep`` messages; the earlier ones go behind the bar."""
@@ -198,7 +197,7 @@ class ChatView(VerticalScroll):
         cut = max(len(messages) - keep, 0)
         for index, message in enumerate(messages):
             message.set_class(index < cut, "-folded")
-        self._set_folded(cut)
+        self._show_folded(cut)
 
     def show_more(self, step: int = UNFOLD_STEP) -> None:
         """Unfold up to ``step`` more earlier messages, keeping the shown ones where they are on screen."""
@@ -209,7 +208,7 @@ class ChatView(VerticalScroll):
         height, scroll_y = self.virtual_size.height, self.scroll_y
         for message in folded[-step:]:
             message.remove_class("-folded")
-        self._set_folded(max(len(folded) - step, 0))
+        self._show_folded(max(len(folded) - step, 0))
         self._keep_in_place(height, scroll_y)
 
     def _keep_in_place(self, height: int, scroll_y: float, tries: int = 5) -> None:
@@ -224,12 +223,8 @@ class ChatView(VerticalScroll):
 
         self.call_after_refresh(scroll)
 
-    def unfold_all(self) -> None:
-        """Display every message."""
-        self.show_more(len(self.children))
-
-    def _set_folded(self, count: int) -> None:
-        self._folded = count
+    def _show_folded(self, count: int) -> None:
+        """Update the bar for ``count`` folded messages."""
         bar = self.query_one(EarlierBar)
         if not count and bar.has_focus:
             self.focus()  # the bar goes away: keep the keyboard in the transcript
@@ -264,7 +259,7 @@ class ChatView(VerticalScroll):
 
     def _more_at_top(self) -> bool:
         """At the top with messages folded: show more (True), else False."""
-        if self._folded and self.scroll_y <= 0:
+        if self.scroll_y <= 0 and self.folded:
             self.show_more()
             return True
         return False
