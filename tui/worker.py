@@ -126,22 +126,14 @@ class EngineWorker:
         self._factory = factory
         self._config = config
         self._live = live
-        self._batch_s = batch_s
+        self.batch_s = batch_s
+        """Seconds between TokensStreamed messages while a reply streams (after the first token); the
+        app may change it (a float: the worker thread reads it before every token)."""
         self._jobs: queue.Queue[ReplyJob | object] = queue.Queue()
         self._current: ReplyJob | None = None
         self._worker: Worker[None] | None = None
         self.engine: ChatEngine | None = None
         """The loaded engine (read-only for others; only the worker thread calls it)."""
-
-    @property
-    def batch_s(self) -> float:
-        """Seconds between TokensStreamed messages while a reply streams (after the first token)."""
-        return self._batch_s
-
-    @batch_s.setter
-    def batch_s(self, seconds: float) -> None:
-        # A float attribute: the worker thread reads it before every token.
-        self._batch_s = seconds
 
     def start(self) -> None:
         """Start the thread: load the model, then serve jobs."""
@@ -166,7 +158,7 @@ class EngineWorker:
 
     def replaced(self, config: LoadConfig) -> EngineWorker:
         """A new, not yet started worker for ``config`` (same app, factory, live params, batching)."""
-        return EngineWorker(self._app, self._factory, config, self._live, batch_s=self._batch_s)
+        return EngineWorker(self._app, self._factory, config, self._live, batch_s=self.batch_s)
 
     def _run(self) -> None:
         worker = get_current_worker()
@@ -227,7 +219,7 @@ class EngineWorker:
                     done = event
                     break
                 first_token = len(tokens) == 1 and bool(pending)
-                if first_token or time.monotonic() - last_post >= self._batch_s:
+                if first_token or time.monotonic() - last_post >= self.batch_s:
                     flush()  # the first token at once (time to first token), then every batch_s
         except Exception as exc:  # the engine promises not to raise; if it does, end the reply cleanly
             done = error_done(f"{type(exc).__name__}: {exc}", tokens)
