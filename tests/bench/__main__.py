@@ -308,9 +308,26 @@ def overhead_rows(ours: OurEngine) -> list[Row]:
     return rows
 
 
+def transcript_row(measure: str, ours: Stat, ref: Stat, note: str, missed: str = "") -> Row:
+    """A section 4 row: reply speed in one chat against another, within TRANSCRIPT_TOLERANCE."""
+    change = ours.median / ref.median - 1.0
+    met = abs(change) <= TRANSCRIPT_TOLERANCE
+    return Row(
+        "4",
+        measure,
+        ours.fmt(1, " tok/s"),
+        ref.fmt(1, " tok/s"),
+        f"{change * 100:+.1f}%",
+        f"within {TRANSCRIPT_TOLERANCE * 100:.0f}%",
+        met,
+        with_missed(note, missed, met),
+    )
+
+
 def ui_rows(runs: int) -> list[Row]:
     """Section 4."""
     from tests.bench.ui import ui_section
+    from tui.widgets.chat_view import SHOWN_MESSAGES
 
     res = asyncio.run(ui_section(runs, log))
     shown = [r.shown_tok_s for r in res.app_empty]
@@ -342,36 +359,23 @@ def ui_rows(runs: int) -> list[Row]:
             f"apps speed during presses: {Stat.of([r.shown_tok_s for r in res.app_keys]).fmt(1, ' tok/s')}",
         )
     )
-    o, e = Stat.of(long_shown), Stat.of(shown)
-    change = o.median / e.median - 1.0
+    long_stat = Stat.of(long_shown)
+    measure = f"reply speed with {res.transcript_tokens} tokens in the transcript vs"
     rows.append(
-        Row(
-            "4",
-            f"reply speed with {res.transcript_tokens} tokens in the transcript vs an empty chat",
-            o.fmt(1, " tok/s"),
-            e.fmt(1, " tok/s"),
-            f"{change * 100:+.1f}%",
-            f"within {TRANSCRIPT_TOLERANCE * 100:.0f}%",
-            abs(change) <= TRANSCRIPT_TOLERANCE,
-            with_missed(
-                "engine given the same prompt in both (history stripped), so the difference is the UI's; "
-                "the app shows the last 6 messages (the rest folded behind a bar)",
-                MISSED_TRANSCRIPT,
-                abs(change) <= TRANSCRIPT_TOLERANCE,
-            ),
+        transcript_row(
+            f"{measure} an empty chat",
+            long_stat,
+            Stat.of(shown),
+            "engine given the same prompt in both (history stripped), so the difference is the UI's; "
+            f"the app shows the last {SHOWN_MESSAGES} messages (the rest folded behind a bar)",
+            MISSED_TRANSCRIPT,
         )
     )
-    short = Stat.of([r.shown_tok_s for r in res.app_short])
-    change = o.median / short.median - 1.0
     rows.append(
-        Row(
-            "4",
-            f"reply speed with {res.transcript_tokens} tokens in the transcript vs one earlier exchange",
-            o.fmt(1, " tok/s"),
-            short.fmt(1, " tok/s"),
-            f"{change * 100:+.1f}%",
-            f"within {TRANSCRIPT_TOLERANCE * 100:.0f}%",
-            abs(change) <= TRANSCRIPT_TOLERANCE,
+        transcript_row(
+            f"{measure} one earlier exchange",
+            long_stat,
+            Stat.of([r.shown_tok_s for r in res.app_short]),
             "information: in both the transcript scrolls on every redraw (in an empty chat the reply "
             "fits on the screen), so this is the cost of the chat's length alone",
         )
