@@ -38,6 +38,7 @@ make_settings = tui_support.make_settings
 wait_for = tui_support.wait_for
 wait_ready = tui_support.wait_ready
 send = tui_support.send
+send_and_hold = tui_support.send_and_hold
 reply_done = tui_support.reply_done
 
 

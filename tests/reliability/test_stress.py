@@ -22,6 +22,7 @@ from reliability_support import (
     reply_done,
     screen_text,
     send,
+    send_and_hold,
     wait_for,
     wait_ready,
 )
@@ -108,8 +109,7 @@ async def test_cancel_before_the_first_token_in_the_app(tmp_path: Path) -> None:
     app = make_app(fake, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
-        await send(pilot, "hi")
-        await wait_for(pilot, fake.reached_hold.is_set, "prompt read")
+        await send_and_hold(pilot, fake, "hi", "prompt read")
         await pilot.press("escape")
         await reply_done(pilot)
         done = last_done(app)
@@ -261,8 +261,7 @@ async def test_a_second_prompt_while_one_runs_is_refused_and_kept(tmp_path: Path
     notices = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
-        await send(pilot, "first")
-        await wait_for(pilot, fake.reached_hold.is_set, "streaming")
+        await send_and_hold(pilot, fake, "first", "streaming")
         await send(pilot, "second, typed while the first runs")
         await pilot.press("ctrl+r", "ctrl+l", "f2")
         await pilot.pause()
@@ -286,8 +285,7 @@ async def test_new_chat_while_a_reply_runs(tmp_path: Path) -> None:
     app = make_app(fake, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
-        await send(pilot, "first")
-        await wait_for(pilot, fake.reached_hold.is_set, "streaming")
+        await send_and_hold(pilot, fake, "first", "streaming")
         await pilot.press("ctrl+n")
         await wait_for(pilot, lambda: not app.busy, "cancelled reply ended")
         assert app.history == [] and not app.chat_view.query(AssistantMessage)

@@ -18,6 +18,7 @@ from tui_app_helpers import (  # noqa: E402
     pytest_pyfunc_call,
     reply_done,
     send,
+    send_and_hold,
     wait_for,
     wait_ready,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "pytest_pyfunc_call",
     "reply_done",
     "send",
+    "send_and_hold",
     "wait_for",
     "wait_ready",
 ]

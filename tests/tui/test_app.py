@@ -14,7 +14,7 @@ from textual import events
 from textual.message import Message
 from textual.widgets import ContentSwitcher, Input, Static
 from textual.widgets._footer import FooterKey
-from tui_app_helpers import SIZE, make_app, reply_done, send, wait_for, wait_ready
+from tui_app_helpers import SIZE, make_app, reply_done, send, send_and_hold, wait_for, wait_ready
 
 from settings.sampling import SamplingMode, SamplingParams
 from tui.app import TokendialApp
@@ -164,8 +164,7 @@ async def test_escape_cancels_and_keeps_partial_reply(tmp_path: Path) -> None:
     app = make_app(engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
-        await send(pilot, "go")
-        await wait_for(pilot, engine.reached_hold.is_set, "engine at token 4")
+        await send_and_hold(pilot, engine, "go", "engine at token 4")
         assert app.status.state is ModelState.GENERATING
         await pilot.press("escape")
         await reply_done(pilot)
@@ -182,8 +181,7 @@ async def test_parameter_change_mid_reply_applies_from_next_token_and_is_marked(
     app = make_app(engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
-        await send(pilot, "go")
-        await wait_for(pilot, engine.reached_hold.is_set, "engine at token 3")
+        await send_and_hold(pilot, engine, "go", "engine at token 3")
         field = app.panel.query_one("#field-temperature", StepInput)
         field.focus()
         field.value = "1.5"
@@ -419,8 +417,7 @@ async def test_busy_app_refuses_a_second_prompt(tmp_path: Path) -> None:
     app = make_app(engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
-        await send(pilot, "one")
-        await wait_for(pilot, engine.reached_hold.is_set, "engine holding")
+        await send_and_hold(pilot, engine, "one", "engine holding")
         assert not await app.send_prompt("two")
         await pilot.press("ctrl+r")
         engine.release()
@@ -471,8 +468,7 @@ async def test_status_bar_counts_from_the_first_token(tmp_path: Path) -> None:
     app = make_app(engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
-        await send(pilot, "go")
-        await wait_for(pilot, engine.reached_hold.is_set, "engine at token 3")
+        await send_and_hold(pilot, engine, "go", "engine at token 3")
         await wait_for(pilot, lambda: "generating 0" not in str(app.status.render()), "a live count")
         assert "generating " in str(app.status.render())
         engine.release()
@@ -487,8 +483,7 @@ async def test_hidden_token_view_catches_up_when_shown(tmp_path: Path) -> None:
     app = make_app(engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
-        await send(pilot, "go")
-        await wait_for(pilot, engine.reached_hold.is_set, "engine at token 3")
+        await send_and_hold(pilot, engine, "go", "engine at token 3")
         await pilot.press("ctrl+t")  # shown mid-reply: it follows the stream
         await wait_for(pilot, lambda: "Hello" in token_view_text(app), "the first token drawn")
         await pilot.press("ctrl+t")  # back to the chat

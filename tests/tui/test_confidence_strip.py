@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fakes import FakeEngine
-from tui_app_helpers import SIZE, make_app, reply_done, send, wait_for, wait_ready
+from tui_app_helpers import SIZE, make_app, reply_done, send_and_hold, wait_for, wait_ready
 
 from tui.engine.events import TokenEvent
 from tui.screens.main import TokenPane
@@ -67,8 +67,7 @@ async def test_strip_over_the_token_view_follows_the_stream_and_selects(tmp_path
     app = make_app(engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
-        await send(pilot, "Who are you?")
-        await wait_for(pilot, engine.reached_hold.is_set, "engine holding")
+        await send_and_hold(pilot, engine, "Who are you?", "engine holding")
         await pilot.press("ctrl+t")
         view = app.token_view
         strip = app.screen.query_one(ConfidenceStrip)

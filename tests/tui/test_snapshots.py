@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fakes import FakeEngine
 from textual.pilot import Pilot
-from tui_app_helpers import make_app, no_blink, reply_done, send, wait_for, wait_ready
+from tui_app_helpers import make_app, no_blink, reply_done, send, send_and_hold, wait_for, wait_ready
 
 from tui.app import TokendialApp
 from tui.engine.events import StopKind
@@ -63,8 +63,7 @@ def test_token_view_probability_colours_and_param_change(snap_compare: Compare, 
         app = pilot.app
         assert isinstance(app, TokendialApp)
         await wait_ready(pilot)
-        await send(pilot, "Who are you?")
-        await wait_for(pilot, engine.reached_hold.is_set, "engine holding")
+        await send_and_hold(pilot, engine, "Who are you?", "engine holding")
         field = app.panel.query_one("#field-temperature", StepInput)
         field.focus()
         await pilot.press("pageup")

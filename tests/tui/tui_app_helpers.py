@@ -88,6 +88,12 @@ async def send(pilot: Pilot[Any], text: str) -> None:
     await pilot.press("enter")
 
 
+async def send_and_hold(pilot: Pilot[Any], engine: FakeEngine, text: str, what: str) -> None:
+    """Send ``text`` and wait until ``engine`` holds at its ``hold_at`` token (``what``: the wait's name)."""
+    await send(pilot, text)
+    await wait_for(pilot, engine.reached_hold.is_set, what)
+
+
 async def reply_done(pilot: Pilot[Any]) -> None:
     """Wait until no reply is in progress and the last one is finished."""
     app = pilot.app
