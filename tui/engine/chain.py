@@ -165,30 +165,51 @@ def _ordered_spec(params: SamplingParams, name: SamplerName, seed: int, n_ctx: i
     raise AssertionError(name)  # pragma: no cover
 
 
-_PARSE_ERROR = re.compile(r"error parsing grammar: (?P<what>.*?)\n\n", re.S)
+_PARSE_PREFIX = "error parsing grammar: "
+
+
+def _line_column(text: str, offset: int) -> str:
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return f" (line {line}, column {column})"
 
 
 def grammar_error_message(log: str, grammar: str) -> str:
-    """llama.cpp's grammar parser error (captured from its stderr) with a line and column."""
-    match = _PARSE_ERROR.search(log + "\n\n")
-    what = match.group("what").strip() if match else ""
-    if not what:
+    """llama.cpp's grammar parser error (captured from its stderr), with a line and column.
+
+    The parser prints ``parse: error parsing grammar: WHAT\n\nGRAMMAR\n``, where WHAT often ends
+    with ``at REST`` (the text left when it failed): REST's place in the grammar gives the line
+    and column.
+    """
+    at = log.find(_PARSE_PREFIX)
+    if at < 0:
+        if not re.search(r"^\s*root\s*::=", grammar, re.M):
+            return "grammar error: it has no 'root' rule (the reply must match root)"
         return "llama.cpp could not parse the grammar"
+    what = log[at + len(_PARSE_PREFIX) :]
+    tail = "\n\n" + grammar + "\n"
+    end = what.rfind(tail)
+    what = what[:end] if end >= 0 else what.split("\n\n", 1)[0]
     where = ""
-    for marker in (" at ", "'"):
-        at = what.find(marker)
-        while at >= 0:
-            rest = what[at + len(marker) :]
-            if rest and grammar.endswith(rest):
-                offset = len(grammar) - len(rest)
-                line = grammar.count("\n", 0, offset) + 1
-                column = offset - (grammar.rfind("\n", 0, offset) + 1) + 1
-                what = what[:at]
-                where = f" (line {line}, column {column})"
-                break
-            at = what.find(marker, at + 1)
-        if where:
+    marker = what.find(" at ")
+    while marker >= 0:
+        rest = what[marker + 4 :]
+        if grammar.endswith(rest):
+            offset = len(grammar) - len(rest)
+            if not grammar[offset:].strip():  # at the end: point just after the last text
+                offset = len(grammar.rstrip())
+            where = _line_column(grammar, offset)
+            what = what[:marker]
             break
+        marker = what.find(" at ", marker + 1)
+    if not where and what.startswith("unexpected end of input"):
+        where = _line_column(grammar, len(grammar.rstrip()))
+    undefined = re.match(r"Undefined rule identifier '(.+)'", what)
+    if not where and undefined:
+        found = re.search(r"(?<![\w-])" + re.escape(undefined.group(1)) + r"(?![\w-])", grammar)
+        if found:
+            where = _line_column(grammar, found.start())
+    what = what.strip()
     if len(what) > 120:
         what = what[:117] + "..."
     return f"grammar error{where}: {what}"
@@ -213,10 +234,7 @@ def parse_grammar(lib: Any, vocab: Any, grammar: str) -> Any:
     data = grammar.encode("utf-8")
     ptr, log = _capture_stderr(lambda: lib.llama_sampler_init_grammar(vocab, data, b"root"))
     if not ptr:
-        message = grammar_error_message(log, grammar)
-        if "root" in log and "Undefined rule" not in message and not _PARSE_ERROR.search(log + "\n\n"):
-            message = "grammar error: it has no 'root' rule (the reply starts at root)"
-        raise GrammarError(message, "Fix the grammar in the panel's constraints section.")
+        raise GrammarError(grammar_error_message(log, grammar), "Fix the grammar (panel: Constraints).")
     return ptr
 
 
