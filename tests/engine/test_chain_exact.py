@@ -36,12 +36,17 @@ SEED = 1234
 HISTORY_TEXT = " the cat sat on the mat. the cat sat on the mat. the cat sat on the"
 
 
-@pytest.fixture(scope="module")
-def logits(engine: LlamaEngine) -> np.ndarray:
+def prompt_logits(engine: LlamaEngine) -> np.ndarray:
     """The real model's logits at the end of a prompt (a copy: the view changes on decode)."""
     run_reply(engine, user("Tell me a story about a cat."), GREEDY.model_copy(update={"max_new_tokens": 1}))
     result: np.ndarray = engine._logits().copy()
     return result
+
+
+@pytest.fixture(scope="module")
+def logits(engine: LlamaEngine) -> np.ndarray:
+    """See :func:`prompt_logits`."""
+    return prompt_logits(engine)
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +62,14 @@ def reference_chain(engine: LlamaEngine, params: SamplingParams, history: Sequen
     chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
     n_vocab = engine._n_vocab
     vocab = engine._vocab
-    add = lambda s: lib.llama_sampler_chain_add(chain, s)  # noqa: E731
+
+    def add(sampler: Any) -> None:
+        lib.llama_sampler_chain_add(chain, sampler)
+
     if params.logit_bias:
         entries = (lib.llama_logit_bias * len(params.logit_bias))()
         for i, (token, bias) in enumerate(params.logit_bias.items()):
-            entries[i].token, entries[i].bias = token, bias
+            entries[i] = lib.llama_logit_bias(token, bias)
         add(lib.llama_sampler_init_logit_bias(n_vocab, len(params.logit_bias), entries))
     gbnf = grammar_text(params)
     if gbnf:
@@ -122,7 +130,8 @@ def reference_survivors(engine: LlamaEngine, params: SamplingParams, logits: np.
         view["logit"] = logits
         array = lib.llama_token_data_array(data, logits.shape[0], -1, False)
         lib.llama_sampler_apply(chain, ctypes.byref(array))
-        start = (ctypes.cast(array.data, ctypes.c_void_p).value - ctypes.addressof(data)) // view.itemsize
+        address = ctypes.cast(array.data, ctypes.c_void_p).value or 0
+        start = (address - ctypes.addressof(data)) // view.itemsize
         out = view[start : start + array.size]
         assert np.all(np.isfinite(out["p"])), "llama.cpp's own chain is ill-defined for these params"
         kept = {int(t): float(p) for t, p in zip(out["id"], out["p"], strict=True) if p > 0.0}
@@ -131,8 +140,17 @@ def reference_survivors(engine: LlamaEngine, params: SamplingParams, logits: np.
         lib.llama_sampler_free(chain)
 
 
-def engine_run(engine: LlamaEngine, params: SamplingParams, logits: np.ndarray, history: Sequence[int],
-               *, pool: np.ndarray | None = None) -> tuple[dict[int, float], dict[int, CutBy | None], int, Any]:  # fmt: skip
+EngineRun = tuple[dict[int, float], dict[int, CutBy | None], int, Any]
+
+
+def engine_run(
+    engine: LlamaEngine,
+    params: SamplingParams,
+    logits: np.ndarray,
+    history: Sequence[int],
+    *,
+    pool: np.ndarray | None = None,
+) -> EngineRun:
     """The engine's staged chain watching every token: (kept -> p, token -> cut_by, picked, step)."""
     import llama_cpp as lib
 
@@ -143,7 +161,9 @@ def engine_run(engine: LlamaEngine, params: SamplingParams, logits: np.ndarray, 
         step = chain.run(logits, pool, watched)
     finally:
         chain.close()
-    kept = {i: p for i, (p, c) in enumerate(zip(step.p_final, step.cut_by, strict=True)) if c is None and p > 0}
+    kept = {
+        i: p for i, (p, c) in enumerate(zip(step.p_final, step.cut_by, strict=True)) if c is None and p > 0
+    }
     cuts = dict(enumerate(step.cut_by))
     return kept, cuts, step.token, step
 
@@ -153,7 +173,9 @@ def assert_same(engine: LlamaEngine, params: SamplingParams, logits: np.ndarray,
     """The engine keeps exactly llama.cpp's survivors, with its probabilities and its pick."""
     ref, ref_pick = reference_survivors(engine, params, logits, history)
     ours, cuts, pick, _ = engine_run(engine, params, logits, history)
-    assert set(ours) == set(ref), f"survivors differ: only ours {set(ours) - set(ref)}, only llama.cpp {set(ref) - set(ours)}"
+    assert set(ours) == set(ref), (
+        f"survivors differ: only ours {set(ours) - set(ref)}, only llama.cpp {set(ref) - set(ours)}"
+    )
     for token, p in ref.items():
         assert abs(ours[token] - p) <= TOL, (token, ours[token], p)
     assert pick == ref_pick
@@ -162,7 +184,7 @@ def assert_same(engine: LlamaEngine, params: SamplingParams, logits: np.ndarray,
 
 
 SAMPLE = SamplingParams(temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, repeat_penalty=1.0)
-ONLY = {  # one sampler on at a time (the rest off)
+ONLY: dict[str, dict[str, Any]] = {  # one sampler on at a time (the rest off)
     "top_k": {"top_k": 25},
     "top_p": {"top_p": 0.7},
     "min_p": {"min_p": 0.08},
@@ -173,7 +195,12 @@ ONLY = {  # one sampler on at a time (the rest off)
     "temperature": {"temperature": 0.6, "top_k": 100},
     "dynatemp": {"temperature": 0.9, "dynatemp_range": 0.5, "dynatemp_exponent": 1.5, "top_k": 60},
     "penalties": {"repeat_penalty": 1.3, "repeat_last_n": 64, "top_k": 30},
-    "frequency_presence": {"frequency_penalty": 0.7, "presence_penalty": 0.4, "repeat_last_n": 64, "top_k": 30},
+    "frequency_presence": {
+        "frequency_penalty": 0.7,
+        "presence_penalty": 0.4,
+        "repeat_last_n": 64,
+        "top_k": 30,
+    },
     "dry": {"dry_multiplier": 0.8, "dry_base": 1.75, "dry_allowed_length": 2, "top_k": 30},
     "logit_bias": {"logit_bias": {13: 5.0, 198: -math.inf, 30: -3.0}, "top_k": 30},
     "mirostat_v1": {"mirostat": Mirostat.V1, "mirostat_tau": 4.0, "mirostat_eta": 0.2},
@@ -182,10 +209,12 @@ ONLY = {  # one sampler on at a time (the rest off)
 
 
 @pytest.mark.parametrize("name", list(ONLY))
-def test_each_sampler_equals_llama_cpp(engine: LlamaEngine, logits: np.ndarray, history: list[int], name: str) -> None:
+def test_each_sampler_equals_llama_cpp(
+    engine: LlamaEngine, logits: np.ndarray, history: list[int], name: str
+) -> None:
     params = SAMPLE.model_copy(update=ONLY[name])
     params = SamplingParams.model_validate(params.model_dump())
-    ours, cuts = assert_same(engine, params, logits, history)
+    _, cuts = assert_same(engine, params, logits, history)
     if name == "logit_bias":
         assert cuts[198] is CutBy.BANNED
     elif name in ("top_k", "top_p", "min_p", "top_n_sigma", "typ_p"):
@@ -201,22 +230,41 @@ def test_each_sampler_equals_llama_cpp(engine: LlamaEngine, logits: np.ndarray, 
 CHAINS = {
     "default": SamplingParams(),
     "all_on_default_order": SamplingParams(
-        temperature=0.9, top_k=40, top_p=0.95, min_p=0.02, repeat_penalty=1.1, frequency_penalty=0.2,
-        presence_penalty=0.1, typical_p=0.9, top_n_sigma=3.0, xtc_probability=1.0, xtc_threshold=0.1,
-        dry_multiplier=0.8, dynatemp_range=0.3, logit_bias={13: 2.0},
+        temperature=0.9,
+        top_k=40,
+        top_p=0.95,
+        min_p=0.02,
+        repeat_penalty=1.1,
+        frequency_penalty=0.2,
+        presence_penalty=0.1,
+        typical_p=0.9,
+        top_n_sigma=3.0,
+        xtc_probability=1.0,
+        xtc_threshold=0.1,
+        dry_multiplier=0.8,
+        dynatemp_range=0.3,
+        logit_bias={13: 2.0},
     ),
     "reordered": SamplingParams(
-        temperature=1.3, top_k=60, top_p=0.9, min_p=0.05, typical_p=0.95,
+        temperature=1.3,
+        top_k=60,
+        top_p=0.9,
+        min_p=0.05,
+        typical_p=0.95,
         samplers="temperature;min_p;top_p;penalties;top_k;typ_p",
     ),
     "subset": SamplingParams(temperature=0.7, top_k=10, top_p=0.5, samplers="top_p;temperature"),
     "grammar": SamplingParams(top_k=40, grammar='root ::= [ ]? ("Once" | "One" | "The") [a-z ]*'),
-    "json_schema": SamplingParams(top_k=0, top_p=0.9, json_schema='{"type": "object", "properties": {"a": {"type": "integer"}}}'),
+    "json_schema": SamplingParams(
+        top_k=0, top_p=0.9, json_schema='{"type": "object", "properties": {"a": {"type": "integer"}}}'
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(CHAINS))
-def test_chains_equal_llama_cpp(engine: LlamaEngine, logits: np.ndarray, history: list[int], name: str) -> None:
+def test_chains_equal_llama_cpp(
+    engine: LlamaEngine, logits: np.ndarray, history: list[int], name: str
+) -> None:
     params = CHAINS[name]
     # (a grammar must never be fed tokens it does not allow: llama.cpp aborts the process)
     assert_same(engine, params, logits, [] if params.has_constraint else history)
@@ -243,7 +291,9 @@ def test_the_pool_gives_the_same_numbers(engine: LlamaEngine, logits: np.ndarray
     assert full[3].survivors == part[3].survivors  # the counts say the whole vocabulary, too
 
 
-def test_stage_survivors_are_reported_in_order(engine: LlamaEngine, logits: np.ndarray, history: list[int]) -> None:
+def test_stage_survivors_are_reported_in_order(
+    engine: LlamaEngine, logits: np.ndarray, history: list[int]
+) -> None:
     params = CHAINS["all_on_default_order"]
     *_, step = engine_run(engine, params, logits, history)
     names = [name for name, _ in step.survivors]
@@ -282,12 +332,14 @@ def test_grammar_that_allows_nothing_is_a_dead_end(engine: LlamaEngine, logits: 
         ('root ::= "a" )\n', "grammar error (line 1, column 14): expecting newline or end"),
         ('root = "a"', "grammar error (line 1, column 6): expecting ::="),
         ('root ::= "a\\q"', "grammar error (line 1, column 12): unknown escape"),
-        ('root ::= x\nx ::= y', "grammar error (line 2, column 7): Undefined rule identifier 'y'"),
-        ('root ::= [a-\n', "grammar error (line 1, column 13): unexpected end of input"),
+        ("root ::= x\nx ::= y", "grammar error (line 2, column 7): Undefined rule identifier 'y'"),
+        ("root ::= [a-\n", "grammar error (line 1, column 13): unexpected end of input"),
         ('foo ::= "a"', "grammar error: it has no 'root' rule"),
     ],
 )
-def test_grammar_errors_from_llama_cpp_name_line_and_column(engine: LlamaEngine, grammar: str, expected: str) -> None:
+def test_grammar_errors_from_llama_cpp_name_line_and_column(
+    engine: LlamaEngine, grammar: str, expected: str
+) -> None:
     import llama_cpp as lib
 
     chain = SamplerChain(lib, engine._vocab, engine._n_vocab, engine.n_ctx)
@@ -305,7 +357,9 @@ def test_bias_outside_the_vocabulary_is_a_clear_error(engine: LlamaEngine) -> No
 
 
 def test_seeded_reply_with_every_sampler_is_reproducible(engine: LlamaEngine) -> None:
-    params = CHAINS["all_on_default_order"].model_copy(update={"seed": 99, "max_new_tokens": 24, "xtc_probability": 0.5})
+    params = CHAINS["all_on_default_order"].model_copy(
+        update={"seed": 99, "max_new_tokens": 24, "xtc_probability": 0.5}
+    )
     params = SamplingParams.model_validate(params.model_dump())
     first = run_reply(engine, user("Write a line about the sea."), params)[2]
     second = run_reply(engine, user("Write a line about the sea."), params)[2]
@@ -314,7 +368,7 @@ def test_seeded_reply_with_every_sampler_is_reproducible(engine: LlamaEngine) ->
 
 def test_grammar_reply_follows_the_grammar(engine: LlamaEngine) -> None:
     params = SamplingParams(seed=5, grammar='root ::= ("yes" | "no") "."', max_new_tokens=20)
-    _, tokens, done = run_reply(engine, user("Is the sky blue? Answer yes or no."), params)
+    _, _, done = run_reply(engine, user("Is the sky blue? Answer yes or no."), params)
     assert done.text in ("yes.", "no.")
     assert done.stop.kind.value == "eos"
 

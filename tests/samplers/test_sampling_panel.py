@@ -228,8 +228,14 @@ def test_constraint_apply_and_bad_schema_message() -> None:
 
 
 def test_set_params_shows_every_field() -> None:
-    params = SamplingParams(typical_p=0.8, logit_bias={5: -math.inf}, grammar="root ::= [a-z]+", mirostat=Mirostat.V1,
-                            samplers="top_k;temperature", dry_sequence_breakers=("\n", "##"))  # fmt: skip
+    params = SamplingParams(
+        typical_p=0.8,
+        logit_bias={5: -math.inf},
+        grammar="root ::= [a-z]+",
+        mirostat=Mirostat.V1,
+        samplers="top_k;temperature",
+        dry_sequence_breakers=("\n", "##"),
+    )
 
     async def body(pilot: Pilot[Any], app: PanelHost) -> None:
         panel = app.panel

@@ -19,6 +19,7 @@ No Textual here: the engine, tests and benchmarks use it directly.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 import os
@@ -140,8 +141,8 @@ def _ordered_spec(params: SamplingParams, name: SamplerName, seed: int, n_ctx: i
             on = p.repeat_last_n != 0 and (
                 p.repeat_penalty != 1.0 or p.frequency_penalty != 0.0 or p.presence_penalty != 0.0
             )
-            key = (p.repeat_last_n, p.repeat_penalty, p.frequency_penalty, p.presence_penalty)
-            return StageSpec("penalties", key) if on else None
+            penalties = (p.repeat_last_n, p.repeat_penalty, p.frequency_penalty, p.presence_penalty)
+            return StageSpec("penalties", penalties) if on else None
         case SamplerName.DRY:
             last_n = n_ctx if p.dry_last_n == -1 else p.dry_last_n
             on = p.dry_multiplier > 0.0 and last_n > 0
@@ -290,10 +291,8 @@ class SamplerChain:
         self._stages = []
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown: the library may be gone already
             self.close()
-        except Exception:  # interpreter shutdown: the library may be gone already
-            pass
 
     # -- building ---------------------------------------------------------------------------
     def update(self, specs: Sequence[StageSpec], history: Sequence[int]) -> None:
@@ -361,7 +360,9 @@ class SamplerChain:
                 mult, base, allowed, last_n, breakers = key
                 encoded = [b.encode("utf-8") for b in breakers]
                 ptrs = (ctypes.c_char_p * max(len(encoded), 1))(*encoded)
-                return lib.llama_sampler_init_dry(self._vocab, mult, base, allowed, last_n, ptrs, len(encoded))
+                return lib.llama_sampler_init_dry(
+                    self._vocab, mult, base, allowed, last_n, ptrs, len(encoded)
+                )
             case "top_n_sigma":
                 return lib.llama_sampler_init_top_n_sigma(key[0])
             case "top_k":
@@ -383,7 +384,9 @@ class SamplerChain:
             case "mirostat":
                 version, tau, eta, seed = key
                 if version == 1:
-                    return lib.llama_sampler_init_mirostat(self.n_vocab, self._seed(seed), tau, eta, MIROSTAT_M)
+                    return lib.llama_sampler_init_mirostat(
+                        self.n_vocab, self._seed(seed), tau, eta, MIROSTAT_M
+                    )
                 return lib.llama_sampler_init_mirostat_v2(self._seed(seed), tau, eta)
             case "greedy":
                 return lib.llama_sampler_init_greedy()
@@ -512,7 +515,10 @@ class SamplerChain:
                 p = 1.0
                 p_final = [1.0 if int(t) == token else 0.0 for t in watched.tolist()]
                 ids_list = watched.tolist()
-                cut = [c if c is not None or t == token else CutBy.GREEDY for c, t in zip(cut, ids_list, strict=True)]
+                cut = [
+                    c if c is not None or t == token else CutBy.GREEDY
+                    for c, t in zip(cut, ids_list, strict=True)
+                ]
             else:
                 p_of = self._p_of
                 p_of[current["id"]] = current["p"]

@@ -69,7 +69,8 @@ class _Array:
         top = F32(self.logits.max())
         e = np.exp(self.logits - top, dtype=F32)
         total = np.cumsum(e, dtype=F32)[-1]
-        return (e / total).astype(F32)
+        probs: NDArray[np.float32] = (e / total).astype(F32)
+        return probs
 
 
 def _penalties(arr: _Array, params: SamplingParams, history: Sequence[int]) -> None:
@@ -81,7 +82,11 @@ def _penalties(arr: _Array, params: SamplingParams, history: Sequence[int]) -> N
     for token in window:
         counts[token] = counts.get(token, 0) + 1
     position = {int(t): i for i, t in enumerate(arr.ids.tolist())}
-    repeat, freq, present = F32(params.repeat_penalty), F32(params.frequency_penalty), F32(params.presence_penalty)
+    repeat, freq, present = (
+        F32(params.repeat_penalty),
+        F32(params.frequency_penalty),
+        F32(params.presence_penalty),
+    )
     for token, count in counts.items():
         i = position.get(token)
         if i is None:
@@ -275,7 +280,9 @@ _STAGE_CUT: dict[str, CutBy] = {
 
 def is_supported(params: SamplingParams) -> bool:
     """Whether :func:`chain_result` can compute ``params`` (no DRY, grammar or mirostat)."""
-    return not (params.has_constraint or params.dry_multiplier > 0.0 or (params.mirostat and not params.is_greedy))
+    return not (
+        params.has_constraint or params.dry_multiplier > 0.0 or (params.mirostat and not params.is_greedy)
+    )
 
 
 __all__ = ["ChainResult", "UnsupportedSampler", "chain_result", "is_supported"]

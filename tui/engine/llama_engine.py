@@ -18,17 +18,17 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from settings.sampling import SEED_MAX, SamplingParams
+from tui.engine.chain import GrammarDeadEnd, SamplerChain, chain_specs
 from tui.engine.chat_format import ChatFormatter, ChatTemplateError, with_system_prompt
 from tui.engine.events import (
     Candidate,
-    CutBy,
     ChatMessage,
+    CutBy,
     EngineError,
     EngineEvent,
     ModelInfo,
@@ -43,7 +43,6 @@ from tui.engine.events import (
 from tui.engine.live import LiveParams
 from tui.engine.model import LoadedModel, load_model
 from tui.engine.protocol import LoadConfig
-from tui.engine.chain import GrammarDeadEnd, SamplerChain, chain_specs
 from tui.engine.sampling_math import StepDistribution, chain_pool, step_distribution
 
 PIECE_BUFFER_BYTES = 256
@@ -337,10 +336,8 @@ class _Reply:
         return common
 
     def _loop(self, decoder: codecs.IncrementalDecoder) -> Iterator[EngineEvent]:
-        engine, llm, live, cancel = self.engine, self.engine._llm, self.live, self.cancel
-        n_ctx = engine.n_ctx
-        tokens = self.tokens
-        chain = SamplerChain(engine._lib, engine._vocab, engine._n_vocab, n_ctx)
+        engine = self.engine
+        chain = SamplerChain(engine._lib, engine._vocab, engine._n_vocab, engine.n_ctx)
         try:
             yield from self._tokens(decoder, chain)
         finally:

@@ -47,7 +47,7 @@ CUT_LABELS: dict[CutBy, str] = {
     CutBy.MIN_P: "min-p",
     CutBy.BANNED: "banned",
     CutBy.GRAMMAR: "grammar",
-    CutBy.TOP_N_SIGMA: "top-n-σ",
+    CutBy.TOP_N_SIGMA: "top-n-sigma",
     CutBy.TYPICAL: "typical-p",
     CutBy.XTC: "XTC",
     CutBy.MIROSTAT: "mirostat",
@@ -58,7 +58,7 @@ STAGE_LABELS: dict[str, str] = {
     "grammar": "grammar",
     "penalties": "penalties",
     "dry": "DRY",
-    "top_n_sigma": "top-n-σ",
+    "top_n_sigma": "top-n-sigma",
     "top_k": "top-k",
     "typ_p": "typical",
     "top_p": "top-p",
@@ -160,7 +160,7 @@ def _extras(params: SamplingParams) -> list[tuple[str, str]]:
     if sampling and p.typical_p < 1.0:
         out.append(("typical", f"{p.typical_p:g}"))
     if sampling and p.top_n_sigma > 0.0:
-        out.append(("top-n-σ", f"{p.top_n_sigma:g}"))
+        out.append(("top-n-sigma", f"{p.top_n_sigma:g}"))
     if sampling and p.xtc_probability > 0.0:
         out.append(("XTC", f"{p.xtc_probability:g}@{p.xtc_threshold:g}"))
     if sampling and p.dynatemp_range > 0.0:
@@ -171,7 +171,8 @@ def _extras(params: SamplingParams) -> list[tuple[str, str]]:
         out.append(("DRY", f"{p.dry_multiplier:g}"))
     if p.logit_bias:
         bans = len(p.banned)
-        out.append(("bias", f"{len(p.logit_bias) - bans} + {bans} banned" if bans else f"{len(p.logit_bias)}"))
+        boosts = len(p.logit_bias) - bans
+        out.append(("bias", f"{boosts} + {bans} banned" if bans else f"{boosts}"))
     if p.has_constraint:
         out.append(("grammar" if p.grammar.strip() else "JSON schema", "on"))
     return out

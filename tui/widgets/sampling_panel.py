@@ -38,7 +38,6 @@ from settings.sampling import (
     replace_params,
 )
 
-
 Applies = Callable[[SamplingParams], bool]
 
 
@@ -86,7 +85,9 @@ class FieldSpec:
 def _spec(name: str, label: str, kind: type[int] | type[float], step: float, big: float, low: float,
           high: float, allowed: str, section: str, applies: Applies, tooltip: str) -> FieldSpec:  # fmt: skip
     greedy_ignores = section in ("truncation", "temperature")
-    return FieldSpec(name, label, kind, step, big, low, high, allowed, greedy_ignores, tooltip, section, applies)
+    return FieldSpec(
+        name, label, kind, step, big, low, high, allowed, greedy_ignores, tooltip, section, applies
+    )
 
 
 NUMERIC_FIELDS: tuple[FieldSpec, ...] = (
@@ -117,8 +118,9 @@ NUMERIC_FIELDS: tuple[FieldSpec, ...] = (
           "penalties", _penalising, "How many recent reply tokens the penalties look at."),
     _spec("presence_penalty", "presence pen.", float, 0.05, 0.5, -2.0, 2.0, "a number from -2 to 2 (0 = off)",
           "penalties", _penalising, "Subtracted once from every recently used token's logit."),
-    _spec("frequency_penalty", "frequency pen.", float, 0.05, 0.5, -2.0, 2.0, "a number from -2 to 2 (0 = off)",
-          "penalties", _penalising, "Subtracted once per use from a recently used token's logit."),
+    _spec("frequency_penalty", "frequency pen.", float, 0.05, 0.5, -2.0, 2.0,
+          "a number from -2 to 2 (0 = off)", "penalties", _penalising,
+          "Subtracted once per use from a recently used token's logit."),
     _spec("dry_multiplier", "DRY multiplier", float, 0.05, 0.5, 0.0, 5.0, "a number from 0 (off) to 5",
           "penalties", _penalising, "Strength of DRY's penalty on extending a repeated phrase (0 = off)."),
     _spec("dry_base", "DRY base", float, 0.05, 0.25, 1.0, 4.0, "a number from 1 to 4",
@@ -394,9 +396,10 @@ class SamplingPanel(VerticalScroll):
             id="greedy-note",
         )
         yield from self._fields("reply")
-        yield from self._text_field("stop", "stop strings", format_stop_strings(self.params.stop),
-                                    "e.g. ###, \\n\\n",
-                                    "Comma-separated; the reply ends when one appears. \\n = newline, \\, = comma")  # fmt: skip
+        yield from self._text_field(
+            "stop", "stop strings", format_stop_strings(self.params.stop), "e.g. ###, \\n\\n",
+            "Comma-separated; the reply ends when one appears. \\n = newline, \\, = comma",
+        )  # fmt: skip
         for section, title, folded in SECTIONS:
             with Collapsible(title=title, collapsed=folded, id=f"section-{section}"):
                 if section == "constraints":
@@ -413,7 +416,7 @@ class SamplingPanel(VerticalScroll):
                                 allow_blank=False,
                                 id="field-mirostat",
                                 compact=True,
-                                tooltip="Mirostat targets a surprise level and replaces the truncation samplers",
+                                tooltip="Mirostat aims at a surprise level (instead of truncation)",
                             )
                     yield from self._fields(section)
                     if section == "penalties":
@@ -570,7 +573,8 @@ class SamplingPanel(VerticalScroll):
                 except Exception:  # an id outside the vocabulary: the engine reports it
                     piece = "?"
                 text.append(repr(piece)[1:-1][:14] + " ", "bold")
-            text.append("banned" if value == -math.inf else f"{value:+g}", "#e57373" if value < 0 else "#66bb6a")
+            colour = "#e57373" if value < 0 else "#66bb6a"
+            text.append("banned" if value == -math.inf else f"{value:+g}", colour)
         return text
 
     def set_token_text(self, token_text: Callable[[int], str] | None) -> None:
