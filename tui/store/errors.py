@@ -39,6 +39,19 @@ class ImportFormatError(StoreError):
     """Data handed to ``import_json`` is not a tokendial chat export this version can read."""
 
 
+SQLITE_BUSY = 5
+SQLITE_LOCKED = 6
+
+
+def is_busy(error: sqlite3.Error) -> bool:
+    """True when ``error`` means another connection holds a lock (worth waiting and trying again)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
+
+
 def _describe(path: Path | None) -> str:
     return str(path) if path is not None else "the in-memory chat store"
 

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from tui.store.database import BUSY_TIMEOUT_S
 from tui.store.errors import StoreCorruptError, StoreError, StoreLockedError
 from tui.store.records import now_utc
 from tui.store.store import ChatStore
@@ -49,20 +50,29 @@ class OpenedStore:
     """Where a damaged database was moved."""
 
 
-def open_store(path: Path, *, recover_corrupt: bool = False, busy_timeout_s: float = 2.0) -> OpenedStore:
+def open_store(
+    path: Path,
+    *,
+    recover_corrupt: bool = False,
+    busy_timeout_s: float = BUSY_TIMEOUT_S,
+    lock_wait_s: float | None = None,
+) -> OpenedStore:
     """Open the chat database, never raising: a way on is always taken.
 
     Damaged file: with ``recover_corrupt`` it is moved aside and a fresh database started,
     else an in-memory store is used. Locked, newer version or unwritable: an in-memory store.
     ``problem`` carries the message to show.
     """
+    def store() -> ChatStore:
+        return ChatStore(path, busy_timeout_s=busy_timeout_s, lock_wait_s=lock_wait_s)
+
     try:
-        return OpenedStore(ChatStore(path, busy_timeout_s=busy_timeout_s))
+        return OpenedStore(store())
     except StoreCorruptError as error:
         if recover_corrupt:
             try:
                 moved = move_aside(path)
-                return OpenedStore(ChatStore(path, busy_timeout_s=busy_timeout_s), error, moved)
+                return OpenedStore(store(), error, moved)
             except (OSError, StoreError) as second:
                 log.warning("starting a fresh chat database failed: %s", second)
         return OpenedStore(ChatStore.in_memory(), error)

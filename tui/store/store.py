@@ -15,6 +15,7 @@ import functools
 import logging
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -24,8 +25,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from settings.sampling import SamplingParams
 from tui.engine.events import ReplyDone, TokenEvent
 from tui.store import chats, events_codec, messages, token_events, transfer
-from tui.store.database import connect
-from tui.store.errors import StoreCorruptError, StoreError, translate_sqlite_error
+from tui.store.database import BUSY_TIMEOUT_S, LOCK_WAIT_FACTOR, backoff_s, connect
+from tui.store.errors import StoreCorruptError, StoreError, is_busy, translate_sqlite_error
 from tui.store.records import (
     ChatSummary,
     MessageStatus,
@@ -47,7 +48,12 @@ R = TypeVar("R")
 def _guarded(
     doing: str,
 ) -> Callable[[Callable[Concatenate[ChatStore, P], R]], Callable[Concatenate[ChatStore, P], R]]:
-    """Run a ChatStore method under its lock and turn sqlite3 errors into StoreErrors."""
+    """Run a ChatStore method under its lock and turn sqlite3 errors into StoreErrors.
+
+    A call that meets a database locked by another process is rolled back and tried again (the
+    methods are one transaction each) until ``lock_wait_s`` has passed; only then it raises
+    StoreLockedError.
+    """
 
     def decorate(
         method: Callable[Concatenate[ChatStore, P], R],
@@ -55,25 +61,37 @@ def _guarded(
         @functools.wraps(method)
         def wrapper(self: ChatStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
             with self._lock:
-                if self._conn is None:
-                    raise StoreError("The chat store is closed.", "", self.path)
-                try:
-                    return method(self, *args, **kwargs)
-                except StoreError as error:
-                    self._rollback()
-                    if error.path is None:
-                        error.path = self.path
-                    raise
-                except sqlite3.Error as error:
-                    self._rollback()
-                    raise translate_sqlite_error(error, self.path, doing) from error
-                except (ValueError, TypeError, KeyError) as error:  # a stored value that does not decode
-                    self._rollback()
-                    raise StoreCorruptError(
-                        f"Part of the chat database could not be read while {doing} ({error}).",
-                        "Export the chats you need, then move the database aside and start a fresh one.",
-                        self.path,
-                    ) from error
+                deadline: float | None = None
+                attempt = 0
+                while True:
+                    if self._conn is None:
+                        raise StoreError("The chat store is closed.", "", self.path)
+                    try:
+                        return method(self, *args, **kwargs)
+                    except StoreError as error:
+                        self._rollback()
+                        if error.path is None:
+                            error.path = self.path
+                        raise
+                    except sqlite3.Error as error:
+                        self._rollback()
+                        if is_busy(error):  # another process is writing: wait, then try again
+                            now = time.monotonic()
+                            deadline = deadline if deadline is not None else now + self.lock_wait_s
+                            if now < deadline:
+                                self.lock_retries += 1
+                                log.info("chat database locked while %s; trying again", doing)
+                                time.sleep(min(backoff_s(attempt), max(0.0, deadline - now)))
+                                attempt += 1
+                                continue
+                        raise translate_sqlite_error(error, self.path, doing) from error
+                    except (ValueError, TypeError, KeyError) as error:  # a stored value that does not decode
+                        self._rollback()
+                        raise StoreCorruptError(
+                            f"Part of the chat database could not be read while {doing} ({error}).",
+                            "Export the chats you need, then move the database aside and start a fresh one.",
+                            self.path,
+                        ) from error
 
         return wrapper
 
@@ -88,19 +106,25 @@ class ChatStore:
         path: Path | None,
         *,
         retention: EventRetention | None = None,
-        busy_timeout_s: float = 2.0,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+        lock_wait_s: float | None = None,
         check: bool = True,
     ) -> None:
         """Open (creating or upgrading) the database at ``path``; None = in memory.
 
         Raises StoreCorruptError, StoreLockedError, StoreVersionError or StoreError.
+        ``busy_timeout_s`` is SQLite's own wait per statement; a call still locked out is tried
+        again until ``lock_wait_s`` (default: LOCK_WAIT_FACTOR busy timeouts) has passed.
         ``check`` runs ``PRAGMA quick_check`` so damage is found at open, not mid-chat.
         """
         self.path = path
         self.retention = retention or EventRetention()
+        self.lock_wait_s = lock_wait_s if lock_wait_s is not None else LOCK_WAIT_FACTOR * busy_timeout_s
+        self.lock_retries = 0
+        """How often a call met a locked database and was tried again (for tests and logs)."""
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
-        self._conn = connect(path, busy_timeout_s=busy_timeout_s, check=check)
+        self._conn = connect(path, busy_timeout_s=busy_timeout_s, lock_wait_s=self.lock_wait_s, check=check)
 
     @classmethod
     def in_memory(cls, *, retention: EventRetention | None = None) -> ChatStore:
@@ -148,8 +172,12 @@ class ChatStore:
         db.execute("COMMIT")
 
     def _reclaim_space(self) -> None:
+        """Give freed pages back to the file system (best effort: what was deleted stays deleted)."""
         if self.path is not None:
-            self._db.execute("PRAGMA incremental_vacuum").fetchall()
+            try:
+                self._db.execute("PRAGMA incremental_vacuum").fetchall()
+            except sqlite3.Error as error:
+                log.info("reclaiming free pages skipped: %s", error)
 
     # -- chats ------------------------------------------------------------------------------------
 
