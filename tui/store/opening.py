@@ -63,6 +63,7 @@ def open_store(
     else an in-memory store is used. Locked, newer version or unwritable: an in-memory store.
     ``problem`` carries the message to show.
     """
+
     def store() -> ChatStore:
         return ChatStore(path, busy_timeout_s=busy_timeout_s, lock_wait_s=lock_wait_s)
 

@@ -3,6 +3,8 @@
 Version 3: the other continuations (branch siblings) of an assistant reply. The message row is the
 branch shown (``sibling_ordinal`` is its place among its siblings, ``branched_at`` the token it
 branched at); ``reply_siblings`` holds the others, each with its text, reply facts and token events.
+
+Version 4: ``chat_leases``, which running tokendial writes which chat (see :mod:`tui.store.leases`).
 """
 
 from __future__ import annotations
@@ -87,6 +89,19 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             events BLOB,
             PRIMARY KEY (message_id, ordinal)
         );
+        """,
+    ),
+    (
+        4,
+        """
+        CREATE TABLE chat_leases (
+            chat_id INTEGER PRIMARY KEY REFERENCES chats(id) ON DELETE CASCADE,
+            owner TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            heartbeat_at REAL NOT NULL
+        );
+        CREATE INDEX chat_leases_by_owner ON chat_leases(owner);
         """,
     ),
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -24,9 +25,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from settings.sampling import SamplingParams
 from tui.engine.events import ReplyDone, TokenEvent
-from tui.store import chats, events_codec, messages, token_events, transfer
+from tui.store import chats, events_codec, leases, messages, token_events, transfer
 from tui.store.database import BUSY_TIMEOUT_S, LOCK_WAIT_FACTOR, backoff_s, connect
-from tui.store.errors import StoreCorruptError, StoreError, is_busy, translate_sqlite_error
+from tui.store.errors import StoreCorruptError, StoreError, StoreGoneError, is_busy, translate_sqlite_error
+from tui.store.leases import Holder, Instance
 from tui.store.records import (
     ChatSummary,
     MessageStatus,
@@ -47,6 +49,8 @@ R = TypeVar("R")
 
 def _guarded(
     doing: str,
+    *,
+    writes: bool = False,
 ) -> Callable[[Callable[Concatenate[ChatStore, P], R]], Callable[Concatenate[ChatStore, P], R]]:
     """Run a ChatStore method under its lock and turn sqlite3 errors into StoreErrors.
 
@@ -66,6 +70,8 @@ def _guarded(
                 while True:
                     if self._conn is None:
                         raise StoreError("The chat store is closed.", "", self.path)
+                    if writes:
+                        self.check_file()
                     try:
                         return method(self, *args, **kwargs)
                     except StoreError as error:
@@ -98,6 +104,17 @@ def _guarded(
     return decorate
 
 
+def _file_identity(path: Path | None) -> tuple[int, int] | None:
+    """(device, inode) of the database file; None when in memory or gone."""
+    if path is None:
+        return None
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 class ChatStore:
     """All chats in one SQLite file (or in memory). Thread-safe; every write is committed on return."""
 
@@ -122,9 +139,16 @@ class ChatStore:
         self.lock_wait_s = lock_wait_s if lock_wait_s is not None else LOCK_WAIT_FACTOR * busy_timeout_s
         self.lock_retries = 0
         """How often a call met a locked database and was tried again (for tests and logs)."""
+        self.instance = Instance.this_process()
+        """Who this store's chat leases belong to."""
+        self.detached: StoreGoneError | None = None
+        """Set once the file was found deleted or replaced (writes go on into the open file)."""
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._conn = connect(path, busy_timeout_s=busy_timeout_s, lock_wait_s=self.lock_wait_s, check=check)
+        self._identity = _file_identity(path)
+        self._heartbeat: threading.Thread | None = None
+        self._closing = threading.Event()
 
     @classmethod
     def in_memory(cls, *, retention: EventRetention | None = None) -> ChatStore:
@@ -137,11 +161,34 @@ class ChatStore:
         return self.path is not None
 
     def close(self) -> None:
-        """Close the database (idempotent)."""
+        """Drop this store's chat leases and close the database (idempotent)."""
+        self._closing.set()
         with self._lock:
             if self._conn is not None:
+                try:
+                    self.release_chat(None)
+                except StoreError as error:  # the leases expire on their own
+                    log.info("chat leases not released: %s", error)
                 self._conn.close()
                 self._conn = None
+        if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
+            self._heartbeat.join(timeout=5)
+
+    def check_file(self) -> StoreGoneError | None:
+        """Whether the database file is still the one opened (not deleted, moved or replaced).
+
+        When it is not, ``detached`` says so from then on; writes still go into the open file,
+        so that what this window writes can still be exported before quitting.
+        """
+        if self.detached is None and self.path is not None and _file_identity(self.path) != self._identity:
+            self.detached = StoreGoneError(
+                f"The chat database {self.path} was deleted or replaced while tokendial was running.",
+                "Chats of this window are no longer saved there: export them before quitting "
+                "(the other windows' chats are not touched).",
+                self.path,
+            )
+            log.warning("%s", self.detached)
+        return self.detached
 
     def __enter__(self) -> ChatStore:
         return self
@@ -179,15 +226,67 @@ class ChatStore:
             except sqlite3.Error as error:
                 log.info("reclaiming free pages skipped: %s", error)
 
+    # -- which window writes which chat -----------------------------------------------------------
+
+    @_guarded("claiming a chat")
+    def claim_chat(self, chat_id: int) -> Holder | None:
+        """Mark chat ``chat_id`` as written by this window; the other live window writing it
+        instead (then nothing changes). Starts the heartbeat that keeps the mark alive."""
+        if self.path is None:
+            return None
+        with self._transaction() as db:
+            chats.require_chat(db, chat_id)
+            holder = leases.claim(db, self.instance, chat_id)
+        if holder is None:
+            self._start_heartbeat()
+        return holder
+
+    @_guarded("releasing a chat")
+    def release_chat(self, chat_id: int | None) -> None:
+        """This window no longer writes chat ``chat_id`` (None: any chat)."""
+        if self.path is not None:
+            with self._transaction() as db:
+                leases.release(db, self.instance, chat_id)
+
+    @_guarded("renewing chat leases")
+    def renew_leases(self) -> int:
+        """Refresh the heartbeat of this window's chats (the heartbeat thread does it); how many."""
+        if self.path is None:
+            return 0
+        self.check_file()
+        with self._transaction() as db:
+            return leases.renew(db, self.instance)
+
+    @_guarded("listing chats open elsewhere")
+    def chats_open_elsewhere(self) -> dict[int, Holder]:
+        """Chats another running tokendial is writing, with who writes them."""
+        if self.path is None:
+            return {}
+        return leases.held_elsewhere(self._db, self.instance)
+
+    def _start_heartbeat(self) -> None:
+        if self._heartbeat is not None or self._closing.is_set():
+            return
+
+        def beat() -> None:
+            while not self._closing.wait(leases.HEARTBEAT_S):
+                try:
+                    self.renew_leases()
+                except StoreError as error:  # reported by the next write; the lease may lapse
+                    log.info("heartbeat failed: %s", error)
+
+        self._heartbeat = threading.Thread(target=beat, name="tokendial-store-heartbeat", daemon=True)
+        self._heartbeat.start()
+
     # -- chats ------------------------------------------------------------------------------------
 
-    @_guarded("creating a chat")
+    @_guarded("creating a chat", writes=True)
     def create_chat(self, title: str | None = None, params: SamplingParams | None = None) -> int:
         """A new empty chat; without a title it takes one from its first prompt. Returns its id."""
         with self._transaction() as db:
             return chats.create_chat(db, title, params, ts(now_utc()))
 
-    @_guarded("renaming a chat")
+    @_guarded("renaming a chat", writes=True)
     def rename_chat(self, chat_id: int, title: str) -> None:
         """Give a chat a title of the user's choosing (it no longer follows the first prompt)."""
         title = " ".join(title.split())
@@ -197,7 +296,7 @@ class ChatStore:
             chats.require_chat(db, chat_id)
             db.execute("UPDATE chats SET title = ?, title_is_auto = 0 WHERE id = ?", (title, chat_id))
 
-    @_guarded("deleting a chat")
+    @_guarded("deleting a chat", writes=True)
     def delete_chat(self, chat_id: int) -> None:
         """Delete a chat with its messages and token events."""
         with self._transaction() as db:
@@ -205,13 +304,13 @@ class ChatStore:
             db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
         self._reclaim_space()
 
-    @_guarded("saving the chat's parameters")
+    @_guarded("saving the chat's parameters", writes=True)
     def set_last_params(self, chat_id: int, params: SamplingParams) -> None:
         """Remember the parameters the chat's next reply should use."""
         with self._transaction() as db:
             chats.set_chat_column(db, chat_id, "last_params", params_json(params))
 
-    @_guarded("changing token-event retention")
+    @_guarded("changing token-event retention", writes=True)
     def set_keep_events(self, chat_id: int, keep: bool) -> None:
         """Keep this chat's token events regardless of the retention limits (or stop doing so)."""
         with self._transaction() as db:
@@ -229,7 +328,7 @@ class ChatStore:
 
     # -- messages ---------------------------------------------------------------------------------
 
-    @_guarded("saving a message")
+    @_guarded("saving a message", writes=True)
     def add_message(self, chat_id: int, role: Role | str, text: str) -> int:
         """Append a finished message (system, user, or an assistant reply without metadata)."""
         try:
@@ -243,7 +342,7 @@ class ChatStore:
         """Append the user's prompt (the first one names an untitled chat). Returns the message id."""
         return self.add_message(chat_id, Role.USER, text)
 
-    @_guarded("starting a reply")
+    @_guarded("starting a reply", writes=True)
     def begin_assistant_message(
         self,
         chat_id: int,
@@ -260,7 +359,7 @@ class ChatStore:
         with self._transaction() as db:
             return messages.begin_reply(db, chat_id, params, model, params_version, ts(now_utc()))
 
-    @_guarded("saving the partial reply")
+    @_guarded("saving the partial reply", writes=True)
     def update_assistant_text(self, message_id: int, text: str, token_count: int | None = None) -> None:
         """Save the partial text of a reply in progress (call it every second or so, not per token).
 
@@ -269,7 +368,7 @@ class ChatStore:
         with self._transaction() as db:
             messages.update_reply_text(db, message_id, text, token_count)
 
-    @_guarded("saving the finished reply")
+    @_guarded("saving the finished reply", writes=True)
     def finish_assistant_message(
         self,
         message_id: int,
@@ -293,7 +392,7 @@ class ChatStore:
             except sqlite3.Error as error:  # the reply is committed; pruning can wait
                 log.warning("pruning token events failed: %s", error)
 
-    @_guarded("removing messages")
+    @_guarded("removing messages", writes=True)
     def truncate_chat(self, chat_id: int, keep: int) -> None:
         """Delete every message from position ``keep`` on (regenerate, edit and resend)."""
         with self._transaction() as db:
@@ -301,7 +400,7 @@ class ChatStore:
 
     # -- branch siblings --------------------------------------------------------------------------
 
-    @_guarded("saving the reply's branches")
+    @_guarded("saving the reply's branches", writes=True)
     def set_siblings(
         self,
         message_id: int,
@@ -389,7 +488,14 @@ class ChatStore:
         """The complete chat as a JSON-able dict (versioned format, see :mod:`tui.store.export`)."""
         return transfer.export_chat(self._db, chat_id, include_events=include_events)
 
-    @_guarded("importing a chat")
+    def copy_chat(self, chat_id: int) -> int:
+        """A copy of chat ``chat_id`` (messages, branches, token events) titled "… (copy)"; its id."""
+        data = self.export_json(chat_id)
+        data["chat"]["title"] = f"{data['chat']['title']} (copy)"
+        data["chat"]["title_is_auto"] = False
+        return self.import_json(data)
+
+    @_guarded("importing a chat", writes=True)
     def import_json(self, data: Mapping[str, Any] | str | bytes) -> int:
         """Add a chat from :meth:`export_json` output (dict or JSON text). Returns the new chat id.
 
