@@ -13,7 +13,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from tui.store.errors import StoreError, StoreLockedError, translate_sqlite_error
+from tui.store.errors import StoreError, StoreLockedError, is_busy, translate_sqlite_error
 from tui.store.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,8 @@ def _connect_once(path: Path | None, *, busy_timeout_s: float, check: bool) -> s
             if result != ["ok"]:
                 raise sqlite3.DatabaseError(f"database disk image is malformed: {result[0]}")
         migrate(conn)
+        if path is not None:
+            _check_writable(conn)
     except sqlite3.Error as error:
         if conn is not None:
             conn.close()
@@ -81,6 +83,20 @@ def _connect_once(path: Path | None, *, busy_timeout_s: float, check: bool) -> s
         error.path = path
         raise
     return conn
+
+
+def _check_writable(conn: sqlite3.Connection) -> None:
+    """A read-only file or data dir is said at open, not at the first reply (a write that is
+    rolled back; skipped while another window holds the write lock, which only a writer can)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE schema_version SET version = version")
+    except sqlite3.OperationalError as error:
+        if not is_busy(error):
+            raise
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:

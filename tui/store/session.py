@@ -194,7 +194,7 @@ class ChatSession:
             except StoreError:
                 return []
         if self.store.detached is not None:
-            return sorted(self._written)
+            return sorted(self._written | self._failed)
         return sorted(self._failed)
 
     # -- one chat -------------------------------------------------------------------------
@@ -213,16 +213,14 @@ class ChatSession:
             if self.chat_id is not None:
                 self._failed.add(self.chat_id)
             log.warning("autosave stopped: %s", error)
-            if self.on_error is not None:
+            if error is self.store.detached:
+                self._report_detached()
+            elif self.on_error is not None:
                 self.on_error(error)
             self._state_changed()
             return False
         if self.chat_id is not None:
             self._written.add(self.chat_id)
-        if self.store.detached is not None:
-            self._report_detached()
-            self._state_changed()
-            return False
         return True
 
     def _release(self) -> None:

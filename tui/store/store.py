@@ -70,8 +70,9 @@ def _guarded(
                 while True:
                     if self._conn is None:
                         raise StoreError("The chat store is closed.", "", self.path)
-                    if writes:
-                        self.check_file()
+                    gone = self.check_file() if writes else None
+                    if gone is not None:  # not into the old file: its -wal may serve another one now
+                        raise gone
                     try:
                         return method(self, *args, **kwargs)
                     except StoreError as error:
@@ -142,7 +143,7 @@ class ChatStore:
         self.instance = Instance.this_process()
         """Who this store's chat leases belong to."""
         self.detached: StoreGoneError | None = None
-        """Set once the file was found deleted or replaced (writes go on into the open file)."""
+        """Set once the file was found deleted or replaced (from then on writes raise it)."""
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._conn = connect(path, busy_timeout_s=busy_timeout_s, lock_wait_s=self.lock_wait_s, check=check)
@@ -177,8 +178,8 @@ class ChatStore:
     def check_file(self) -> StoreGoneError | None:
         """Whether the database file is still the one opened (not deleted, moved or replaced).
 
-        When it is not, ``detached`` says so from then on; writes still go into the open file,
-        so that what this window writes can still be exported before quitting.
+        When it is not, ``detached`` says so from then on and every write raises it (what was
+        saved can still be read, and exported, through the open file).
         """
         if self.detached is None and self.path is not None and _file_identity(self.path) != self._identity:
             self.detached = StoreGoneError(
