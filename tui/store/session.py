@@ -190,7 +190,7 @@ class ChatSession:
         """Chats whose latest state is not in the database file (what quitting would lose)."""
         if not self.store.is_persistent:
             try:
-                return [c.id for c in self.store.list_chats()]
+                return sorted(c.id for c in self.store.list_chats())
             except StoreError:
                 return []
         if self.store.detached is not None:
