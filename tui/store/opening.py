@@ -79,3 +79,13 @@ def open_store(
         return OpenedStore(ChatStore.in_memory(), error)
     except (StoreLockedError, StoreError) as error:
         return OpenedStore(ChatStore.in_memory(), error)
+
+
+def store_notice(opened: OpenedStore) -> str | None:
+    """The line a command writes on stderr when its chats will not be saved (None: they will)."""
+    if opened.store.is_persistent and opened.problem is None:
+        return None
+    if opened.store.is_persistent and opened.moved_to is not None:
+        return f"the damaged chat database was moved to {opened.moved_to}; a fresh one was started"
+    why = str(opened.problem) if opened.problem is not None else "the chat store is in memory"
+    return f"chats are NOT saved in this session (kept in memory only): {why}"
