@@ -132,7 +132,7 @@ async def test_a_chat_in_use_offers_a_copy_or_read_only(db_path: Path) -> None:
     first.user_message("busy chat", SamplingParams())
     assert first.chat_id is not None
     try:
-        second.open_chat(first.chat_id)
+        second.open_chat(first.chat_id, OpenMode.WRITE)
         raise AssertionError("not refused")
     except ChatInUseError as error:
         refused = error

@@ -45,15 +45,19 @@ def test_a_chat_written_in_one_window_is_refused_in_the_other(db_path: Path) -> 
     held = second.store.chats_open_elsewhere()
     assert list(held) == [chat_id] and held[chat_id].pid == first.store.instance.pid
     with pytest.raises(ChatInUseError) as caught:
-        second.open_chat(chat_id)
+        second.open_chat(chat_id, OpenMode.WRITE)
     assert "open in another tokendial window" in caught.value.message
     assert "copy" in caught.value.hint and "read-only" in caught.value.hint
     assert second.chat_id is None  # nothing changed
     assert first.store.chats_open_elsewhere() == {}  # its own chat is not "elsewhere"
 
+    assert second.open_chat(chat_id).id == chat_id  # no mode (an app that cannot ask): opened, not claimed
+    assert list(second.store.chats_open_elsewhere()) == [chat_id]  # still the first window's
+    assert first.store.chats_open_elsewhere() == {}
+
     first.new_chat()  # the first window moves on: the chat is free
     assert second.store.chats_open_elsewhere() == {}
-    assert second.open_chat(chat_id).id == chat_id
+    assert second.open_chat(chat_id, OpenMode.WRITE).id == chat_id
     assert list(first.store.chats_open_elsewhere()) == [chat_id]
     first.store.close()
     second.store.close()

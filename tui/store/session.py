@@ -243,18 +243,22 @@ class ChatSession:
         self._finished.clear()
         self._state_changed()
 
-    def open_chat(self, chat_id: int, mode: OpenMode = OpenMode.WRITE) -> StoredChat:
+    def open_chat(self, chat_id: int, mode: OpenMode | None = None) -> StoredChat:
         """Load a stored chat to show it; what follows is saved into it (or into its copy).
 
         Raises ChatInUseError (nothing changed) when another window writes it and ``mode`` is
-        WRITE, or another StoreError.
+        WRITE, or another StoreError. ``mode`` None claims the chat when it is free and opens it
+        anyway when it is not (for callers that cannot yet ask the user).
         """
         chat = self.store.load_chat(chat_id)
         if mode is OpenMode.COPY:
             chat = self.store.load_chat(self.store.copy_chat(chat_id))
+        holder = None
         if mode is not OpenMode.READ_ONLY:
             holder = self.store.claim_chat(chat.id)
-            if holder is not None:
+            if holder is not None and mode is None:
+                log.warning("chat %s is also open in %s", chat.id, holder.describe())
+            elif holder is not None:
                 raise ChatInUseError(
                     f"“{chat.title}” is open in another tokendial window ({holder.describe()}, "
                     f"heard from {holder.age_s:.0f} s ago).",
@@ -267,7 +271,7 @@ class ChatSession:
         self.new_chat()
         self.chat_id = chat.id
         self.read_only = mode is OpenMode.READ_ONLY
-        self._claimed = None if self.read_only else chat.id
+        self._claimed = None if self.read_only or holder is not None else chat.id
         self._state_changed()
         return chat
 
