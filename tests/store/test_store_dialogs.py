@@ -14,7 +14,13 @@ from textual.widgets import Input, Static
 import tui
 from settings.sampling import SamplingParams
 from tui.screens.chat_list import OPEN_ELSEWHERE, ChatListScreen
-from tui.screens.unsaved import ChatInUseScreen, QuitUnsavedScreen
+from tui.screens.unsaved import (
+    ChatInUseScreen,
+    QuitUnsavedScreen,
+    ask_before_quit,
+    open_chat_asking,
+    watch_save_state,
+)
 from tui.store import ChatStore
 from tui.store.errors import ChatInUseError
 from tui.store.export import write_json_exports
@@ -168,3 +174,99 @@ async def test_the_chat_list_marks_chats_open_elsewhere(db_path: Path) -> None:
         rows = {str(screen.options.get_option_at_index(i).prompt) for i in range(screen.options.option_count)}
         assert not any(OPEN_ELSEWHERE in row for row in rows)
     mine.close()
+
+
+class Wired(Host):
+    """A host wired like the app will be: the status bar watches the session; quit asks first."""
+
+    def __init__(self, session: ChatSession, exports: Path) -> None:
+        super().__init__()
+        self.session = session
+        self.exports = exports
+        self.quit_called = 0
+        self.opened: list[int] = []
+
+    def on_mount(self) -> None:
+        watch_save_state(self, self.session, self.query_one(StatusBar), every_s=0.05)
+
+    def ask_quit(self) -> None:
+        ask_before_quit(self, self.session, self.exports, self.count_quit)
+
+    def count_quit(self) -> None:
+        self.quit_called += 1
+
+    def open(self, chat_id: int) -> None:
+        open_chat_asking(self, self.session, chat_id, lambda chat: self.opened.append(chat.id))
+
+
+async def test_wired_quit_asks_only_when_something_is_unsaved(tmp_path: Path, db_path: Path) -> None:
+    saved = ChatSession(ChatStore(db_path))
+    saved.user_message("on disk", SamplingParams())
+    app = Wired(saved, tmp_path / "exports")
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.ask_quit()
+        await pilot.pause()
+        assert app.quit_called == 1 and not isinstance(app.screen, QuitUnsavedScreen)
+    saved.store.close()
+
+    memory = ChatSession(ChatStore.in_memory(), problem=None)
+    memory.user_message("only in memory", SamplingParams())
+    app = Wired(memory, tmp_path / "exports")
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert "not saved" in status_text(app.query_one(StatusBar))
+        app.ask_quit()
+        await pilot.pause()
+        assert isinstance(app.screen, QuitUnsavedScreen) and app.quit_called == 0
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.quit_called == 0
+        app.ask_quit()
+        await pilot.pause()
+        await pilot.click("#quit-export")
+        await pilot.pause()
+        assert app.quit_called == 1
+    assert [p.name for p in (tmp_path / "exports").iterdir()] == ["only-in-memory-1.json"]
+
+
+async def test_wired_status_bar_shows_a_deleted_database(tmp_path: Path, db_path: Path) -> None:
+    session = ChatSession(ChatStore(db_path))
+    session.user_message("before", SamplingParams())
+    app = Wired(session, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        bar = app.query_one(StatusBar)
+        assert "not saved" not in status_text(bar)
+        for suffix in ("", "-wal", "-shm"):
+            db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
+        for _ in range(100):  # the poll timer finds it without any write
+            await pilot.pause(0.02)
+            if "not saved" in status_text(bar):
+                break
+        assert "not saved" in status_text(bar) and "deleted or replaced" in str(bar.tooltip)
+    session.store.close()
+
+
+async def test_wired_open_of_a_chat_in_use_asks(tmp_path: Path, db_path: Path) -> None:
+    other = ChatSession(ChatStore(db_path))
+    other.user_message("theirs", SamplingParams())
+    assert other.chat_id is not None
+    mine = ChatSession(ChatStore(db_path))
+    app = Wired(mine, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open(other.chat_id)
+        await pilot.pause()
+        assert isinstance(app.screen, ChatInUseScreen) and app.opened == []
+        await pilot.press("c")
+        await pilot.pause()
+        assert len(app.opened) == 1 and app.opened[0] != other.chat_id  # a copy
+        app.open(other.chat_id)
+        await pilot.pause()
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.opened[-1] == other.chat_id and "read-only" in status_text(app.query_one(StatusBar))
+        other.new_chat()  # the other window lets go: opening it now just opens it
+        app.open(app.opened[-1])
+        await pilot.pause()
+        assert not isinstance(app.screen, ChatInUseScreen)
+        assert "read-only" not in status_text(app.query_one(StatusBar))
+    other.store.close()
+    mine.store.close()

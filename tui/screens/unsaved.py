@@ -1,24 +1,29 @@
 """Dialogs about chats that are not being saved: quitting with unsaved chats, and a chat that
-another tokendial window is writing (open a copy, or read-only)."""
+another tokendial window is writing (open a copy, or read-only); and the three calls that wire
+them into an app: :func:`ask_before_quit`, :func:`open_chat_asking`, :func:`watch_save_state`."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Button, Input, Label, Static
 
-from tui.store import StoreError
+from tui.store import StoredChat, StoreError
 from tui.store.errors import ChatInUseError
-from tui.store.session import OpenMode
+from tui.store.export import write_json_exports
+from tui.store.session import ChatSession, OpenMode
 from tui.widgets.safe_text import one_line
+from tui.widgets.status_bar import StatusBar
 
 SHOWN_TITLES = 6
 """At most this many unsaved chats are named; the rest are counted."""
@@ -160,3 +165,67 @@ class ChatInUseScreen(ModalScreen[OpenMode | None]):
     def action_choose(self, choice: str) -> None:
         """Close with the chosen way to open the chat ('' = cancel)."""
         self.dismiss(OpenMode(choice) if choice else None)
+
+
+def unsaved_titles(session: ChatSession) -> list[tuple[int, str]]:
+    """The chats quitting would lose, with their titles (as far as the store can still read them)."""
+    chats = []
+    for chat_id in session.unsaved_chats():
+        try:
+            title = session.store.load_chat(chat_id).title
+        except StoreError:
+            title = f"chat {chat_id}"
+        chats.append((chat_id, title))
+    return chats
+
+
+def ask_before_quit(
+    app: App[Any], session: ChatSession, directory: Path, quit_app: Callable[[], object]
+) -> None:
+    """Quit at once when every chat is saved; else ask first (QuitUnsavedScreen, with an export)."""
+    chats = unsaved_titles(session)
+    if not chats:
+        quit_app()
+        return
+
+    def answered(quit_now: bool | None) -> None:
+        if quit_now:
+            quit_app()
+
+    export = functools.partial(write_json_exports, session.store, [chat_id for chat_id, _ in chats])
+    app.push_screen(QuitUnsavedScreen(chats, session.save_state.reason, export, directory), answered)
+
+
+def open_chat_asking(
+    app: App[Any], session: ChatSession, chat_id: int, opened: Callable[[StoredChat], object]
+) -> None:
+    """Open a stored chat for writing; when another window writes it, ask (copy, read-only, cancel).
+
+    ``opened`` gets the chat that is now on screen (the copy, when one was made); a store error is
+    a notification and nothing changes.
+    """
+
+    def open_as(mode: OpenMode) -> None:
+        try:
+            chat = session.open_chat(chat_id, mode)
+        except ChatInUseError as error:
+            app.push_screen(ChatInUseScreen(error), chosen)
+            return
+        except StoreError as error:
+            app.notify(f"{error.message}\n{error.hint}".strip(), title="Chat not opened", severity="error")
+            return
+        opened(chat)
+
+    def chosen(mode: OpenMode | None) -> None:
+        if mode is not None:
+            open_as(mode)
+
+    open_as(OpenMode.WRITE)
+
+
+def watch_save_state(app: App[Any], session: ChatSession, bar: StatusBar, *, every_s: float = 2.0) -> Timer:
+    """Keep the status bar's "not saved" segment in step with the session (and look at the file
+    every ``every_s``, so a deleted database shows even while nothing is written)."""
+    session.on_state = bar.set_save_state
+    bar.set_save_state(session.save_state)
+    return app.set_interval(every_s, session.poll)
