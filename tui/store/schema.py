@@ -148,7 +148,7 @@ def _statements(sql: str) -> list[str]:
 def _newer_error(version: int) -> StoreVersionError:
     return StoreVersionError(
         f"The chat database was written by a newer tokendial (schema {version}, "
-        f"this version knows up to {CURRENT_VERSION}).",
+        f"this version knows up to {MIGRATIONS[-1][0]}).",
         "Update tokendial, or run with an in-memory store for this session.",
     )
 
@@ -162,18 +162,19 @@ def migrate(conn: sqlite3.Connection) -> int:
     ``conn`` must be in autocommit mode (isolation_level=None). Each step commits on its own,
     so an interrupted upgrade resumes where it stopped.
     """
+    current = MIGRATIONS[-1][0]
     start = read_version(conn)  # a committed snapshot; versions only ever go up
     version = start
     while True:
-        if version > CURRENT_VERSION:
+        if version > current:
             raise _newer_error(version)
-        if version == CURRENT_VERSION:
+        if version == current:
             return start
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = read_version(conn)  # again, under the write lock: it may have moved on
             step = next(((v, sql) for v, sql in MIGRATIONS if v > version), None)
-            if step is not None and version <= CURRENT_VERSION:
+            if step is not None:
                 if version == 0:
                     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
                     conn.execute("INSERT INTO schema_version (version) VALUES (0)")
