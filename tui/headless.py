@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from tui.core.text import clean
 from tui.engine.events import (
     ChatMessage,
     EngineError,
@@ -42,7 +43,6 @@ from tui.engine.events import (
 from tui.engine.live import LiveParams
 from tui.engine.llama_engine import find_stop_string
 from tui.engine.protocol import ChatEngine, LoadConfig
-from tui.widgets.safe_text import clean
 
 if TYPE_CHECKING:
     from settings.config import Settings

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from rich.console import RenderableType
 from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from tui.core.state import ModelState
+from tui.core.text import one_line
 from tui.engine.events import ModelInfo, ReplyDone
-from tui.widgets.safe_text import one_line
 from tui.widgets.stop_badge import small_badge
 
+__all__ = ["GAUGE_WIDTH", "ModelState", "StatusBar", "context_gauge"]
+
 GAUGE_WIDTH = 12
-
-
-class ModelState(StrEnum):
-    """Where the model is in its life."""
-
-    LOADING = "loading"
-    READY = "ready"
-    GENERATING = "generating"
-    FAILED = "failed"
 
 
 def context_gauge(used: int, total: int, width: int = GAUGE_WIDTH) -> Text:
