@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from textual import events
 from textual.app import App, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Input
@@ -24,9 +24,11 @@ from textual.widgets import Input
 from settings.config import ConfigWriteError, Settings, save_default_sampling
 from settings.sampling import DEFAULT_PRESETS, SamplingParams
 from tui.chat_actions import ChatActions
+from tui.commands import bindings, current_keys, palette_entries, unknown_keymap_ids
 from tui.core.autosave import Autosave
 from tui.core.branches import BranchBook
 from tui.core.conversation import Conversation
+from tui.core.loading import load_config
 from tui.core.reply import ReplyRecord
 from tui.core.state import ModelState
 from tui.core.text import clean, has_control, one_cell
@@ -74,53 +76,14 @@ def load_llama_engine(config: LoadConfig) -> ChatEngine:
     return engine
 
 
-def load_config_for(settings: Settings) -> LoadConfig:
-    """The LoadConfig the settings describe (the default model when no model_path is set)."""
-    return LoadConfig(
-        model_path=settings.model_path or settings.default_model_path,
-        n_ctx=settings.n_ctx,
-        n_gpu_layers=settings.n_gpu_layers,
-        n_threads=settings.n_threads,
-        chat_template=settings.chat_template,
-        top_n=settings.top_n,
-    )
-
-
 class TokendialApp(App[int]):
     """Chat with a local GGUF model; a live sampling panel; a token view that shows why replies stop."""
 
     CSS_PATH = "app.tcss"
     TITLE = "tokendial"
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel_reply", "Cancel", id="app.cancel",
-                tooltip="Stop the reply being generated"),
-        Binding("ctrl+t", "toggle_tokens", "Tokens", id="app.toggle_tokens",
-                tooltip="Switch between the rendered chat and the token-by-token view"),
-        Binding("ctrl+o", "toggle_probability", "Colour by p", id="app.toggle_probability",
-                tooltip="Colour tokens by the probability the model gave them"),
-        Binding("ctrl+r", "regenerate", "Regenerate", id="app.regenerate",
-                tooltip="Generate the last reply again with the current parameters"),
-        Binding("ctrl+l", "edit_last", "Edit last", id="app.edit_last",
-                tooltip="Put the last prompt back in the prompt box to edit and resend it"),
-        Binding("ctrl+n", "new_chat", "New chat", id="app.new_chat", tooltip="Start a new, empty chat"),
-        Binding("ctrl+g", "toggle_greedy", "Greedy", id="app.toggle_greedy", tooltip="Greedy mode on/off"),
-        Binding("f4", "focus_panel", "Panel", id="app.focus_panel", tooltip="Go to the sampling panel"),
-        Binding("ctrl+s", "save_default", "Save default", show=False, id="app.save_default",
-                tooltip="Save the current sampling parameters as the default"),
-        Binding("f1", "help", "Help", id="app.help", tooltip="What the parameters and badges mean"),
-        Binding("f3", "chats", "Chats", id="app.chats", tooltip="Saved chats: open, rename, delete, search"),
-        Binding("f2", "pick_model", "Model", show=False, id="app.pick_model",
-                tooltip="Load another model: a GGUF file from the models folder, or a path"),
-        Binding("i", "inspect", "Inspect", show=False, id="app.inspect",
-                tooltip="Token inspector: open it, go into it, close it"),
-        Binding("u", "least_confident", "Least sure", show=False, id="app.least_confident",
-                tooltip="Select the token the model was least sure of"),
-        Binding("left_square_bracket", "sibling(-1)", "Prev branch", show=False, id="app.prev_branch",
-                tooltip="Show the previous branch of the last reply"),
-        Binding("right_square_bracket", "sibling(1)", "Next branch", show=False, id="app.next_branch",
-                tooltip="Show the next branch of the last reply"),
-    ]  # fmt: skip
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings())
+    """From the command table (tui/commands.py), which also makes the palette and the help's key list."""
 
     def __init__(
         self,
@@ -132,13 +95,16 @@ class TokendialApp(App[int]):
     ) -> None:
         super().__init__()
         self.settings = settings
+        self.set_keymap(settings.keymap)
+        self.keys = current_keys(settings.keymap)
+        """Binding id -> the key(s) it has (the keymap applied): for the palette and the help."""
         self.config_path = config_path
         """The config file "save as default" writes (None: the default location)."""
         self.presets: dict[str, SamplingParams] = {**DEFAULT_PRESETS, **settings.presets}
         live = LiveParams(settings.sampling)
         self.conversation = Conversation(live, system_prompt=settings.system_prompt)
         """The chat on screen: the one copy (the store and the widgets follow it)."""
-        config = load_config_for(settings)
+        config = load_config(settings)
         self.model = ModelSlot(EngineWorker(self, engine_factory, config, live, batch_s=batch_s), config)
         self.views = MainViews(self)
         notify = AppNotifier(self)
@@ -172,6 +138,15 @@ class TokendialApp(App[int]):
             self.notify(
                 f"Unknown theme {self.settings.theme!r} (setting theme): using {self.theme!r}. "
                 f"Themes: {', '.join(sorted(self.available_themes))}.",
+                title="Settings",
+                severity="warning",
+                timeout=10,
+            )
+        unknown = unknown_keymap_ids(self.settings.keymap)
+        if unknown:
+            self.notify(
+                f"keymap: no key binding has the id {', '.join(unknown)} (ignored). The ids are in the "
+                "README (Keys).",
                 title="Settings",
                 severity="warning",
                 timeout=10,
@@ -414,7 +389,7 @@ class TokendialApp(App[int]):
     def action_help(self) -> None:
         """Show the help screen."""
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.keys))
 
     def action_chats(self) -> None:
         """Show the saved chats: open, rename, delete, search."""
@@ -478,65 +453,15 @@ class TokendialApp(App[int]):
         super().notify(clean(message), title=clean(title), severity=severity, timeout=timeout, markup=False)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """Every action of the app in the command palette."""
+        """Textual's own commands, then every command of the table (the key each has now in its help)."""
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Cancel reply", "Stop the reply being generated (Esc)", self.action_cancel_reply)
-        yield SystemCommand("Regenerate", "Generate the last reply again (ctrl+r)", self.action_regenerate)
-        yield SystemCommand(
-            "Edit last prompt", "Edit and resend the last prompt (ctrl+l)", self.action_edit_last
-        )
-        yield SystemCommand("New chat", "Start a new, empty chat (ctrl+n)", self.action_new_chat)
-        yield SystemCommand(
-            "Toggle token view", "Chat or token-by-token view (ctrl+t)", self.action_toggle_tokens
-        )
-        yield SystemCommand(
-            "Colour tokens by probability",
-            "Toggle probability colours (ctrl+o)",
-            self.action_toggle_probability,
-        )
-        yield SystemCommand("Toggle greedy", "Greedy mode on/off (ctrl+g)", self.action_toggle_greedy)
-        yield SystemCommand("Sampling panel", "Go to the sampling panel (f4)", self.action_focus_panel)
-        yield SystemCommand(
-            "Reset parameters", "Back to the default sampling parameters", self.action_reset_params
-        )
-        yield SystemCommand(
-            "Save parameters as default", "Write them to the config file (ctrl+s)", self.action_save_default
-        )
-        yield SystemCommand("Help: parameters and keys", "What each parameter does (f1)", self.action_help)
-        yield from self.chat_commands(screen)
-        yield SystemCommand("Inspector: open / go into / close", "The candidates behind a token (i)",
-                            self.action_inspect)  # fmt: skip
-        yield SystemCommand("Inspector: least sure token", "Select the token the model was least sure of (u)",
-                            self.action_least_confident)  # fmt: skip
-        yield SystemCommand("Branches: previous", "Show the previous branch of the last reply ([)",
-                            lambda: self.run_worker(self.action_sibling(-1)))  # fmt: skip
-        yield SystemCommand("Branches: next", "Show the next branch of the last reply (])",
-                            lambda: self.run_worker(self.action_sibling(1)))  # fmt: skip
-        yield SystemCommand(
-            "Load another model", "Pick a GGUF file from the models folder or type a path (f2)",
-            self.action_pick_model,
-        )  # fmt: skip
+        hidden = () if self.chats.corrupt_store else ("app.fresh_database",)
+        for title, help_line, callback in palette_entries(self.keys, self.run_action, hidden=hidden):
+            yield SystemCommand(title, help_line, callback)
 
     def chat_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """The saved-chat commands for the command palette."""
-        yield SystemCommand("Chats: open, rename, delete, search", "The saved chats (f3)", self.action_chats)
-        yield SystemCommand("Chats: export to Markdown", "Readable, with parameters and stop reasons",
-                            self.action_export_markdown)  # fmt: skip
-        yield SystemCommand("Chats: export to JSON", "Complete and re-importable", self.action_export_json)
-        yield SystemCommand(
-            "Chats: import from JSON", "Add a chat exported by tokendial", self.action_import_json
-        )
-        yield SystemCommand(
-            "Chats: keep token events of this chat",
-            "Exempt its token events (and candidates) from pruning, or stop doing so",
-            self.action_toggle_keep_events,
-        )
-        if self.chats.corrupt_store:
-            yield SystemCommand(
-                "Chats: start a fresh database",
-                "Move the damaged chat database aside and save chats again",
-                self.action_fresh_chat_database,
-            )
+        """The saved-chat commands of the palette."""
+        return [c for c in self.get_system_commands(screen) if c.title.startswith("Chats:")]
 
 
 def run_app(settings: Settings, *, config_path: Path | None = None) -> int:

@@ -60,6 +60,8 @@ class ReplyFlow:
         """Called with every ReplyFinished as posted, once the conversation (and the store) has the
         end and before it is shown (step 2 of :meth:`reply_finished`)."""
         self._job: ReplyJob | None = None
+        self._context_base: dict[int, int] = {}
+        """Reply id -> tokens in the context before its first generated token (from PromptProgress)."""
         self._unshown: dict[int, str] = {}
         """Streamed text not drawn yet, by reply id."""
         self._last_ui_refresh = 0.0
@@ -132,6 +134,8 @@ class ReplyFlow:
                 f"the {message.trimmed.dropped_messages} oldest messages were left out.",
                 severity="warning",
             )
+        if message.progress is not None and message.progress.context:
+            self._context_base[message.reply_id] = message.progress.context
         if message.tokens:
             text = "".join(event.text for event in message.tokens)
             self._unshown[message.reply_id] = self._unshown.get(message.reply_id, "") + text
@@ -179,9 +183,12 @@ class ReplyFlow:
                 token_view.append_tokens(())
         record = self.conversation.active
         if record is not None and self._status_due(len(record.events)):
-            # The gauge keeps the last exact count (the prompt size is known when the reply ends).
             self._last_status_refresh = self._last_ui_refresh
-            self.views.status.live_tokens = len(record.events)
+            status = self.views.status
+            status.live_tokens = len(record.events)
+            base = self._context_base.get(record.reply_id)
+            if base is not None:  # the prompt (and a branch's fixed tokens), then each new token
+                status.set_context(base + len(record.events) - record.fixed_tokens)
 
     def _status_due(self, count: int) -> bool:
         """Whether the status bar's live count should be redrawn now: the first token at once, then
@@ -203,6 +210,7 @@ class ReplyFlow:
         5. a branch says how much of its prompt the KV cache saved.
         """
         finished = self.conversation.finish_reply(message.reply_id, message.done, message.tokens)
+        self._context_base.pop(message.reply_id, None)
         if self._job is not None and self._job.reply_id == message.reply_id:
             self._job = None
         for listener in list(self.listeners):

@@ -207,7 +207,8 @@ class Conversation:
 
     def stream(self, reply_id: int, tokens: Sequence[TokenEvent]) -> ReplyRecord | None:
         """Tokens of reply ``reply_id`` arrived; its record (None when it left the conversation)."""
-        record = self.records.get(reply_id)
+        last = self.last_reply  # the streaming reply is the last turn: no search per token batch
+        record = last if last is not None and last.reply_id == reply_id else self.records.get(reply_id)
         if record is None or not tokens:
             return record
         record.events.extend(tokens)

@@ -43,7 +43,8 @@ class StatusBar(Widget):
     state: reactive[ModelState] = reactive(ModelState.LOADING)
     model_label: reactive[str] = reactive("")
     context_used: reactive[int] = reactive(0)
-    """Tokens in the context after the last reply (exact; updated when a reply ends)."""
+    """Tokens of the chat in the context: the prompt and the reply (as it streams, and exact when it
+    ends), at most n_ctx (see :meth:`set_context`)."""
     live_tokens: reactive[int] = reactive(0)
     """Tokens of the reply being generated."""
 
@@ -70,10 +71,18 @@ class StatusBar(Widget):
         self.model_label = f"{self._loading_name} not loaded (see the message; F2 picks another model)"
         self.state = ModelState.FAILED
 
+    def set_context(self, used: int) -> None:
+        """``used`` tokens of prompt and reply: the gauge shows them, at most the context's size.
+
+        A reply that ends on a full context has one token more than the context holds: its last
+        token was drawn but never evaluated into the context (it had no room left).
+        """
+        self.context_used = min(used, self.info.n_ctx) if self.info is not None else used
+
     def set_done(self, done: ReplyDone) -> None:
         """The last reply ended."""
         self.last_done = done
-        self.context_used = done.prompt_tokens + done.generated
+        self.set_context(done.prompt_tokens + done.generated)
         self.live_tokens = 0
         if self.state is ModelState.GENERATING:
             self.state = ModelState.READY
