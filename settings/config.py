@@ -229,7 +229,7 @@ class Settings(BaseSettings):
     theme: str = Field("textual-dark", min_length=1)
     """Textual theme name for the app."""
     keymap: dict[str, str] = Field(default_factory=dict)
-    """Keys remapped by binding id, e.g. `"app.regenerate" = "ctrl+e"` in a `[keymap]` table (see Keys)."""
+    """Keys remapped by binding id, e.g. `"app.regenerate" = "f5"` in a `[keymap]` table (see Keys)."""
     top_n: int = Field(10, ge=1, le=TOP_N_MAX)
     """How many candidate tokens (with probabilities) to record and show per generated token."""
     sampling: SamplingParams = Field(default_factory=SamplingParams)
