@@ -11,6 +11,7 @@ from textual.widget import Widget
 from tui.core.state import ModelState
 from tui.core.text import one_line
 from tui.engine.events import ModelInfo, ReplyDone
+from tui.store.session import SaveState
 from tui.widgets.stop_badge import small_badge
 
 __all__ = ["GAUGE_WIDTH", "ModelState", "StatusBar", "context_gauge"]
@@ -47,6 +48,8 @@ class StatusBar(Widget):
     ends), at most n_ctx (see :meth:`set_context`)."""
     live_tokens: reactive[int] = reactive(0)
     """Tokens of the reply being generated."""
+    save_label: reactive[str] = reactive("")
+    """"not saved" / "read-only" while the chat is not being saved ("" when it is)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -79,6 +82,11 @@ class StatusBar(Widget):
         """
         self.context_used = min(used, self.info.n_ctx) if self.info is not None else used
 
+    def set_save_state(self, state: SaveState) -> None:
+        """Whether the chat is being saved: a red segment (with the reason as tooltip) until it is."""
+        self.save_label = "" if state.saved else state.label
+        self.tooltip = None if state.saved else state.reason
+
     def set_done(self, done: ReplyDone) -> None:
         """The last reply ended."""
         self.last_done = done
@@ -105,6 +113,9 @@ class StatusBar(Widget):
             ModelState.FAILED: "model failed",
         }[self.state]
         text.append(f" {label} ", state_style)
+        if self.save_label:  # right after the state: it must survive a narrow terminal
+            text.append(" ")
+            text.append(f" {self.save_label} ", Style(color="white", bgcolor="#c62828", bold=True))
         text.append(" ")
         text.append(self.model_label, Style(bold=True))
         if self.info is not None:
