@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 import annotated_types
 import platformdirs
@@ -88,6 +88,15 @@ class Backend(StrEnum):
     """llama.cpp's llama-server, through its native API (full token detail)."""
     OPENAI = "openai"
     """Any OpenAI-compatible chat-completions server (vLLM, Ollama, llama-cpp-python's server, ...)."""
+
+
+class ServerProbs(StrEnum):
+    """Which probabilities llama-server reports for the candidates of a sampled token."""
+
+    SAMPLED = "sampled"
+    """After the samplers (what the token view colours by); p at T=1 is then unknown."""
+    RAW = "raw"
+    """Before them (the model's own); p after sampling is then unknown."""
 
 
 API_KEY_ENV_VAR = "TOKENDIAL_API_KEY"
@@ -259,7 +268,7 @@ class Settings(BaseSettings):
     """The model to ask the server for (openai: one of its /v1/models; unset = the first it lists)."""
     api_key_file: Path | None = None
     """A file holding the server's API key ($TOKENDIAL_API_KEY wins); the key is never stored or shown."""
-    server_probs: Literal["sampled", "raw"] = "sampled"
+    server_probs: ServerProbs = ServerProbs.SAMPLED
     """llama-server, sample mode: candidates' probabilities after the samplers (sampled) or before (raw)."""
 
     @field_validator("model_path", "models_dir", "data_dir", "api_key_file", mode="after")
@@ -528,12 +537,14 @@ def reference_table() -> str:
     for dotted, field in fields:
         leaf = dotted.rsplit(".", 1)[-1]
         allowed = allowed_values(field, leaf) or "text"
-        if dotted in ("model_path", "models_dir", "data_dir"):
-            allowed = "a path" + (", or unset" if dotted == "model_path" else "")
-        elif dotted == "chat_template":
+        if dotted in ("model_path", "models_dir", "data_dir", "api_key_file"):
+            allowed = "a path" + (", or unset" if dotted in ("model_path", "api_key_file") else "")
+        elif dotted in ("chat_template", "server_model"):
             allowed = "text, or unset"
         elif dotted == "presets":
             allowed = "tables of sampling keys"
+        elif dotted == "server_url":
+            allowed = "an http:// or https:// URL"
         elif dotted == "sampling.stop":
             allowed = "a list of non-empty strings"
         description = (field.description or "").replace("|", "\\|").replace("\n", " ")

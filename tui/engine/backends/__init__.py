@@ -7,16 +7,17 @@ Each implements the ChatEngine protocol (tui/engine/protocol.py) like the local 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tui.engine.backends.common import ServerConfig
 from tui.engine.events import ModelLoadError
-from tui.engine.protocol import ChatEngine
+from tui.engine.protocol import ChatEngine, LoadConfig
 
 if TYPE_CHECKING:
     from settings.config import Settings
 
-__all__ = ["ServerConfig", "open_server_engine", "read_api_key", "server_config"]
+__all__ = ["ServerConfig", "engine_factory_for", "open_server_engine", "read_api_key", "server_config"]
 
 
 def read_api_key(settings: Settings) -> str | None:
@@ -48,7 +49,7 @@ def server_config(settings: Settings, *, top_n: int) -> ServerConfig:
         api_key=read_api_key(settings),
         top_n=top_n,
         system_prompt=settings.system_prompt or None,
-        probs=settings.server_probs,
+        probs=str(settings.server_probs),
     )
 
 
@@ -61,3 +62,19 @@ def open_server_engine(config: ServerConfig) -> ChatEngine:
     from tui.engine.backends.openai import OpenAIEngine
 
     return OpenAIEngine(config)
+
+
+def engine_factory_for(settings: Settings) -> Callable[[LoadConfig], ChatEngine] | None:
+    """The app's engine factory for a server backend (None for ``local``).
+
+    Each call connects afresh (and reads the API key again), so the app's retry after a
+    "server not running" is just another load. The LoadConfig's top_n is honoured; its model
+    path is not used (the model is the server's).
+    """
+    if str(settings.backend) == "local":
+        return None
+
+    def connect(config: LoadConfig) -> ChatEngine:
+        return open_server_engine(server_config(settings, top_n=config.top_n))
+
+    return connect

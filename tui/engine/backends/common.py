@@ -8,6 +8,7 @@ NaN (probabilities, logits, entropy) or -1 (token ids), never a made-up number.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import threading
@@ -25,6 +26,7 @@ from tui.engine.events import (
     ReplyDone,
     StopKind,
     StopReason,
+    TokenEvent,
 )
 from tui.engine.live import LiveParams
 
@@ -160,6 +162,7 @@ class ReplyState:
         self.started = time.perf_counter()
         self.first_token_at: float | None = None
         self.ended_at: float | None = None
+        self.last_token_at: float | None = None
         self.resumes: list[Resume] = []
         self.server_timings: dict[str, Any] = {}
         """The server's own ``timings`` of the last request (llama-server)."""
@@ -178,11 +181,14 @@ class ReplyState:
         seed = self.params.seed if self.params.seed >= 0 else self.seed
         return (seed + requests * SEED_STEP) % (SEED_MAX + 1)
 
-    def token_arrived(self) -> None:
-        """Time the first token."""
+    def token_arrived(self, event: TokenEvent) -> TokenEvent:
+        """Time the token: the first one's latency, and each one's gap since the one before."""
+        now = time.perf_counter()
         if self.first_token_at is None:
-            self.first_token_at = time.perf_counter()
-            self.first_token_ms = (self.first_token_at - self.started) * 1000.0
+            self.first_token_at = now
+            self.first_token_ms = (now - self.started) * 1000.0
+        previous, self.last_token_at = self.last_token_at, now
+        return dataclasses.replace(event, elapsed_ms=(now - (previous or self.started)) * 1000.0)
 
     def end(self, kind: StopKind, **detail: Any) -> None:
         """Set the stop reason (the first one wins)."""

@@ -24,6 +24,7 @@ from typing import Any
 from settings.sampling import SamplingParams
 from tui.engine.backends.common import (
     UNKNOWN,
+    UNKNOWN_TOKEN,
     ReplyState,
     Resume,
     ServerConfig,
@@ -253,8 +254,10 @@ class _Reply(ReplyState):
             if len(self.tokens) >= self.params.max_new_tokens:
                 self.end(StopKind.MAX_TOKENS, limit=self.params.max_new_tokens)
                 return
+            # A token the server did not stream (see _stream) has no id: then the server tokenizes the text.
+            so_far = self.tokens if UNKNOWN_TOKEN not in self.tokens else engine.tokenize(self.text)
             body = engine.completion_body(
-                prompt + self.tokens,
+                prompt + so_far,
                 self.params,
                 self.seed_for(self.requests),
                 self.params.max_new_tokens - len(self.tokens),
@@ -317,6 +320,13 @@ class _Reply(ReplyState):
                     if held is not None:
                         yield from self._emit(held, held_id)
                         held = None
+                        if self.stop is not None:
+                            return
+                    # A token that ends inside a UTF-8 character is not streamed (the next one carries
+                    # the text): keep the count right with a token we know nothing about.
+                    streamed = len(self.tokens) - resumed_from + 1
+                    for _ in range(int(data.get("tokens_predicted") or streamed) - streamed):
+                        yield from self._emit(self._unknown_token(), UNKNOWN_TOKEN)
                         if self.stop is not None:
                             return
                     event = self._token_event(data, int(tokens[-1]))
@@ -387,8 +397,22 @@ class _Reply(ReplyState):
             elapsed_ms=0.0,
         )
 
+    def _unknown_token(self) -> TokenEvent:
+        return TokenEvent(
+            index=len(self.tokens),
+            token_id=UNKNOWN_TOKEN,
+            text="",
+            piece="",
+            p_raw=UNKNOWN,
+            p_final=UNKNOWN,
+            candidates=(),
+            entropy=UNKNOWN,
+            params_version=self.version,
+            elapsed_ms=0.0,
+        )
+
     def _emit(self, event: TokenEvent, token_id: int) -> Iterator[EngineEvent]:
-        self.token_arrived()
+        event = self.token_arrived(event)
         self.tokens.append(token_id)
         previous = len(self.text)
         self.text += event.text

@@ -235,6 +235,7 @@ class _Reply(ReplyState):
                 choices = data.get("choices")
                 if not isinstance(choices, list):
                     raise ServerError(f"the server sent an event without choices: {short(item.raw, 120)!r}")
+                self._usage(data.get("usage"))
                 if not choices:
                     continue  # the usage chunk
                 choice = choices[0]
@@ -250,6 +251,15 @@ class _Reply(ReplyState):
                         self.server_timings = dict(timings)
         finally:
             stream.close()
+
+    def _usage(self, usage: Any) -> None:
+        """The prompt's size and what the server's cache saved, when it reports usage."""
+        if not isinstance(usage, Mapping):
+            return
+        self.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        details = usage.get("prompt_tokens_details")
+        cached = int(details.get("cached_tokens") or 0) if isinstance(details, Mapping) else 0
+        self.prompt_evaluated = max(0, self.prompt_tokens - cached)
 
     def _tokens(self, choice: Mapping[str, Any]) -> Iterator[EngineEvent]:
         delta = choice.get("delta") or {}
@@ -305,7 +315,7 @@ class _Reply(ReplyState):
         )
 
     def _emit(self, event: TokenEvent) -> Iterator[EngineEvent]:
-        self.token_arrived()
+        event = self.token_arrived(event)
         self.tokens.append(event.token_id)
         previous = len(self.text)
         self.text += event.text
