@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from server_helpers import server_config
-from server_procs import ServerProcess, llama_server, require_tools
+from server_procs import ServerProcess, llama_cpp_python_server, llama_server, require_tools
 
 from tests.llama_tools import LlamaTools
 from tui.engine.backends.llama_server import LlamaServerEngine
@@ -31,6 +31,17 @@ def served(tools: LlamaTools, model_path: Path, server_logs: Path) -> Iterator[S
     process = llama_server(tools, model_path, server_logs)
     try:
         process.wait_http()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def lcp_served(model_path: Path, server_logs: Path) -> Iterator[ServerProcess]:
+    """llama-cpp-python's own server with the default model (needs no llama.cpp build)."""
+    process = llama_cpp_python_server(model_path, server_logs)
+    try:
+        process.wait_http("/v1/models")
         yield process
     finally:
         process.stop()

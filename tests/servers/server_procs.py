@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -138,6 +139,16 @@ def llama_server(
         "-ngl", "0", *extra,
     ]  # fmt: skip
     return ServerProcess(args, port, log_dir / f"llama-server-{port}.log").start()
+
+
+def llama_cpp_python_server(model: Path, log_dir: Path, *, n_ctx: int = 2048) -> ServerProcess:
+    """llama-cpp-python's own server (``python -m llama_cpp.server``, OpenAI-compatible), not waited for."""
+    port = free_port()
+    args = [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+        "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", "1", "--logits_all", "true",
+    ]  # fmt: skip
+    return ServerProcess(args, port, log_dir / f"llama-cpp-python-server-{port}.log").start()
 
 
 def rpc_server(tools: LlamaTools, log_dir: Path, *, threads: int = 1) -> ServerProcess:

@@ -81,3 +81,20 @@ def test_a_sampler_change_mid_reply_applies_to_the_next_reply(openai_engine: Ope
     done = seen[-1]
     assert {t.params_version for t in tokens_of(seen)} == {0}  # no resume: made by the old samplers
     assert done.params[1] == changed  # type: ignore[union-attr]
+
+
+def test_llama_cpp_pythons_own_server(lcp_served: ServerProcess) -> None:
+    """Another OpenAI-compatible server: no /tokenize, its model named by path, logprobs as text."""
+    engine = OpenAIEngine(server_config(lcp_served.url, kind="openai"))
+    assert engine.info.name.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert engine.info.warnings == ("token counts are estimates: the server has no /tokenize",)
+    events, done = run_reply(engine, "Name three colours.", replace_params(GREEDY, max_new_tokens=6))
+    tokens = tokens_of(events)
+    assert done.stop.kind in (StopKind.EOS, StopKind.MAX_TOKENS) and tokens
+    assert done.text == "".join(t.text for t in tokens)
+    for token in tokens:
+        assert 0.0 < token.p_raw <= 1.0 and math.isnan(token.p_final)
+        assert len(token.candidates) == 5 and token.candidates[0].text == token.piece  # greedy: the top one
+    _, stopped = run_reply(engine, "Name three colours.", replace_params(GREEDY, stop=(tokens[1].text,)))
+    assert stopped.stop.kind is StopKind.STOP_STRING
+    engine.close()
