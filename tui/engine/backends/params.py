@@ -1,40 +1,71 @@
 """How our SamplingParams reach a server: one table row per field, so a new sampler is one line.
 
-llama-server takes every llama.cpp sampler by name; the chain order is sent too (``samplers``), the
-same order as the local engine's chain, so a seed gives the same draw logic on both. OpenAI-style
-servers take the standard fields; the llama.cpp extensions (top_k, min_p, repeat_penalty) are
-understood by llama-server's /v1, llama-cpp-python's server and vLLM, and are ignored or refused
-elsewhere (``openai_extensions`` = false sends only the standard ones).
+llama-server takes every llama.cpp sampler by its own name, and the chain order too (``samplers``:
+our SamplerName values are llama.cpp's names), so a reply is drawn by the same chain as locally.
+Greedy is the local engine's greedy: the constraints (logit bias, grammar), penalties and DRY, then
+the arg-max (temperature 0). OpenAI-style servers take the standard fields; the llama.cpp
+extensions (top_k, min_p, repeat_penalty) are understood by llama-server's /v1, llama-cpp-python's
+server and vLLM, and are left out with ``openai_extensions`` = false.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+from collections.abc import Callable
 from typing import Any
 
-from settings.sampling import SamplingParams
+from settings.sampling import SamplerName, SamplingParams
 
 
-@dataclass(frozen=True, slots=True)
-class ServerField:
-    """Where one SamplingParams field goes in a llama-server /completion request."""
-
-    key: str
-    """The request's JSON key."""
-    sampler: str | None = None
-    """The llama.cpp sampler it configures (named in the ``samplers`` chain), if any."""
+def _same(value: Any) -> Any:
+    return value
 
 
-LLAMA_SERVER_FIELDS: dict[str, ServerField] = {
-    # In the local chain's order (tui/engine/llama_engine.py: penalties -> top-k -> top-p -> min-p -> temp).
-    "repeat_penalty": ServerField("repeat_penalty", "penalties"),
-    "repeat_last_n": ServerField("repeat_last_n", "penalties"),
-    "top_k": ServerField("top_k", "top_k"),
-    "top_p": ServerField("top_p", "top_p"),
-    "min_p": ServerField("min_p", "min_p"),
-    "temperature": ServerField("temperature", "temperature"),
+def _bias(value: dict[int, float]) -> list[list[Any]]:
+    """llama-server's logit_bias: [[id, bias], ...], a ban as ``false``."""
+    return [[token, False if bias == -math.inf else bias] for token, bias in sorted(value.items())]
+
+
+def _schema(value: str) -> Any:
+    return json.loads(value) if value else None
+
+
+LLAMA_SERVER_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    # field: (the /completion request key, how the value is sent)
+    "temperature": ("temperature", _same),
+    "top_k": ("top_k", _same),
+    "top_p": ("top_p", _same),
+    "min_p": ("min_p", _same),
+    "repeat_penalty": ("repeat_penalty", _same),
+    "repeat_last_n": ("repeat_last_n", _same),
+    "presence_penalty": ("presence_penalty", _same),
+    "frequency_penalty": ("frequency_penalty", _same),
+    "typical_p": ("typical_p", _same),
+    "top_n_sigma": ("top_n_sigma", lambda v: v if v > 0 else -1.0),
+    "xtc_probability": ("xtc_probability", _same),
+    "xtc_threshold": ("xtc_threshold", _same),
+    "dry_multiplier": ("dry_multiplier", _same),
+    "dry_base": ("dry_base", _same),
+    "dry_allowed_length": ("dry_allowed_length", _same),
+    "dry_last_n": ("dry_penalty_last_n", _same),
+    "dry_sequence_breakers": ("dry_sequence_breakers", list),
+    "mirostat": ("mirostat", int),
+    "mirostat_tau": ("mirostat_tau", _same),
+    "mirostat_eta": ("mirostat_eta", _same),
+    "dynatemp_range": ("dynatemp_range", _same),
+    "dynatemp_exponent": ("dynatemp_exponent", _same),
+    "logit_bias": ("logit_bias", _bias),
+    "grammar": ("grammar", _same),
+    "json_schema": ("json_schema", _schema),
+    "samplers": ("samplers", lambda order: [str(name) for name in order]),
 }
-OPENAI_FIELDS: dict[str, str] = {"temperature": "temperature", "top_p": "top_p"}
+OPENAI_FIELDS: dict[str, str] = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+}
 OPENAI_EXTENSION_FIELDS: dict[str, str] = {
     "top_k": "top_k",
     "min_p": "min_p",
@@ -43,10 +74,12 @@ OPENAI_EXTENSION_FIELDS: dict[str, str] = {
 CLIENT_SIDE_FIELDS = frozenset({"mode", "max_new_tokens", "seed", "stop"})
 """Handled by the backend itself: greedy, the length cap and stop strings are checked per token here,
 the seed is resolved once per reply (and sent)."""
+GREEDY_KEPT = (SamplerName.PENALTIES, SamplerName.DRY)
+"""The ordered samplers greedy keeps before its arg-max (as the local chain does)."""
 
 
 def unmapped_fields(params: SamplingParams) -> list[str]:
-    """Fields set away from their default that no server mapping knows (shown as a warning)."""
+    """Fields set away from their default that no server mapping knows (the reply says so)."""
     known = CLIENT_SIDE_FIELDS | LLAMA_SERVER_FIELDS.keys()
     defaults = SamplingParams()
     return [
@@ -57,29 +90,27 @@ def unmapped_fields(params: SamplingParams) -> list[str]:
 
 
 def llama_server_sampling(params: SamplingParams, seed: int) -> dict[str, Any]:
-    """The sampler part of a /completion request for ``params`` (greedy: arg-max, no penalties)."""
-    if params.is_greedy:
-        # The local engine takes the arg-max of the raw logits; temperature 0 alone does the same.
-        return {"temperature": 0.0, "samplers": ["temperature"], "seed": seed}
+    """The sampler part of a /completion request for ``params``."""
     body: dict[str, Any] = {"seed": seed, "min_keep": 1}
-    chain: list[str] = []
-    for name, field in LLAMA_SERVER_FIELDS.items():
-        body[field.key] = getattr(params, name)
-        if field.sampler and field.sampler not in chain:
-            chain.append(field.sampler)
-    body["samplers"] = chain
+    for name, (key, send) in LLAMA_SERVER_FIELDS.items():
+        if name in type(params).model_fields:
+            value = send(getattr(params, name))
+            if value is not None:
+                body[key] = value
+    if params.is_greedy:
+        body.update(temperature=0.0, dynatemp_range=0.0, mirostat=0)
+        body["samplers"] = [str(name) for name in params.samplers if name in GREEDY_KEPT] + ["temperature"]
     return body
 
 
 def openai_sampling(params: SamplingParams, seed: int, *, extensions: bool) -> dict[str, Any]:
     """The sampler part of a chat-completions request."""
-    if params.is_greedy:
-        body: dict[str, Any] = {"temperature": 0.0, "seed": seed}
-        if extensions:
-            body["repeat_penalty"] = 1.0
-        return body
-    body = {key: getattr(params, name) for name, key in OPENAI_FIELDS.items()}
+    body: dict[str, Any] = {key: getattr(params, name) for name, key in OPENAI_FIELDS.items()}
     if extensions:
         body.update({key: getattr(params, name) for name, key in OPENAI_EXTENSION_FIELDS.items()})
+    if params.logit_bias:  # OpenAI's range is -100..100; a ban is -100
+        body["logit_bias"] = {str(t): max(-100.0, b) for t, b in params.logit_bias.items()}
+    if params.is_greedy:
+        body["temperature"] = 0.0
     body["seed"] = seed
     return body
