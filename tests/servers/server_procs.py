@@ -136,7 +136,7 @@ def llama_server(
     args = [
         str(tools.server), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
         "-c", str(n_ctx), "-np", "1", "-t", str(threads), "-tb", str(threads), "--no-webui",
-        "-ngl", "0", *extra,
+        *(() if "-ngl" in extra else ("-ngl", "0")), *extra,
     ]  # fmt: skip
     return ServerProcess(args, port, log_dir / f"llama-server-{port}.log").start()
 

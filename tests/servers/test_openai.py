@@ -40,9 +40,9 @@ def test_reply_with_logprobs_and_what_stays_unknown(
     native = LlamaServerEngine(server_config(served.url))
     _, same = run_reply(native, "Name three colours.")
     assert done.text == same.text  # the same model and template, greedy: the same reply
-    native.close()
     assert openai_engine.info.name.startswith("SmolLM2")
-    assert openai_engine.count_tokens("Hello world") == native.count_tokens("Hello world")
+    assert openai_engine.count_tokens("Hello world") == native.count_tokens("Hello world")  # its /tokenize
+    native.close()
 
 
 def test_top_logprobs_is_capped(served: ServerProcess) -> None:

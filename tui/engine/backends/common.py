@@ -100,6 +100,8 @@ def server_model_info(
         if part[:1] in ("Q", "q", "F", "f", "I", "i", "B", "b") and any(c.isdigit() for c in part):
             quant = part.upper()
             break
+    if name.endswith(".gguf"):  # llama.cpp servers name the model by its file path
+        name = Path(name).name
     return ModelInfo(
         path=Path(path or name),
         name=name,

@@ -214,7 +214,7 @@ class LlamaServerEngine:
             "cache_prompt": True,
             "return_tokens": True,
             "return_progress": True,
-            **llama_server_sampling(params, seed),
+            **llama_server_sampling(params, seed, self._n_ctx or 2048),
         }
 
 

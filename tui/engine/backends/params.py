@@ -89,14 +89,16 @@ def unmapped_fields(params: SamplingParams) -> list[str]:
     ]
 
 
-def llama_server_sampling(params: SamplingParams, seed: int) -> dict[str, Any]:
-    """The sampler part of a /completion request for ``params``."""
+def llama_server_sampling(params: SamplingParams, seed: int, n_ctx: int = 2048) -> dict[str, Any]:
+    """The sampler part of a /completion request for ``params`` (``n_ctx``: the server's context)."""
     body: dict[str, Any] = {"seed": seed, "min_keep": 1}
     for name, (key, send) in LLAMA_SERVER_FIELDS.items():
         if name in type(params).model_fields:
             value = send(getattr(params, name))
             if value is not None:
                 body[key] = value
+    if body.get("dry_penalty_last_n") == -1:  # ours: the whole context; the server wants a count
+        body["dry_penalty_last_n"] = n_ctx
     if params.is_greedy:
         body.update(temperature=0.0, dynatemp_range=0.0, mirostat=0)
         body["samplers"] = [str(name) for name in params.samplers if name in GREEDY_KEPT] + ["temperature"]
