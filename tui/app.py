@@ -472,6 +472,8 @@ class TokendialApp(App[int]):
 
 def run_app(settings: Settings, *, config_path: Path | None = None) -> int:
     """Run the app until the user quits; returns the exit code."""
-    app = TokendialApp(settings, config_path=config_path)
+    from tui.engine.backends import engine_factory_for
+
+    app = TokendialApp(settings, engine_factory_for(settings) or load_llama_engine, config_path=config_path)
     result = app.run()
     return result if isinstance(result, int) else (app.return_code or 0)

@@ -60,6 +60,17 @@ _EVENT_NAMES: dict[type, str] = {
 }
 
 
+def open_engine(settings: Settings, *, top_n: int) -> ChatEngine:
+    """The engine the settings choose: the local model, or a server backend (raises EngineError)."""
+    if settings.backend == "local":
+        from tui.engine.llama_engine import load_engine
+
+        return load_engine(load_config(settings, top_n=top_n))
+    from tui.engine.backends import open_server_engine, server_config
+
+    return open_server_engine(server_config(settings, top_n=top_n))
+
+
 def run_generate(
     settings: Settings,
     prompt: str,
@@ -74,12 +85,11 @@ def run_generate(
     if not prompt.strip():
         print("tokendial generate: the prompt is empty.", file=err)
         return EXIT_USAGE
-    from tui.engine.llama_engine import load_engine
-
     try:
-        engine: ChatEngine = load_engine(load_config(settings, top_n=settings.top_n if json_output else 0))
+        engine = open_engine(settings, top_n=settings.top_n if json_output else 0)
     except EngineError as exc:
-        print(f"tokendial: cannot load the model: {exc.message}", file=err)
+        what = "load the model" if settings.backend == "local" else f"use the {settings.backend} backend"
+        print(f"tokendial: cannot {what}: {exc.message}", file=err)
         if exc.hint:
             print(f"  {exc.hint}", file=err)
         return EXIT_FAILED
