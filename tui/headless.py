@@ -78,10 +78,12 @@ def run_generate(
     prompt: str,
     json_output: bool,
     *,
+    raw: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Generate one reply to ``prompt`` with ``settings``; returns the exit status."""
+    """Generate one reply to ``prompt`` with ``settings`` (``raw``: continue the text as it is,
+    no chat template); returns the exit status."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     if not prompt.strip():
@@ -99,14 +101,42 @@ def run_generate(
     try:
         for warning in engine.info.warnings:
             print(f"tokendial: WARNING: {warning}", file=err)
-        done = _stream(engine, prompt, LiveParams(settings.sampling), json_output, out, err)
+        if not raw and (note := template_note(engine.info)):
+            print(f"tokendial: {note}", file=err)
+        done = _stream(engine, prompt, LiveParams(settings.sampling), json_output, out, err, raw=raw)
     finally:
         engine.close()
     return EXIT_FAILED if done is None or done.stop.kind is StopKind.ERROR else EXIT_OK
 
 
+def template_note(info: ModelInfo) -> str | None:
+    """What to tell the user when the model has no chat template of its own (None when it has, or
+    when the chat_template setting chose one)."""
+    if info.has_chat_template or (info.chat_template_label and "guess" not in info.chat_template_label):
+        return None
+    from tui.engine.chat_format import suggest_builtin_template
+
+    suggested = suggest_builtin_template(info.architecture, info.n_vocab)
+    advice = (
+        f"if it is a chat model, --chat-template {suggested} likely fits ({info.architecture})"
+        if suggested
+        else "set --chat-template to a built-in name (chatml, llama3, gemma, ...) or Jinja text"
+    )
+    return (
+        f"NOTE: {info.name} has no chat template: the prompt was wrapped in ChatML, a guess. "
+        f"A base model continues text better with --raw; {advice}."
+    )
+
+
 def _stream(
-    engine: ChatEngine, prompt: str, live: LiveParams, json_output: bool, out: TextIO, err: TextIO
+    engine: ChatEngine,
+    prompt: str,
+    live: LiveParams,
+    json_output: bool,
+    out: TextIO,
+    err: TextIO,
+    *,
+    raw: bool = False,
 ) -> ReplyDone | None:
     """Run the reply in a worker thread so that Ctrl-C becomes a clean cancel."""
     cancel = threading.Event()
@@ -114,7 +144,7 @@ def _stream(
 
     def work() -> None:
         try:
-            for event in engine.stream_reply([ChatMessage("user", prompt)], live, cancel):
+            for event in engine.stream_reply([ChatMessage("user", prompt)], live, cancel, raw=raw):
                 events.put(event)
         except BaseException as exc:  # the engine promises not to raise; report it if it does
             events.put(exc)
@@ -191,7 +221,10 @@ def _consume(
                 out.flush()
                 printed = safe
         elif isinstance(item, PromptTrimmed):
-            print(f"[dropped the {item.dropped_messages} oldest messages to fit the context]", file=err)
+            if item.dropped_tokens:
+                print(f"[dropped the text's first {item.dropped_tokens} tokens to fit the context]", file=err)
+            else:
+                print(f"[dropped the {item.dropped_messages} oldest messages to fit the context]", file=err)
     if done is not None and not json_output:
         out.write(show(done.text[printed:]) + "\n")
         out.flush()

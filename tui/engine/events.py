@@ -134,6 +134,8 @@ class PromptTrimmed:
     dropped_messages: int
     prompt_tokens: int
     n_ctx: int
+    dropped_tokens: int = 0
+    """Text completion: how many of the text's first tokens were dropped (messages stay 0)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +213,8 @@ class ModelInfo:
     layers_total: int | None
     warnings: tuple[str, ...] = ()
     """Loud warnings for the user, e.g. GPU layers asked for but the build can't offload."""
+    chat_template_label: str = ""
+    """Which chat template is in use, for the user ("the model's own template", "built-in llama3"...)."""
 
     @property
     def gpu_label(self) -> str:
