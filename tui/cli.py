@@ -245,9 +245,10 @@ def _fetch_hub(spec_text: str) -> Path | int:
 
 def _models(settings: Settings, json_output: bool) -> int:
     from tui.library.report import library_json, library_text
-    from tui.library.scan import default_locations, scan_library
+    from tui.library.scan import default_locations, scan_library, shared_cards
 
-    library = scan_library(default_locations(settings.models_dir, settings.library_dirs))
+    locations = default_locations(settings.models_dir, settings.library_dirs)
+    library = scan_library(locations, shared_cards(settings.data_dir))
     if json_output:
         print(json.dumps(library_json(library, settings.n_ctx), ensure_ascii=False, indent=2))
     else:

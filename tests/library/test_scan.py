@@ -243,3 +243,16 @@ def test_a_folder_without_permission_is_a_line_not_a_crash(open_home: Path) -> N
     listing = json.loads(result.stdout)
     assert [model["label"] for model in listing["models"]] == ["Tiny-Q4_K_M.gguf"]
     assert listing["notes"] == [f"{open_home / 'models' / 'locked'}: cannot read it: permission denied, not looked into"]
+
+
+def test_cards_are_kept_between_runs(home: Path, tmp_path: Path) -> None:
+    locations = default_locations(home / "models", environ={}, home=home)
+    first = scan_library(locations, CardCache(tmp_path / "cards.json"))
+    assert (tmp_path / "cards.json").is_file()
+    reloaded = CardCache(tmp_path / "cards.json")
+    assert len(reloaded._cards) == sum(entry.card is not None for entry in first.entries)
+    second = scan_library(locations, reloaded)
+    assert [e.card for e in second.entries] == [e.card for e in first.entries]
+    assert not reloaded._dirty  # nothing was read again
+    (tmp_path / "cards.json").write_text("{not json")
+    assert scan_library(locations, CardCache(tmp_path / "cards.json")).entries == first.entries

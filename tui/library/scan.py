@@ -12,6 +12,8 @@ header only. Nothing here raises: an unreadable folder or file becomes a line sa
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -310,6 +312,7 @@ def scan_library(locations: Sequence[Location], cards: CardCache | None = None) 
             _scan_folder(location, scan)
     cache = cards if cards is not None else CARD_CACHE
     entries = [*_group_splits(scan.found, cache), *scan.problems]
+    cache.save()
     order = {location.source: index for index, location in enumerate(locations)}
     entries.sort(key=lambda entry: (order.get(entry.source, 99), entry.label.lower()))
     return Library(tuple(entries), tuple(scan.notes), tuple(locations))
@@ -350,24 +353,76 @@ def _entry(item: _Found, parts: tuple[Path, ...], cache: CardCache) -> LibraryEn
 
 
 class CardCache:
-    """Cards already read, by file identity, size and modification time (a rescan reads only what changed)."""
+    """Cards already read, by path, size, modification time and inode: a rescan reads only what
+    changed. With a ``path``, the cards are kept in a JSON file between runs too (best effort:
+    a cache that can't be read or written only costs time)."""
 
-    def __init__(self) -> None:
-        self._cards: dict[tuple[str, int, int, int], ModelCard] = {}
+    VERSION = 1
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._cards: dict[str, ModelCard] = {}
+        self._dirty = False
+        if path is not None:
+            self._load(path)
+
+    @staticmethod
+    def _key(path: Path, info: os.stat_result) -> str:
+        return f"{path}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_ino}"
+
+    def _load(self, path: Path) -> None:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            if document.get("version") != self.VERSION:
+                return
+            for key, fields in document["cards"].items():
+                fields["think_tags"] = tuple(fields["think_tags"]) if fields.get("think_tags") else None
+                self._cards[key] = ModelCard(**fields)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            self._cards.clear()
+
+    def save(self) -> None:
+        """Write the cards to ``path`` (atomically) if any were read since."""
+        if self.path is None or not self._dirty:
+            return
+        document = {"version": self.VERSION, "cards": {k: dataclasses.asdict(c) for k, c in self._cards.items()}}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(document), encoding="utf-8")
+            os.replace(tmp, self.path)
+            self._dirty = False
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def card(self, path: Path, parts: Sequence[Path]) -> ModelCard:
         """The card of ``path`` (all ``parts`` together for the size); raises GGUFHeaderError or OSError."""
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):
             raise GGUFHeaderError("not a regular file")
-        key = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+        key = self._key(path, info)
         card = self._cards.get(key)
         if card is None:
             size = info.st_size + sum(part.stat().st_size for part in parts if part != path)
             card = card_from_header(read_header(path), path, size, split_count=max(1, len(parts)))
             self._cards[key] = card
+            self._dirty = True
         return card
 
 
 CARD_CACHE = CardCache()
 """The process's card cache (the picker opened again reads nothing new)."""
+
+
+_SHARED: dict[Path, CardCache] = {}
+
+
+def shared_cards(data_dir: Path | None) -> CardCache:
+    """The process's card cache, kept in ``data_dir/model-cards.json`` between runs (None: memory only)."""
+    if data_dir is None:
+        return CARD_CACHE
+    path = data_dir / "model-cards.json"
+    if path not in _SHARED:
+        _SHARED[path] = CardCache(path)
+    return _SHARED[path]

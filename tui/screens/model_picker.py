@@ -25,7 +25,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.library.card import card_facts, card_line
-from tui.library.scan import Library, LibraryEntry, Location, default_locations, scan_library
+from tui.library.scan import Library, LibraryEntry, Location, default_locations, scan_library, shared_cards
 from tui.widgets.safe_text import clean, one_line
 
 LIST_LIMIT = 200
@@ -103,13 +103,14 @@ class ModelPickerScreen(ModalScreen[Path | None]):
         library_dirs: Sequence[Path] = (),
         n_ctx: int = 2048,
         locations: Sequence[Location] | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         super().__init__(id="model-picker")
         self.models_dir = models_dir
         self.current = current
         self.n_ctx = n_ctx
         where = list(locations) if locations is not None else default_locations(models_dir, library_dirs)
-        self.library: Library = scan_library(where)
+        self.library: Library = scan_library(where, shared_cards(data_dir))
         self.entries = self.library.entries[:LIST_LIMIT]
 
     def compose(self) -> ComposeResult:

@@ -3,6 +3,9 @@
 Version 3: the other continuations (branch siblings) of an assistant reply. The message row is the
 branch shown (``sibling_ordinal`` is its place among its siblings, ``branched_at`` the token it
 branched at); ``reply_siblings`` holds the others, each with its text, reply facts and token events.
+
+Version 4: a chat's ``mode``: ``chat`` (the chat template) or ``completion`` (text completion: the
+messages' texts joined are continued as they are).
 """
 
 from __future__ import annotations
@@ -87,6 +90,12 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             events BLOB,
             PRIMARY KEY (message_id, ordinal)
         );
+        """,
+    ),
+    (
+        4,
+        """
+        ALTER TABLE chats ADD COLUMN mode TEXT NOT NULL DEFAULT 'chat' CHECK (mode IN ('chat', 'completion'));
         """,
     ),
 )

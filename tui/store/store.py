@@ -58,6 +58,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+CHAT_MODES = ("chat", "completion")
+"""A chat's mode: the chat template applies, or its text is continued as it is."""
+
+
 def default_db_path(data_dir: Path) -> Path:
     """Where the chat database lives inside the user data dir."""
     return data_dir / DB_FILE_NAME
@@ -343,6 +347,15 @@ class ChatStore:
             self._require_chat(chat_id)
             db.execute("UPDATE chats SET last_params = ? WHERE id = ?", (_params_json(params), chat_id))
 
+    @_guarded("saving the chat's mode")
+    def set_chat_mode(self, chat_id: int, mode: str) -> None:
+        """``chat`` or ``completion`` (text completion) for this chat's next replies."""
+        if mode not in CHAT_MODES:
+            raise ValueError(f"chat mode must be one of {', '.join(CHAT_MODES)}, not {mode!r}")
+        with self._transaction() as db:
+            self._require_chat(chat_id)
+            db.execute("UPDATE chats SET mode = ? WHERE id = ?", (mode, chat_id))
+
     @_guarded("changing token-event retention")
     def set_keep_events(self, chat_id: int, keep: bool) -> None:
         """Keep this chat's token events regardless of the retention limits (or stop doing so)."""
@@ -406,7 +419,7 @@ class ChatStore:
     def load_chat(self, chat_id: int) -> StoredChat:
         """A chat with all its messages and the parameters its next reply should use."""
         row = self._db.execute(
-            "SELECT id, title, title_is_auto, created_at, updated_at, last_params, keep_events"
+            "SELECT id, title, title_is_auto, created_at, updated_at, last_params, keep_events, mode"
             " FROM chats WHERE id = ?",
             (chat_id,),
         ).fetchone()
@@ -465,6 +478,7 @@ class ChatStore:
             last_params=_load_params(row[5]),
             keep_events=bool(row[6]),
             messages=tuple(messages),
+            mode=row[7],
         )
 
     # -- messages ---------------------------------------------------------------------------------
@@ -832,7 +846,7 @@ class ChatStore:
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO chats (title, title_is_auto, created_at, updated_at, touched_at, last_params,"
-                " keep_events) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " keep_events, mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chat.title,
                     int(chat.title_is_auto),
@@ -841,6 +855,7 @@ class ChatStore:
                     touched,
                     _params_json(chat.last_params) if chat.last_params else None,
                     int(chat.keep_events),
+                    chat.mode,
                 ),
             )
             chat_id = cursor.lastrowid
