@@ -240,8 +240,8 @@ class Settings(BaseSettings):
     """Extra folders the model library (F2, `tokendial models`) looks through, besides models_dir and the
     hub, llama.cpp, LM Studio and Ollama stores."""
     hide_thinking: bool = False
-    """Leave a reply's thinking section (<think>...</think>) out of the chat view (the token view and the
-    inspector still show every token)."""
+    """Leave a reply's thinking section (what a reasoning model writes between its think tags) out of the
+    chat view (the token view and the inspector still show every token)."""
 
     @field_validator("model_path", "models_dir", "data_dir", mode="after")
     @classmethod

@@ -347,7 +347,13 @@ def _run(argv: Sequence[str]) -> int:
             return _missing_part("tokendial generate", exc)
         json_output = _truthy(generate.get("json", False))
         raw = _truthy(generate.get("raw", False))
-        code: int = run_generate(resolved, str(generate.get("prompt", "")), json_output, raw=raw)
+        prompt = str(generate.get("prompt", ""))
+        # chat mode calls it as it was called before text completion existed
+        code: int = (
+            run_generate(resolved, prompt, json_output, raw=True)
+            if raw
+            else run_generate(resolved, prompt, json_output)
+        )
         return code
     try:
         from tui.app import run_app

@@ -42,7 +42,9 @@ def test_an_older_database_gets_the_column(tmp_path: Path) -> None:
         migrate(conn)
     finally:
         schema.MIGRATIONS = saved
-    conn.execute("INSERT INTO chats (title, created_at, updated_at) VALUES ('old', '2026-01-01', '2026-01-01')")
+    conn.execute(
+        "INSERT INTO chats (title, created_at, updated_at) VALUES ('old', '2026-01-01', '2026-01-01')"
+    )
     conn.close()
     store = open_store(path).store
     [summary] = store.list_chats()

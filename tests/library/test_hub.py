@@ -93,7 +93,10 @@ def test_offline_uses_the_cache_and_says_when_it_cannot(hub: tuple[HubState, dic
     [
         (HubSpec("nobody/nothing"), "no such repo on http://127.0.0.1:"),
         (HubSpec(REPO, "Q2_K"), "has no GGUF for quant Q2_K; it has: F16, Q4_K_M, Q4_K_S, Q8_0"),
-        (HubSpec(REPO, "Q4_K"), "quant Q4_K matches 2 files in someone/Tiny-GGUF: tiny-Q4_K_M.gguf, tiny-Q4_K_S.gguf"),
+        (
+            HubSpec(REPO, "Q4_K"),
+            "quant Q4_K matches 2 files in someone/Tiny-GGUF: tiny-Q4_K_M.gguf, tiny-Q4_K_S.gguf",
+        ),
         (HubSpec("someone/safetensors-only"), "has no GGUF files (it has: config.json, model.safetensors)"),
     ],
 )
@@ -123,7 +126,9 @@ def test_a_broken_transfer_is_resumed(hub: tuple[HubState, dict[str, str]], tmp_
     state.drop_after["tiny-Q4_K_M.gguf"] = cut
     fetched = fetch_hf(HubSpec(REPO), environ=env, report=lambda line: None)
     assert hashlib.sha256(fetched.path.read_bytes()).digest() == hashlib.sha256(data).digest()
-    ranges = [r for method, path, r in state.requests if method == "GET" and path.endswith("tiny-Q4_K_M.gguf")]
+    ranges = [
+        r for method, path, r in state.requests if method == "GET" and path.endswith("tiny-Q4_K_M.gguf")
+    ]
     assert ranges == [None, f"bytes={10 * 1024 * 1024}-"]
 
 
@@ -142,7 +147,12 @@ def test_hub_cache_dir_follows_the_environment(tmp_path: Path) -> None:
 
 def _cli_env(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TOKENDIAL_"))}
-    return {**clean, **env, "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "TOKENDIAL_MODELS_DIR": str(tmp_path / "m")}
+    return {
+        **clean,
+        **env,
+        "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+        "TOKENDIAL_MODELS_DIR": str(tmp_path / "m"),
+    }
 
 
 def test_cli_fetch_shows_progress_and_the_library_lists_it(
@@ -151,19 +161,33 @@ def test_cli_fetch_shows_progress_and_the_library_lists_it(
     _, env = hub
     cli = [sys.executable, "-m", "tui.cli"]
     result = subprocess.run(
-        [*cli, "fetch", f"hf:{REPO}:q4_k_m"], capture_output=True, text=True, env=_cli_env(env, tmp_path), timeout=120
+        [*cli, "fetch", f"hf:{REPO}:q4_k_m"],
+        capture_output=True,
+        text=True,
+        env=_cli_env(env, tmp_path),
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert f"fetching tiny-Q4_K_M.gguf from {REPO}" in result.stderr
     assert "downloading 100% (0.1/0.1 MB)" in result.stderr  # the progress bar (as lines: not a terminal)
     assert "ready: " + str(tmp_path / "hub" / "models--someone--Tiny-GGUF" / "snapshots") in result.stderr
-    listing = subprocess.run([*cli, "models"], capture_output=True, text=True, env=_cli_env(env, tmp_path), timeout=120)
+    listing = subprocess.run(
+        [*cli, "models"], capture_output=True, text=True, env=_cli_env(env, tmp_path), timeout=120
+    )
     assert listing.returncode == 0 and f"{REPO}/tiny-Q4_K_M.gguf" in listing.stdout
     bad = subprocess.run(
-        [*cli, "fetch", f"hf:{REPO}:Q2_K"], capture_output=True, text=True, env=_cli_env(env, tmp_path), timeout=120
+        [*cli, "fetch", f"hf:{REPO}:Q2_K"],
+        capture_output=True,
+        text=True,
+        env=_cli_env(env, tmp_path),
+        timeout=120,
     )
     assert bad.returncode == 1
-    assert bad.stderr.strip().splitlines()[-1].startswith("tokendial: fetch failed: someone/Tiny-GGUF has no GGUF")
+    assert (
+        bad.stderr.strip()
+        .splitlines()[-1]
+        .startswith("tokendial: fetch failed: someone/Tiny-GGUF has no GGUF")
+    )
     assert "Traceback" not in bad.stderr
 
 
@@ -187,4 +211,6 @@ def test_an_interrupted_download_leaves_nothing(hub: tuple[HubState, dict[str, s
     assert "interrupted" in stderr.strip().splitlines()[-1] and "Traceback" not in stderr
     repo = tmp_path / "hub" / "models--someone--Tiny-GGUF"
     assert not list((repo / "snapshots").rglob("*.gguf")) if (repo / "snapshots").exists() else True
-    assert not [p for p in (repo / "blobs").iterdir() if p.stat().st_size] if (repo / "blobs").exists() else True
+    assert (
+        not [p for p in (repo / "blobs").iterdir() if p.stat().st_size] if (repo / "blobs").exists() else True
+    )

@@ -107,7 +107,9 @@ def test_every_store_is_found_with_its_card(home: Path) -> None:
         "lmstudio-community/Tiny-GGUF/Tiny-Q3_K_L.gguf": (SOURCE_LM_STUDIO, "Q4_K_M"),
         "tinyllama:latest": (SOURCE_OLLAMA, "Q4_K_M"),
     }
-    assert {label: (e.source, e.card.quantization if e.card else None) for label, e in entries.items()} == expected
+    assert {
+        label: (e.source, e.card.quantization if e.card else None) for label, e in entries.items()
+    } == expected
     assert all(entry.usable for entry in library.entries)
     assert not entries["sub/base-Q8_0.gguf"].card.has_chat_template  # type: ignore[union-attr]
     split = entries["big-Q4_0.gguf"]
@@ -237,12 +239,16 @@ def test_a_folder_without_permission_is_a_line_not_a_crash(open_home: Path) -> N
         command = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *command]
         probe = [*command[:4], sys.executable, "-c", "import tui.cli"]
         if subprocess.run(probe, capture_output=True, env=env, timeout=60, check=False).returncode != 0:
-            pytest.skip("the user nobody cannot read this Python environment (.ci/run makes its venv readable)")
+            pytest.skip(
+                "the user nobody cannot read this Python environment (.ci/run makes its venv readable)"
+            )
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
     assert [model["label"] for model in listing["models"]] == ["Tiny-Q4_K_M.gguf"]
-    assert listing["notes"] == [f"{open_home / 'models' / 'locked'}: cannot read it: permission denied, not looked into"]
+    assert listing["notes"] == [
+        f"{open_home / 'models' / 'locked'}: cannot read it: permission denied, not looked into"
+    ]
 
 
 def test_cards_are_kept_between_runs(home: Path, tmp_path: Path) -> None:

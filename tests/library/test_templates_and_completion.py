@@ -38,7 +38,10 @@ def test_llama_cpp_knows_the_common_names() -> None:
 
 def test_a_builtin_template_renders_through_llama_cpp() -> None:
     chatml = BuiltinChatFormatter("chatml").render(CHAT)
-    assert chatml == "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    assert (
+        chatml
+        == "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    )
     llama3 = BuiltinChatFormatter("llama3").render(CHAT)
     assert llama3.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
     gemma = ChatFormatter.for_model(None, "gemma", bos_token="<bos>", eos_token="<eos>")
@@ -47,7 +50,9 @@ def test_a_builtin_template_renders_through_llama_cpp() -> None:
 
 
 def test_an_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(ChatTemplateError, match="'chatmll' is not one of llama.cpp's built-in chat templates"):
+    with pytest.raises(
+        ChatTemplateError, match=r"'chatmll' is not one of llama\.cpp's built-in chat templates"
+    ):
         ChatFormatter.for_model(None, "chatmll", bos_token="", eos_token="")
 
 
@@ -74,7 +79,9 @@ def base_engine(no_template_model: Path) -> Iterator[LlamaEngine]:
 
 @pytest.mark.real_model
 def test_the_copy_has_no_template(no_template_model: Path, base_engine: LlamaEngine) -> None:
-    card = card_from_header(read_header(no_template_model), no_template_model, no_template_model.stat().st_size)
+    card = card_from_header(
+        read_header(no_template_model), no_template_model, no_template_model.stat().st_size
+    )
     assert not card.has_chat_template and card.n_vocab == 49152
     assert not base_engine.info.has_chat_template
     assert base_engine.info.chat_template_label == "ChatML (a guess: the model has no chat template)"
@@ -96,7 +103,11 @@ def test_raw_continues_the_text_as_it_is(base_engine: LlamaEngine) -> None:
     assert base_engine.cached_tokens[: len(expected)] == tuple(expected)  # no template, no system prompt
     assert "<|im_start|>" not in base_engine._llm.detokenize(list(base_engine.cached_tokens)).decode()
     # the whole text is what counts: the same text in two messages is the same prompt
-    split = _run(base_engine, [ChatMessage("user", "My favourite dessert"), ChatMessage("assistant", " is a piece of")], raw=True)
+    split = _run(
+        base_engine,
+        [ChatMessage("user", "My favourite dessert"), ChatMessage("assistant", " is a piece of")],
+        raw=True,
+    )
     assert isinstance(split[-1], ReplyDone) and split[-1].text == done.text
 
 
@@ -124,7 +135,7 @@ def test_generate_says_the_model_has_no_template(no_template_model: Path) -> Non
     settings = Settings(model_path=no_template_model, n_ctx=512, n_threads=1, sampling=GREEDY)
     out, err = io.StringIO(), io.StringIO()
     assert run_generate(settings, "Hi", False, stdout=out, stderr=err) == 0
-    assert "NOTE: SmolLM2" in err.getvalue() and "has no chat template" in err.getvalue()
+    assert "NOTE: Smollm2 135M" in err.getvalue() and "has no chat template" in err.getvalue()
     assert "--raw" in err.getvalue()
     out, err = io.StringIO(), io.StringIO()
     assert run_generate(settings, DESSERT, False, raw=True, stdout=out, stderr=err) == 0

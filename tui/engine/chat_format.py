@@ -223,7 +223,9 @@ class BuiltinChatFormatter:
                 )
             )
             if n < 0:
-                raise ChatTemplateError(f"llama.cpp's built-in template {self.name!r} refused the conversation.")
+                raise ChatTemplateError(
+                    f"llama.cpp's built-in template {self.name!r} refused the conversation."
+                )
             if n <= size:
                 return buf.raw[:n].decode("utf-8", errors="replace")
             size = n + 1

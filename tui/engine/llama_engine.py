@@ -388,7 +388,7 @@ class _Reply:
             return
         self.prompt_tokens = len(prompt)
         if dropped and self.raw:
-            yield PromptTrimmed(dropped_messages=0, prompt_tokens=len(prompt), n_ctx=engine.n_ctx, dropped_tokens=dropped)
+            yield PromptTrimmed(0, len(prompt), engine.n_ctx, dropped_tokens=dropped)
         elif dropped:
             yield PromptTrimmed(dropped_messages=dropped, prompt_tokens=len(prompt), n_ctx=engine.n_ctx)
 

@@ -160,7 +160,9 @@ def _size_from_name(name: str) -> str | None:
     return found[0].upper() if found else None
 
 
-def declared_think_tags(template: str | None, known: Sequence[tuple[str, str]] = THINK_TAGS) -> tuple[str, str] | None:
+def declared_think_tags(
+    template: str | None, known: Sequence[tuple[str, str]] = THINK_TAGS
+) -> tuple[str, str] | None:
     """The reasoning markers a chat template mentions (its model writes them), or None."""
     if not template:
         return None
@@ -183,7 +185,11 @@ def card_facts(card: ModelCard, n_ctx: int) -> list[tuple[str, str]]:
     """The card as (label, value) rows, for the picker and ``tokendial models``."""
     kv = card.kv_cache_bytes(n_ctx)
     memory = f"~{format_bytes(card.memory_estimate(n_ctx))} at n_ctx {n_ctx:,}"
-    memory += f" (weights {format_bytes(card.file_size)} + KV cache {format_bytes(kv)})" if kv else " (weights; KV size unknown)"
+    memory += (
+        f" (weights {format_bytes(card.file_size)} + KV cache {format_bytes(kv)})"
+        if kv
+        else " (weights; KV size unknown)"
+    )
     template = "yes (its own)" if card.has_chat_template else "NONE: completion mode, or set chat_template"
     if card.think_tags:
         template += f"; thinks in {card.think_tags[0]}...{card.think_tags[1]}"
@@ -192,7 +198,10 @@ def card_facts(card: ModelCard, n_ctx: int) -> list[tuple[str, str]]:
         ("architecture", card.architecture),
         ("size", card.size_label),
         ("quantization", card.quantization),
-        ("file size", format_bytes(card.file_size) + (f" in {card.split_count} parts" if card.split_count > 1 else "")),
+        (
+            "file size",
+            format_bytes(card.file_size) + (f" in {card.split_count} parts" if card.split_count > 1 else ""),
+        ),
         ("trained context", f"{card.n_ctx_train:,}" if card.n_ctx_train else "?"),
         ("vocabulary", f"{card.n_vocab:,}" if card.n_vocab else "?"),
         ("chat template", template),

@@ -112,7 +112,8 @@ class _Reader:
             return
         if self.offset + need > self.size:
             raise GGUFHeaderError(
-                f"truncated: the header runs past the end of the file (at byte {self.offset:,} of {self.size:,})"
+                f"truncated: the header runs past the end of the file "
+                f"(at byte {self.offset:,} of {self.size:,})"
             )
         rest = self.buf[self.at :]
         self.pos += self.at
@@ -145,7 +146,8 @@ class _Reader:
     def skip(self, n: int) -> None:
         if self.offset + n > self.size:
             raise GGUFHeaderError(
-                f"truncated: an array runs past the end of the file (at byte {self.offset:,} of {self.size:,})"
+                f"truncated: an array runs past the end of the file "
+                f"(at byte {self.offset:,} of {self.size:,})"
             )
         if self.at + n <= len(self.buf):
             self.at += n

@@ -77,7 +77,9 @@ def hub_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
         return Path(env["HF_HUB_CACHE"]).expanduser()
     if env.get("HF_HOME"):
         return Path(env["HF_HOME"]).expanduser() / "hub"
-    cache_home = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    cache_home = (
+        Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    )
     return cache_home / "huggingface" / "hub"
 
 
@@ -117,11 +119,15 @@ def choose_model(spec: HubSpec, files: Sequence[str]) -> list[str]:
         raise HubError(f"{spec.repo_id} has no GGUF files (it has: {shown or 'no files'}); pick a GGUF repo")
     quant = spec.quant or DEFAULT_QUANT
     if quant.lower().endswith(".gguf"):
-        exact = [key for key in groups if key.lower() == quant.lower() or key.lower().endswith("/" + quant.lower())]
+        exact = [
+            key for key in groups if key.lower() == quant.lower() or key.lower().endswith("/" + quant.lower())
+        ]
         exact += [key for key, parts in groups.items() if quant.lower() in (p.lower() for p in parts)]
         matches = list(dict.fromkeys(exact))
     else:
-        matches = [key for key in groups if (quant_from_name(key.rsplit("/", 1)[-1]) or "").lower() == quant.lower()]
+        matches = [
+            key for key in groups if (quant_from_name(key.rsplit("/", 1)[-1]) or "").lower() == quant.lower()
+        ]
         if not matches:
             pattern = _quant_pattern(quant)
             matches = [key for key in groups if pattern.search(key.lower())]
@@ -207,7 +213,9 @@ def fetch_hf(
     except hub_errors.RevisionNotFoundError:
         raise HubError(f"{spec.repo_id} has no main revision on {where}") from None
     except hub_errors.OfflineModeIsEnabled:
-        raise HubError(f"offline (HF_HUB_OFFLINE is set) and {spec} is not in the hub cache ({cache})") from None
+        raise HubError(
+            f"offline (HF_HUB_OFFLINE is set) and {spec} is not in the hub cache ({cache})"
+        ) from None
     except hub_errors.LocalEntryNotFoundError:
         what = "offline (HF_HUB_OFFLINE is set)" if offline else f"cannot reach {where}"
         raise HubError(f"{what}, and {spec} is not complete in the hub cache ({cache})") from None
@@ -215,12 +223,16 @@ def fetch_hf(
         raise HubError(f"{where} refused the download: {_first_line(exc)}") from None
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise HubError(f"the disk is full: {spec} did not fit in {cache}; nothing half-written was kept") from None
+            raise HubError(
+                f"the disk is full: {spec} did not fit in {cache}; nothing half-written was kept"
+            ) from None
         raise HubError(f"cannot fetch {spec}: {_first_line(exc)}") from None
     except KeyboardInterrupt:
         raise HubError(f"interrupted: {spec} was not kept (run the same command again to fetch it)") from None
     except Exception as exc:  # httpx2's connection errors and the like: one line, never a traceback
-        raise HubError(f"cannot fetch {spec} from {where}: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise HubError(
+            f"cannot fetch {spec} from {where}: {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
     try:
         read_header(paths[0])
     except (GGUFHeaderError, OSError) as exc:

@@ -34,7 +34,10 @@ def library_text(library: Library, n_ctx: int, *, color: bool = False, details: 
     if not library.entries:
         lines.append("no GGUF models found; looked in:")
         lines += [f"  {location.path} ({location.source})" for location in library.locations]
-        lines.append("`tokendial fetch` installs the default model; `tokendial fetch hf:OWNER/REPO` gets one from the hub")
+        lines.append(
+            "`tokendial fetch` installs the default model; "
+            "`tokendial fetch hf:OWNER/REPO` gets one from the hub"
+        )
     if library.notes:
         lines.append(f"{bold}not looked through{end}")
         lines += [f"  {_safe(note)}" for note in library.notes]

@@ -284,9 +284,9 @@ def _scan_ollama(location: Location, scan: _Scan) -> None:
 
 def _walk_all(root: Path, scan: _Scan) -> Iterator[Path]:
     """Every file under ``root`` (manifests have no extension)."""
-    for dirpath, _dirs, files in os.walk(root, onerror=lambda exc: scan.notes.append(
-        f"{exc.filename}: {_os_problem(exc)}, not looked into"
-    )):
+    for dirpath, _dirs, files in os.walk(
+        root, onerror=lambda exc: scan.notes.append(f"{exc.filename}: {_os_problem(exc)}, not looked into")
+    ):
         for name in sorted(files):
             yield Path(dirpath) / name
 
@@ -329,7 +329,9 @@ def _group_splits(found: Sequence[_Found], cache: CardCache) -> Iterator[Library
         groups.setdefault(key, {})[int(match.group("part"))] = item
     for (_folder, _stem, total), parts in groups.items():
         first = parts.get(1) or parts[min(parts)]
-        label = SPLIT_RE.sub(lambda m: f"{m.group('stem')}.gguf", first.label) if parts.get(1) else first.label
+        label = (
+            SPLIT_RE.sub(lambda m: f"{m.group('stem')}.gguf", first.label) if parts.get(1) else first.label
+        )
         paths = tuple(parts[i].path for i in sorted(parts))
         missing = [str(i) for i in range(1, total + 1) if i not in parts]
         if missing:
@@ -385,7 +387,10 @@ class CardCache:
         """Write the cards to ``path`` (atomically) if any were read since."""
         if self.path is None or not self._dirty:
             return
-        document = {"version": self.VERSION, "cards": {k: dataclasses.asdict(c) for k, c in self._cards.items()}}
+        document = {
+            "version": self.VERSION,
+            "cards": {k: dataclasses.asdict(c) for k, c in self._cards.items()},
+        }
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,9 @@ def split_thinking(
             if close_at < 0:
                 return ThinkingSplit(text[body_start:], "", False, len(text), (opening, closing))
             end = close_at + len(closing)
-            return ThinkingSplit(text[body_start:close_at], text[end:].lstrip("\n"), True, end, (opening, closing))
+            return ThinkingSplit(
+                text[body_start:close_at], text[end:].lstrip("\n"), True, end, (opening, closing)
+            )
     if starts_inside:
         for opening, closing in tags:
             close_at = text.find(closing)

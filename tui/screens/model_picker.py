@@ -120,7 +120,9 @@ class ModelPickerScreen(ModalScreen[Path | None]):
             with Horizontal(id="model-library"):
                 options = [entry_option(entry, self.current, self.n_ctx) for entry in self.entries]
                 yield OptionList(*options, id="model-files")
-                yield Static(card_text(self.entries[0] if self.entries else None, self.n_ctx), id="model-card")
+                yield Static(
+                    card_text(self.entries[0] if self.entries else None, self.n_ctx), id="model-card"
+                )
             note = self._note()
             if note:
                 yield Static(Text(note, style="italic"), id="model-files-note")
@@ -134,7 +136,9 @@ class ModelPickerScreen(ModalScreen[Path | None]):
     def _note(self) -> str:
         lines = [one_line(note, 200) for note in self.library.notes[:4]]
         if not self.entries:
-            lines.insert(0, f"no .gguf files in {one_line(str(self.models_dir), 150)} or the other model stores")
+            lines.insert(
+                0, f"no .gguf files in {one_line(str(self.models_dir), 150)} or the other model stores"
+            )
         if len(self.library.entries) > LIST_LIMIT:
             lines.append(f"showing {LIST_LIMIT} of {len(self.library.entries)} models")
         return "\n".join(lines)

@@ -347,11 +347,14 @@ class ChatStore:
             self._require_chat(chat_id)
             db.execute("UPDATE chats SET last_params = ? WHERE id = ?", (_params_json(params), chat_id))
 
-    @_guarded("saving the chat's mode")
     def set_chat_mode(self, chat_id: int, mode: str) -> None:
         """``chat`` or ``completion`` (text completion) for this chat's next replies."""
         if mode not in CHAT_MODES:
             raise ValueError(f"chat mode must be one of {', '.join(CHAT_MODES)}, not {mode!r}")
+        self._save_chat_mode(chat_id, mode)
+
+    @_guarded("saving the chat's mode")
+    def _save_chat_mode(self, chat_id: int, mode: str) -> None:
         with self._transaction() as db:
             self._require_chat(chat_id)
             db.execute("UPDATE chats SET mode = ? WHERE id = ?", (mode, chat_id))

@@ -24,7 +24,7 @@ class ThinkingSection(Static, can_focus=True):
     """The folded thinking part of a reply, with its token count; Enter or t opens it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter,t", "toggle", "Thinking", id="thinking.toggle", tooltip="Open or fold the thinking"),
+        Binding("enter,t", "toggle_thinking", "Thinking", id="thinking.toggle", tooltip="Open or fold the thinking"),
     ]
 
     opened: reactive[bool] = reactive(False)
@@ -67,7 +67,7 @@ class ThinkingSection(Static, can_focus=True):
         """Redraw when opened or folded."""
         self.refresh_text()
 
-    def action_toggle(self) -> None:
+    def action_toggle_thinking(self) -> None:
         """Open or fold the section."""
         self.opened = not self.opened
         self.post_message(self.Toggled(self, self.opened))
