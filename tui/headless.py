@@ -42,6 +42,7 @@ from tui.engine.events import (
 from tui.engine.live import LiveParams
 from tui.engine.llama_engine import find_stop_string
 from tui.engine.protocol import ChatEngine, LoadConfig
+from tui.library.advice import no_template_notice
 from tui.widgets.safe_text import clean
 
 if TYPE_CHECKING:
@@ -101,31 +102,12 @@ def run_generate(
     try:
         for warning in engine.info.warnings:
             print(f"tokendial: WARNING: {warning}", file=err)
-        if not raw and (note := template_note(engine.info)):
+        if not raw and (note := no_template_notice(engine.info, for_app=False)):
             print(f"tokendial: {note}", file=err)
         done = _stream(engine, prompt, LiveParams(settings.sampling), json_output, out, err, raw=raw)
     finally:
         engine.close()
     return EXIT_FAILED if done is None or done.stop.kind is StopKind.ERROR else EXIT_OK
-
-
-def template_note(info: ModelInfo) -> str | None:
-    """What to tell the user when the model has no chat template of its own (None when it has, or
-    when the chat_template setting chose one)."""
-    if info.has_chat_template or (info.chat_template_label and "guess" not in info.chat_template_label):
-        return None
-    from tui.engine.chat_format import suggest_builtin_template
-
-    suggested = suggest_builtin_template(info.architecture, info.n_vocab)
-    advice = (
-        f"if it is a chat model, --chat-template {suggested} likely fits ({info.architecture})"
-        if suggested
-        else "set --chat-template to a built-in name (chatml, llama3, gemma, ...) or Jinja text"
-    )
-    return (
-        f"NOTE: {info.name} has no chat template: the prompt was wrapped in ChatML, a guess. "
-        f"A base model continues text better with --raw; {advice}."
-    )
 
 
 def _stream(

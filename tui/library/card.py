@@ -221,6 +221,6 @@ def card_line(card: ModelCard, n_ctx: int) -> str:
         f"ctx {card.n_ctx_train:,}" if card.n_ctx_train else "ctx ?",
         f"vocab {card.n_vocab:,}" if card.n_vocab else "vocab ?",
         template,
-        f"~{format_bytes(card.memory_estimate(n_ctx))} at {n_ctx:,}",
+        f"mem ~{format_bytes(card.memory_estimate(n_ctx))}",
     ]
     return " · ".join(parts)

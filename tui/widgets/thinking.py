@@ -24,7 +24,13 @@ class ThinkingSection(Static, can_focus=True):
     """The folded thinking part of a reply, with its token count; Enter or t opens it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter,t", "toggle_thinking", "Thinking", id="thinking.toggle", tooltip="Open or fold the thinking"),
+        Binding(
+            "enter,t",
+            "toggle_thinking",
+            "Thinking",
+            id="thinking.toggle",
+            tooltip="Open or fold the thinking",
+        ),
     ]
 
     opened: reactive[bool] = reactive(False)
