@@ -37,7 +37,8 @@ def test_models_lists_cards_and_problems(layout: Path, capsys: pytest.CaptureFix
     assert "  Base-Q8_0.gguf" in lines and "  Chat-Q4_K_M.gguf" in lines and "folder" in lines
     chat_card = lines[lines.index("  Chat-Q4_K_M.gguf") + 1]
     assert (
-        chat_card.strip().startswith("llama · ? · Q4_K_M · ") and " · vocab 128 · template · mem ~" in chat_card
+        chat_card.strip().startswith("llama · ? · Q4_K_M · ")
+        and " · vocab 128 · template · mem ~" in chat_card
     )
     base_card = lines[lines.index("  Base-Q8_0.gguf") + 1]
     assert "NO template" in base_card
