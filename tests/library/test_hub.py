@@ -214,3 +214,41 @@ def test_an_interrupted_download_leaves_nothing(hub: tuple[HubState, dict[str, s
     assert (
         not [p for p in (repo / "blobs").iterdir() if p.stat().st_size] if (repo / "blobs").exists() else True
     )
+
+
+@pytest.mark.real_model
+def test_hf_flag_fetches_a_real_model_and_generates(
+    model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--hf`` downloads the default model from our hub into the cache, then ``generate`` runs on it."""
+    from tui.cli import main
+
+    state = HubState()
+    state.repos["HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"] = {
+        "smollm2-135m-instruct-q4_1.gguf": model_path.read_bytes()
+    }
+    with serve_hub(state) as endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+        code = main(
+            [
+                "--hf",
+                "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF:Q4_1",
+                "--n-threads",
+                "1",
+                "--sampling.mode",
+                "greedy",
+                "--sampling.max-new-tokens",
+                "4",
+                "generate",
+                "--raw",
+                "My favourite dessert is a piece of",
+            ]
+        )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert (
+        "ready: " + str(tmp_path / "hub" / "models--HuggingFaceTB--SmolLM2-135M-Instruct-GGUF")
+        in captured.err
+    )
+    assert captured.out.strip() and "[stopped at 4/4 tokens (max new tokens)]" in captured.err
