@@ -1,4 +1,4 @@
-"""The ``tokendial`` console command: the app, ``generate`` (headless), ``fetch`` and ``models``.
+"""The ``tokendial`` console command: the app, ``generate`` (headless), ``fetch``, ``models`` and ``chats``.
 
 Flags are parsed by pydantic-settings' own CLI source from the :class:`~settings.Settings` model,
 so ``tokendial --help`` lists every setting. Exit codes: 0 ok, 1 runtime failure, 2 bad
@@ -73,6 +73,17 @@ class ModelsCommand(BaseModel):
     """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
 
 
+class ChatsCommand(BaseModel):
+    """List the saved chats, newest first (those another tokendial window is writing are marked)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    search: str | None = None
+    """Only chats whose title or messages contain this text."""
+    config: Path | None = None
+    """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
+
+
 class TokendialCommand(Settings):
     """Chat with a local GGUF model and see, and steer, how each next token is picked.
 
@@ -90,6 +101,8 @@ class TokendialCommand(Settings):
     """Install the default model, or download hf:OWNER/REPO[:QUANT]."""
     models: CliSubCommand[ModelsCommand]
     """List the model library with each model's card."""
+    chats: CliSubCommand[ChatsCommand]
+    """List the saved chats."""
 
 
 TokendialCommand.__doc__ = inspect.cleandoc(TokendialCommand.__doc__ or "")
@@ -308,6 +321,9 @@ def _run(argv: Sequence[str]) -> int:
         config = generate.get("config") or config
     if isinstance(models, Mapping):
         config = models.get("config") or config
+    chats = parsed.get("chats")
+    if isinstance(chats, Mapping):
+        config = chats.get("config") or config
     if isinstance(fetch, Mapping):
         config = fetch.get("config") or config
         if fetch.get("models_dir"):
@@ -328,6 +344,14 @@ def _run(argv: Sequence[str]) -> int:
             return fetched if isinstance(fetched, int) else EXIT_OK
         wheel = fetch.get("wheel")
         return _fetch(settings.models_dir, Path(wheel) if wheel else None)
+    if isinstance(chats, Mapping):
+        from tui.store.listing import print_chats
+        from tui.store.opening import default_db_path
+
+        def warn(line: str) -> None:
+            _err(f"{PROG}: {line}")
+
+        return print_chats(default_db_path(settings.data_dir), chats.get("search"), sys.stdout, warn)
     if isinstance(models, Mapping):
         return _models(settings, _truthy(models.get("json", False)))
     hub_model = parsed.get("hf")

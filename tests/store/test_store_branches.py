@@ -164,7 +164,7 @@ def test_markdown_shows_the_shown_branch_and_notes_the_count(
     )
 
 
-def test_a_v2_database_upgrades_to_v3_and_takes_branches(
+def test_a_v2_database_upgrades_to_current_and_takes_branches(
     db_path: Path, make_done: Done, make_events: Events
 ) -> None:
     db_path.parent.mkdir(parents=True, exist_ok=True)
