@@ -30,6 +30,8 @@ class HubState:
     repos: dict[str, dict[str, bytes]] = field(default_factory=dict)
     drop_after: dict[str, int] = field(default_factory=dict)
     """File name -> bytes sent before the first GET of it breaks off."""
+    tokens: dict[str, str] = field(default_factory=dict)
+    """Private repos: repo -> the token its requests must carry (else 401, as the hub answers)."""
     stall_after: dict[str, int] = field(default_factory=dict)
     """File name -> bytes sent before the GET of it waits for ``release`` (to interrupt it)."""
     release: threading.Event = field(default_factory=threading.Event)
@@ -55,9 +57,18 @@ def _handler(state: HubState) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(body)
 
+        def _refused(self, repo: str) -> bool:
+            token = state.tokens.get(repo)
+            if token is None or self.headers.get("Authorization") == f"Bearer {token}":
+                return False
+            self._error(401, "RepoNotFound")
+            return True
+
         def _file(self, head: bool) -> None:
             path = unquote(urlsplit(self.path).path)
             match = _RESOLVE.match(path)
+            if match and self._refused(match.group("repo")):
+                return
             if not match or match.group("repo") not in state.repos:
                 self._error(404 if match else 400, "RepoNotFound")
                 return
@@ -109,6 +120,8 @@ def _handler(state: HubState) -> type[BaseHTTPRequestHandler]:
             tree = _TREE.match(path)
             if not tree:
                 self._file(head=False)
+                return
+            if self._refused(tree.group("repo")):
                 return
             if tree.group("repo") not in state.repos:
                 self._error(404, "RepoNotFound")

@@ -152,3 +152,25 @@ def test_the_default_model_gets_no_note(model_path: Path) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert run_generate(settings, "Hi", False, stdout=out, stderr=err) == 0
     assert "NOTE" not in err.getvalue()
+
+
+@pytest.mark.real_model
+def test_a_base_model_opens_in_completion_mode(base_engine: LlamaEngine, model_path: Path) -> None:
+    from tui.library.advice import default_chat_mode, no_template_notice
+
+    assert default_chat_mode(base_engine.info) == "completion"
+    notice = no_template_notice(base_engine.info, for_app=True)
+    assert notice is not None and "has no chat template" in notice and "completion mode" in notice
+    chat = load_engine(LoadConfig(model_path=model_path, n_ctx=256, n_threads=1, top_n=0))
+    try:
+        assert default_chat_mode(chat.info) == "chat" and no_template_notice(chat.info, for_app=True) is None
+    finally:
+        chat.close()
+    named = load_engine(
+        LoadConfig(model_path=base_engine.info.path, n_ctx=256, n_threads=1, chat_template="chatml")
+    )
+    try:
+        assert named.info.chat_template_label == "built-in chatml"
+        assert default_chat_mode(named.info) == "chat"
+    finally:
+        named.close()

@@ -12,6 +12,16 @@ def needs_template_word(info: ModelInfo) -> bool:
     return not info.chat_template_label or "guess" in info.chat_template_label
 
 
+CHAT = "chat"
+COMPLETION = "completion"
+
+
+def default_chat_mode(info: ModelInfo) -> str:
+    """The mode a new chat opens in: completion for a model without a chat template (a base model,
+    most likely) unless the chat_template setting chose one, else chat."""
+    return COMPLETION if needs_template_word(info) else CHAT
+
+
 def no_template_notice(info: ModelInfo, *, for_app: bool) -> str | None:
     """One paragraph for a model without a chat template (None when it has one or one was set)."""
     if not needs_template_word(info):
