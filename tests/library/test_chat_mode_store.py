@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.store.schema import migrate
 from tui.store import ChatStore, open_store
+from tui.store.schema import migrate
 
 
 def test_mode_is_stored_and_exported(tmp_path: Path) -> None:

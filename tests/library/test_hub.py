@@ -257,7 +257,7 @@ def test_hf_flag_fetches_a_real_model_and_generates(
 def test_a_private_repo_needs_hf_token(hub: tuple[HubState, dict[str, str]]) -> None:
     state, env = hub
     state.tokens[REPO] = "hf_secret"
-    with pytest.raises(HubError, match="no such repo on .*a private repo needs HF_TOKEN"):
+    with pytest.raises(HubError, match=r"no such repo on .*a private repo needs HF_TOKEN"):
         fetch_hf(HubSpec(REPO), environ=env, report=lambda line: None)
     fetched = fetch_hf(HubSpec(REPO), environ={**env, "HF_TOKEN": "hf_secret"}, report=lambda line: None)
     assert fetched.files == ("tiny-Q4_K_M.gguf",)
