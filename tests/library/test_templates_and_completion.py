@@ -174,3 +174,19 @@ def test_a_base_model_opens_in_completion_mode(base_engine: LlamaEngine, model_p
         assert default_chat_mode(named.info) == "chat"
     finally:
         named.close()
+
+
+@pytest.mark.real_model
+def test_chat_modes_follow_the_model_and_the_user(base_engine: LlamaEngine, model_path: Path) -> None:
+    from tui.library.modes import ChatModes
+
+    modes = ChatModes()
+    notice = modes.model_loaded(base_engine.info, chat_is_empty=True)
+    assert modes.raw and notice is not None
+    assert modes.toggle() == "chat" and not modes.raw
+    modes.model_loaded(base_engine.info, chat_is_empty=True)
+    assert not modes.raw  # the user's choice stays
+    modes.new_chat()
+    assert modes.raw
+    modes.restored("chat")
+    assert modes.label == "chat"
