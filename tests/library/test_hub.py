@@ -132,6 +132,17 @@ def test_a_broken_transfer_is_resumed(hub: tuple[HubState, dict[str, str]], tmp_
     assert ranges == [None, f"bytes={10 * 1024 * 1024}-"]
 
 
+def test_a_file_that_is_not_a_gguf_is_not_kept(hub: tuple[HubState, dict[str, str]], tmp_path: Path) -> None:
+    state, env = hub
+    state.repos[REPO]["tiny-Q8_0.gguf"] = state.repos[REPO]["tiny-Q8_0.gguf"][:300]
+    with pytest.raises(
+        HubError, match=r"tiny-Q8_0\.gguf from someone/Tiny-GGUF is not a usable GGUF \(truncated"
+    ):
+        fetch_hf(HubSpec(REPO, "Q8_0"), environ=env, report=lambda line: None)
+    repo = tmp_path / "hub" / "models--someone--Tiny-GGUF"
+    assert not list((repo / "snapshots").rglob("*.gguf")) and not list((repo / "blobs").iterdir())
+
+
 def test_choose_model_ignores_projectors_and_takes_a_file_name() -> None:
     files = ["a-Q4_K_M.gguf", "mmproj-a-Q4_K_M.gguf", "b/a-Q4_K_M.gguf"]
     with pytest.raises(HubError, match="matches 2 files"):

@@ -12,6 +12,7 @@ in the cache once complete.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -236,8 +237,21 @@ def fetch_hf(
     try:
         read_header(paths[0])
     except (GGUFHeaderError, OSError) as exc:
-        raise HubError(f"{chosen[0]} from {spec.repo_id} is not a usable GGUF: {exc}") from None
+        _forget(paths)
+        raise HubError(
+            f"{chosen[0]} from {spec.repo_id} is not a usable GGUF ({exc}); it was removed from the cache"
+        ) from None
     return HubFetched(paths[0], tuple(paths), tuple(chosen))
+
+
+def _forget(paths: Sequence[Path]) -> None:
+    """Remove downloaded files from the hub cache: each snapshot link and the blob it points at."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            blob = path.resolve()
+            path.unlink()
+            if blob != path:
+                blob.unlink()
 
 
 def _first_line(exc: BaseException) -> str:
