@@ -57,3 +57,22 @@ def test_in_memory_store_too() -> None:
     chat = store.create_chat("x")
     store.set_chat_mode(chat, "completion")
     assert store.load_chat(chat).mode == "completion"
+
+
+def test_the_session_writes_the_mode(tmp_path: Path) -> None:
+    from settings.sampling import SamplingParams
+    from tui.store.session import ChatSession
+
+    store = open_store(tmp_path / "chats.db").store
+    session = ChatSession(store)
+    session.mode_changed("completion")  # before the chat is stored: kept for its creation
+    session.user_message("Once upon a time", SamplingParams())
+    assert session.chat_id is not None
+    assert store.load_chat(session.chat_id).mode == "completion"
+    session.mode_changed("chat")
+    assert store.load_chat(session.chat_id).mode == "chat"
+    chat_id = session.chat_id
+    session.new_chat()
+    session.open_chat(chat_id)
+    assert session.mode == "chat"
+    store.close()
