@@ -24,10 +24,13 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from tui.core.conversation import Conversation
+from tui.core.loading import load_config
+from tui.core.text import clean
 from tui.engine.events import (
     ChatMessage,
     EngineError,
@@ -41,9 +44,8 @@ from tui.engine.events import (
 )
 from tui.engine.live import LiveParams
 from tui.engine.llama_engine import find_stop_string
-from tui.engine.protocol import ChatEngine, LoadConfig
+from tui.engine.protocol import ChatEngine
 from tui.library.advice import no_template_notice
-from tui.widgets.safe_text import clean
 
 if TYPE_CHECKING:
     from settings.config import Settings
@@ -57,21 +59,6 @@ _EVENT_NAMES: dict[type, str] = {
     PromptTrimmed: "prompt_trimmed",
     ReplyDone: "done",
 }
-
-
-def load_config(settings: Settings, *, top_n: int) -> LoadConfig:
-    """The engine's LoadConfig from the settings."""
-    if settings.model_path is None:
-        raise EngineError("No model is configured.", "Pass --model PATH or run `tokendial fetch`.")
-    return LoadConfig(
-        model_path=Path(settings.model_path),
-        n_ctx=settings.n_ctx,
-        n_gpu_layers=settings.n_gpu_layers,
-        n_threads=settings.n_threads,
-        chat_template=settings.chat_template,
-        top_n=top_n,
-        system_prompt=settings.system_prompt or None,
-    )
 
 
 def run_generate(
@@ -104,7 +91,10 @@ def run_generate(
             print(f"tokendial: WARNING: {warning}", file=err)
         if not raw and (note := no_template_notice(engine.info, for_app=False)):
             print(f"tokendial: {note}", file=err)
-        done = _stream(engine, prompt, LiveParams(settings.sampling), json_output, out, err, raw=raw)
+        conversation = Conversation(LiveParams(settings.sampling), system_prompt=settings.system_prompt)
+        conversation.add_prompt(prompt)
+        messages = [ChatMessage("user", prompt)] if raw else conversation.messages()
+        done = _stream(engine, messages, conversation.live, json_output, out, err, raw=raw)
     finally:
         engine.close()
     return EXIT_FAILED if done is None or done.stop.kind is StopKind.ERROR else EXIT_OK
@@ -112,7 +102,7 @@ def run_generate(
 
 def _stream(
     engine: ChatEngine,
-    prompt: str,
+    messages: Sequence[ChatMessage],
     live: LiveParams,
     json_output: bool,
     out: TextIO,
@@ -126,7 +116,8 @@ def _stream(
 
     def work() -> None:
         try:
-            for event in engine.stream_reply([ChatMessage("user", prompt)], live, cancel, raw=raw):
+            replies = engine.stream_reply(messages, live, cancel, raw=True) if raw else None
+            for event in replies or engine.stream_reply(messages, live, cancel):
                 events.put(event)
         except BaseException as exc:  # the engine promises not to raise; report it if it does
             events.put(exc)

@@ -243,7 +243,7 @@ class LlamaEngine:
     ) -> tuple[list[int], int]:
         """Text completion: the joined texts as tokens (BOS as the model wants, special tokens as
         plain text); when too long, the oldest tokens are dropped. Returns (tokens, dropped)."""
-        text = "".join(message.content for message in messages)
+        text = "".join(message.content for message in messages if message.role != "system")
         tokens: list[int] = self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
         if not tokens:
             raise PromptTooLong("There is no text to continue.", "Write the start of a text first.")
@@ -354,7 +354,7 @@ class _Reply:
                 return
             _eval(llm, chunk)
             done += len(chunk)
-            yield PromptProgress(evaluated=done, total=len(todo))
+            yield PromptProgress(evaluated=done, total=len(todo), context=len(full))
         self.prompt_ms = (time.perf_counter() - t0) * 1000.0
         yield from self._loop(decoder)
 
