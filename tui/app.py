@@ -356,6 +356,10 @@ class TokendialApp(App[int]):
         """Take back the last prompt (and its reply) and put it in the prompt box."""
         await self.replies.edit_last()
 
+    def action_toggle_mode(self) -> None:
+        """Switch this chat between chat and text completion."""
+        self.models.toggle_mode()
+
     async def action_new_chat(self) -> None:
         """Clear the transcript and start over (a reply in progress is cancelled)."""
         await self.replies.new_chat()
