@@ -317,6 +317,10 @@ class _Reply:
         self.started = time.perf_counter()
         self.first_token_at: float | None = None
         self.ended_at: float | None = None
+        self._chain: Any = None
+        self._chain_key: _ChainKey | None = None
+        self._rebuilds = 0
+        self._text_before = 0
 
     def done(self) -> ReplyDone:
         """The final event."""
@@ -399,95 +403,121 @@ class _Reply:
         return common
 
     def _loop(self, decoder: codecs.IncrementalDecoder) -> Iterator[EngineEvent]:
-        engine, llm, live, cancel = self.engine, self.engine._llm, self.live, self.cancel
+        engine, llm = self.engine, self.engine._llm
         n_ctx = engine.n_ctx
-        tokens = self.tokens
-        chain: Any = None
-        chain_key: _ChainKey | None = None
-        rebuilds = 0
-        max_stop = 0
         token_start = time.perf_counter()
         while True:
-            if cancel.is_set():
-                self._end(StopKind.CANCELLED)
+            current = self.begin_step()
+            if current is None:
                 return
-            version, params = live.snapshot()
-            if version not in self.versions:
-                self.versions[version] = params
-            if len(tokens) >= params.max_new_tokens:
-                self._end(StopKind.MAX_TOKENS, limit=params.max_new_tokens)
+            version, params = current
+            event = self.take_token(version, params, engine._logits(), decoder, token_start)
+            if event is None:
                 return
-            greedy = params.is_greedy
-            logits = engine._logits()
-            step = self._step(params, greedy, logits) if engine.top_n > 0 else None
-            if greedy:
-                token = int(np.argmax(logits))
-                p_final = 1.0
-                chain_key = None  # back to sampling later: rebuild with these tokens in the history
-            else:
-                seed = params.seed if params.seed >= 0 else self.seed
-                key = _ChainKey(
-                    params.temperature,
-                    params.top_k,
-                    params.top_p,
-                    params.min_p,
-                    params.repeat_penalty,
-                    params.repeat_last_n,
-                    seed,
-                )
-                if key != chain_key:
-                    reseed = (seed + rebuilds * _SEED_STEP) % (SEED_MAX + 1)
-                    chain = engine._build_chain(dataclasses.replace(key, seed=reseed), tokens)
-                    chain_key = key
-                    rebuilds += 1
-                if step is not None:
-                    pool = step.chain_pool
-                else:
-                    pool = chain_pool(
-                        logits,
-                        top_k=params.top_k,
-                        history=tokens,
-                        repeat_penalty=params.repeat_penalty,
-                        repeat_last_n=params.repeat_last_n,
-                    )
-                token, p_final = engine._draw(chain, logits, pool)
-
-            if engine._is_eog(token):
-                self._end(StopKind.EOS, token_id=token, token_text=engine.token_text(token))
-                return
-
-            event = self._event(token, p_final, version, step, logits, decoder, token_start)
-            tokens.append(token)
-            previous_len = len(self.text)
-            self.text += event.text
-            now = time.perf_counter()
-            if self.first_token_at is None:
-                self.first_token_at = now
-                self.first_token_ms = (now - self.started) * 1000.0
             yield event
-
-            if params.stop:
-                max_stop = max(len(s) for s in params.stop)
-                found = find_stop_string(self.text, params.stop, max(0, previous_len - max_stop + 1))
-                if found is not None:
-                    at, which = found
-                    self.text = self.text[:at]
-                    self._end(StopKind.STOP_STRING, stop_string=which)
-                    return
-            version, params = live.snapshot()
-            if len(tokens) >= params.max_new_tokens:
-                if version not in self.versions:
-                    self.versions[version] = params
-                self._end(StopKind.MAX_TOKENS, limit=params.max_new_tokens)
-                return
-            if cancel.is_set():
-                self._end(StopKind.CANCELLED)
+            if self.ended_after_token():
                 return
             if llm.n_tokens >= n_ctx:
                 self._end(StopKind.CONTEXT_FULL, limit=n_ctx)
                 return
             token_start = time.perf_counter()
-            engine._decode_one(token)
+            engine._decode_one(event.token_id)
+
+    # -- one step, shared by this loop and the batched one (tui.engine.batch) ------------------
+
+    def begin_step(self) -> tuple[int, SamplingParams] | None:
+        """Before a token: the live (version, params), or None when the reply ended (cancel, cap)."""
+        if self.cancel.is_set():
+            self._end(StopKind.CANCELLED)
+            return None
+        version, params = self.live.snapshot()
+        if version not in self.versions:
+            self.versions[version] = params
+        if len(self.tokens) >= params.max_new_tokens:
+            self._end(StopKind.MAX_TOKENS, limit=params.max_new_tokens)
+            return None
+        return version, params
+
+    def take_token(
+        self,
+        version: int,
+        params: SamplingParams,
+        logits: np.ndarray,
+        decoder: codecs.IncrementalDecoder,
+        token_start: float,
+    ) -> TokenEvent | None:
+        """Choose the next token from ``logits`` and add it to the reply; None when it ended (EOS)."""
+        engine = self.engine
+        token, p_final, step = self._pick(params, logits)
+        if engine._is_eog(token):
+            self._end(StopKind.EOS, token_id=token, token_text=engine.token_text(token))
+            return None
+        event = self._event(token, p_final, version, step, logits, decoder, token_start)
+        self.tokens.append(token)
+        self._text_before = len(self.text)
+        self.text += event.text
+        now = time.perf_counter()
+        if self.first_token_at is None:
+            self.first_token_at = now
+            self.first_token_ms = (now - self.started) * 1000.0
+        return event
+
+    def ended_after_token(self) -> bool:
+        """After a token: end the reply on a stop string, the (live) cap or a cancel."""
+        version, params = self.live.snapshot()
+        if params.stop:
+            max_stop = max(len(s) for s in params.stop)
+            found = find_stop_string(self.text, params.stop, max(0, self._text_before - max_stop + 1))
+            if found is not None:
+                at, which = found
+                self.text = self.text[:at]
+                self._end(StopKind.STOP_STRING, stop_string=which)
+                return True
+        if len(self.tokens) >= params.max_new_tokens:
+            if version not in self.versions:
+                self.versions[version] = params
+            self._end(StopKind.MAX_TOKENS, limit=params.max_new_tokens)
+            return True
+        if self.cancel.is_set():
+            self._end(StopKind.CANCELLED)
+            return True
+        return False
+
+    def _pick(self, params: SamplingParams, logits: np.ndarray) -> tuple[int, float, StepDistribution | None]:
+        """The next token, its final probability and the step's distribution (None without top-N)."""
+        engine = self.engine
+        greedy = params.is_greedy
+        step = self._step(params, greedy, logits) if engine.top_n > 0 else None
+        if greedy:
+            self._chain_key = None  # back to sampling later: rebuild with these tokens in the history
+            return int(np.argmax(logits)), 1.0, step
+        seed = params.seed if params.seed >= 0 else self.seed
+        key = _ChainKey(
+            params.temperature,
+            params.top_k,
+            params.top_p,
+            params.min_p,
+            params.repeat_penalty,
+            params.repeat_last_n,
+            seed,
+        )
+        if key != self._chain_key:
+            reseed = (seed + self._rebuilds * _SEED_STEP) % (SEED_MAX + 1)
+            self._chain = engine._build_chain(dataclasses.replace(key, seed=reseed), self.tokens)
+            self._chain_key = key
+            self._rebuilds += 1
+        if step is not None:
+            pool = step.chain_pool
+        else:
+            pool = chain_pool(
+                logits,
+                top_k=params.top_k,
+                history=self.tokens,
+                repeat_penalty=params.repeat_penalty,
+                repeat_last_n=params.repeat_last_n,
+            )
+        token, p_final = engine._draw(self._chain, logits, pool)
+        return token, p_final, step
 
     def _step(self, params: SamplingParams, greedy: bool, logits: np.ndarray) -> StepDistribution:
         """Top-N candidates, their probabilities and who cut them, for this step."""
