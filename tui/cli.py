@@ -43,6 +43,19 @@ class GenerateCommand(Settings):
     """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
 
 
+class CompareCommand(Settings):
+    """Run PROMPT once per parameter set, all in one batch, and print each column and why it stopped."""
+
+    prompt: CliPositionalArg[str]
+    """The user message to reply to."""
+    sets: list[str] = Field(default_factory=list, alias="set")
+    """One column's parameters, KEY=VALUE[,KEY=VALUE] or a preset name (repeat: one --set per column)."""
+    json_output: bool = Field(False, alias="json")
+    """Print one JSON object per event (each with its column id) instead of plain text."""
+    config: Path | None = None
+    """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
+
+
 class FetchCommand(BaseModel):
     """Download and install the default model (SmolLM2-135M-Instruct Q4_1, 98 MB) into the models folder."""
 
@@ -69,6 +82,8 @@ class TokendialCommand(Settings):
     """Generate one reply without the UI."""
     fetch: CliSubCommand[FetchCommand]
     """Install the default model."""
+    compare: CliSubCommand[CompareCommand]
+    """Run one prompt under several parameter sets side by side (one batch)."""
 
 
 TokendialCommand.__doc__ = inspect.cleandoc(TokendialCommand.__doc__ or "")
@@ -91,6 +106,8 @@ def parse_command_line(argv: Sequence[str]) -> dict[str, Any]:
 
 
 _STOP_FLAG = "--sampling.stop"
+_LITERAL_FLAGS = (_STOP_FLAG, "--set")
+"""Flags whose values are taken literally (commas and all), see _literal_stop_strings."""
 _STOP_PLACEHOLDER = "tokendial-stop-{}"
 
 
@@ -124,12 +141,13 @@ def _literal_stop_strings(argv: Sequence[str]) -> tuple[list[str], dict[str, str
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg == _STOP_FLAG and i + 1 < len(args):
+        if arg in _LITERAL_FLAGS and i + 1 < len(args):
             out += [arg, placeholders(args[i + 1])]
             i += 2
             continue
-        if arg.startswith(_STOP_FLAG + "="):
-            arg = f"{_STOP_FLAG}={placeholders(arg.partition('=')[2])}"
+        flag = arg.partition("=")[0]
+        if flag in _LITERAL_FLAGS and "=" in arg:
+            arg = f"{flag}={placeholders(arg.partition('=')[2])}"
         out.append(arg)
         i += 1
     return out, stops
@@ -253,6 +271,9 @@ def _run(argv: Sequence[str]) -> int:
     parsed = parse_command_line(argv)
     generate = parsed.get("generate")
     fetch = parsed.get("fetch")
+    compare = parsed.get("compare")
+    if isinstance(compare, Mapping):  # from here on, a generate with its own runner
+        generate = compare
     cli_values = _settings_values(parsed)
     config = parsed.get("config")
     if isinstance(generate, Mapping):
@@ -282,6 +303,11 @@ def _run(argv: Sequence[str]) -> int:
             return _missing_part("tokendial generate", exc)
         json_value = generate.get("json", False)
         json_output = json_value is True or str(json_value).lower() in ("1", "true", "yes", "on")
+        if isinstance(compare, Mapping):
+            from tui.headless_compare import run_compare
+
+            sets = [str(s) for s in compare.get("set") or []]
+            return run_compare(resolved, str(compare.get("prompt", "")), sets, json_output)
         code: int = run_generate(resolved, str(generate.get("prompt", "")), json_output)
         return code
     try:
