@@ -52,6 +52,8 @@ class CompareCommand(Settings):
     """One column's parameters, KEY=VALUE[,KEY=VALUE] or a preset name (repeat: one --set per column)."""
     json_output: bool = Field(False, alias="json")
     """Print one JSON object per event (each with its column id) instead of plain text."""
+    view: bool = False
+    """Open the compare view (columns side by side, streaming) instead of printing."""
     config: Path | None = None
     """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
 
@@ -307,7 +309,8 @@ def _run(argv: Sequence[str]) -> int:
             from tui.headless_compare import run_compare
 
             sets = [str(s) for s in compare.get("set") or []]
-            return run_compare(resolved, str(compare.get("prompt", "")), sets, json_output)
+            view = str(compare.get("view", False)).lower() in ("1", "true", "yes", "on")
+            return run_compare(resolved, str(compare.get("prompt", "")), sets, json_output, view=view)
         code: int = run_generate(resolved, str(generate.get("prompt", "")), json_output)
         return code
     try:

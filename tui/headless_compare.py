@@ -55,6 +55,7 @@ def run_compare(
     sets: Sequence[str],
     json_output: bool,
     *,
+    view: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
@@ -64,7 +65,7 @@ def run_compare(
     if not prompt.strip():
         print("tokendial compare: the prompt is empty.", file=err)
         return EXIT_USAGE
-    if len(sets) < 2:
+    if len(sets) < 2 and not (view and not sets):  # the view can start from its chooser
         print(
             "tokendial compare: give at least two parameter sets (--set KEY=VALUE[,KEY=VALUE] each).",
             file=err,
@@ -94,6 +95,8 @@ def run_compare(
         except EngineError as exc:
             print(f"tokendial compare: {exc}. Nothing was started.", file=err)
             return EXIT_USAGE
+        if view:
+            return _view(decoder, messages, params, settings, out)
         done = _stream(decoder, messages, params, json_output, engine.info, out, err)
     finally:
         engine.close()
@@ -166,6 +169,25 @@ def in_thread(produce: Callable[[threading.Event], Iterator[T]]) -> Iterator[T |
                     worker.join(timeout=0.1)
                 except KeyboardInterrupt:
                     cancel.set()
+
+
+def _view(
+    decoder: BatchDecoder,
+    messages: list[ChatMessage],
+    params: list[SamplingParams],
+    settings: Settings,
+    out: TextIO,
+) -> int:
+    """The compare view as a small app; a kept column's reply is printed when it closes."""
+    from tui.compare_app import CompareApp
+
+    app = CompareApp(decoder, messages, params, base=settings.sampling, presets=dict(settings.presets))
+    outcome = app.run()
+    if outcome is not None and outcome.promoted is not None:
+        done = outcome.dones[outcome.promoted]
+        if done is not None:
+            out.write(clean(done.text) + "\n")
+    return EXIT_OK
 
 
 def _print_columns(done: CompareDone, params: Sequence[SamplingParams], out: TextIO) -> None:

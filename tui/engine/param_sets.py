@@ -102,13 +102,22 @@ def describe(params: SamplingParams, base: SamplingParams | None = None) -> str:
         tail += f" · seed {params.seed}"
     if base is not None:
         diff = [
-            f"{key} {_shown(getattr(params, key))}"
+            f"{key.replace('_', ' ')} {_shown(getattr(params, key))}"
             for key in SamplingParams.model_fields
             if getattr(params, key) != getattr(base, key)
         ]
         if diff:
             return " · ".join(diff)
     return head + tail
+
+
+def column_labels(sets: Sequence[SamplingParams]) -> list[str]:
+    """One label per set: the parameters that differ among the sets (all of them, for every set),
+    e.g. ``temperature 0.2`` / ``temperature 1.5``; the full summary when they are all the same."""
+    keys = [key for key in SamplingParams.model_fields if len({repr(getattr(p, key)) for p in sets}) > 1]
+    if not keys:
+        return [describe(p) for p in sets]
+    return [" · ".join(f"{key.replace('_', ' ')} {_shown(getattr(p, key))}" for key in keys) for p in sets]
 
 
 def _shown(value: Any) -> str:
