@@ -1,4 +1,4 @@
-"""The ``tokendial`` console command: the app, ``generate`` (headless) and ``fetch``.
+"""The ``tokendial`` console command: the app, ``generate`` (headless), ``fetch`` and ``chats``.
 
 Flags are parsed by pydantic-settings' own CLI source from the :class:`~settings.Settings` model,
 so ``tokendial --help`` lists every setting. Exit codes: 0 ok, 1 runtime failure, 2 bad
@@ -71,6 +71,17 @@ class FetchCommand(BaseModel):
     """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
 
 
+class ChatsCommand(BaseModel):
+    """List the saved chats, newest first (those another tokendial window is writing are marked)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    search: str | None = None
+    """Only chats whose title or messages contain this text."""
+    config: Path | None = None
+    """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
+
+
 class TokendialCommand(Settings):
     """Chat with a local GGUF model and see, and steer, how each next token is picked.
 
@@ -86,6 +97,8 @@ class TokendialCommand(Settings):
     """Install the default model."""
     compare: CliSubCommand[CompareCommand]
     """Run one prompt under several parameter sets side by side (one batch)."""
+    chats: CliSubCommand[ChatsCommand]
+    """List the saved chats."""
 
 
 TokendialCommand.__doc__ = inspect.cleandoc(TokendialCommand.__doc__ or "")
@@ -281,6 +294,9 @@ def _run(argv: Sequence[str]) -> int:
     if isinstance(generate, Mapping):
         cli_values = _merge(cli_values, _settings_values(generate))
         config = generate.get("config") or config
+    chats = parsed.get("chats")
+    if isinstance(chats, Mapping):
+        config = chats.get("config") or config
     if isinstance(fetch, Mapping):
         config = fetch.get("config") or config
         if fetch.get("models_dir"):
@@ -294,6 +310,14 @@ def _run(argv: Sequence[str]) -> int:
     if isinstance(fetch, Mapping):
         wheel = fetch.get("wheel")
         return _fetch(settings.models_dir, Path(wheel) if wheel else None)
+    if isinstance(chats, Mapping):
+        from tui.store.listing import print_chats
+        from tui.store.opening import default_db_path
+
+        def warn(line: str) -> None:
+            _err(f"{PROG}: {line}")
+
+        return print_chats(default_db_path(settings.data_dir), chats.get("search"), sys.stdout, warn)
 
     resolved = _with_model(settings, for_app=not isinstance(generate, Mapping))
     if isinstance(resolved, int):

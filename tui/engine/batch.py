@@ -222,6 +222,7 @@ class _Compare:
         engine = self.engine
         params = []
         for reply in self.columns:
+            reply.open_chain()
             version, current = reply.live.snapshot()
             reply.versions[version] = current
             reply.seed = current.seed if current.seed >= 0 else random.SystemRandom().randint(0, SEED_MAX)
@@ -295,12 +296,12 @@ class _Compare:
                 event = None
                 if current is not None:
                     event = reply.take_token(*current, logits[column], self.decoders[column], token_start)
-                if event is None:
+                if current is None or event is None:
                     yield from self._finish(column)
                     continue
                 self.events[column].append(event)
                 yield ColumnToken(column, event)
-                if reply.ended_after_token():
+                if reply.ended_after_token(current[1]):
                     yield from self._finish(column)
             running = self.running()
             if not running:
@@ -391,7 +392,9 @@ class _Compare:
         return ctx
 
     def close(self) -> None:
-        """Free the batch and the compare's context."""
+        """Free the columns' sampler chains, the batch and the compare's context."""
+        for reply in self.columns:
+            reply.close_chain()
         if self.batch is not None:
             self.lib.llama_batch_free(self.batch)
             self.batch = None

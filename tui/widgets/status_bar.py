@@ -11,6 +11,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from tui.engine.events import ModelInfo, ReplyDone
+from tui.store.session import SaveState
 from tui.widgets.safe_text import one_line
 from tui.widgets.stop_badge import small_badge
 
@@ -54,6 +55,8 @@ class StatusBar(Widget):
     """Tokens in the context after the last reply (exact; updated when a reply ends)."""
     live_tokens: reactive[int] = reactive(0)
     """Tokens of the reply being generated."""
+    save_label: reactive[str] = reactive("")
+    """"not saved" / "read-only" while the chat is not being saved ("" when it is)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -77,6 +80,11 @@ class StatusBar(Widget):
         """The model failed to load."""
         self.model_label = f"{self._loading_name} not loaded (see the message; F2 picks another model)"
         self.state = ModelState.FAILED
+
+    def set_save_state(self, state: SaveState) -> None:
+        """Whether the chat is being saved: a red segment (with the reason as tooltip) until it is."""
+        self.save_label = "" if state.saved else state.label
+        self.tooltip = None if state.saved else state.reason
 
     def set_done(self, done: ReplyDone) -> None:
         """The last reply ended."""
@@ -104,6 +112,9 @@ class StatusBar(Widget):
             ModelState.FAILED: "model failed",
         }[self.state]
         text.append(f" {label} ", state_style)
+        if self.save_label:  # right after the state: it must survive a narrow terminal
+            text.append(" ")
+            text.append(f" {self.save_label} ", Style(color="white", bgcolor="#c62828", bold=True))
         text.append(" ")
         text.append(self.model_label, Style(bold=True))
         if self.info is not None:
