@@ -13,9 +13,10 @@ from pathlib import Path
 from textual.app import App
 
 from settings.sampling import SamplingParams
+from tui.compare_export import CompareOutcome
 from tui.engine.batch import BatchDecoder, CompareDoesNotFit
 from tui.engine.events import ChatMessage
-from tui.screens.compare import CompareOutcome, CompareScreen
+from tui.screens.compare import CompareScreen
 
 APP_TCSS = Path(__file__).resolve().parent / "app.tcss"
 
@@ -34,6 +35,7 @@ class CompareApp(App[CompareOutcome | None]):
         *,
         base: SamplingParams,
         presets: dict[str, SamplingParams],
+        export_dir: Path | None = None,
     ) -> None:
         super().__init__()
         self.decoder = decoder
@@ -41,6 +43,7 @@ class CompareApp(App[CompareOutcome | None]):
         self.sets = list(sets)
         self.base = base
         self.presets = presets
+        self.export_dir = export_dir
 
     def on_mount(self) -> None:
         """Open the view."""
@@ -51,6 +54,7 @@ class CompareApp(App[CompareOutcome | None]):
             presets=self.presets,
             sets=self.sets or None,
             check=self._check,
+            export_dir=self.export_dir,
         )
         self.push_screen(screen, self.exit)
 

@@ -181,7 +181,14 @@ def _view(
     """The compare view as a small app; a kept column's reply is printed when it closes."""
     from tui.compare_app import CompareApp
 
-    app = CompareApp(decoder, messages, params, base=settings.sampling, presets=dict(settings.presets))
+    app = CompareApp(
+        decoder,
+        messages,
+        params,
+        base=settings.sampling,
+        presets=dict(settings.presets),
+        export_dir=settings.data_dir / "exports",
+    )
     outcome = app.run()
     if outcome is not None and outcome.promoted is not None:
         done = outcome.dones[outcome.promoted]

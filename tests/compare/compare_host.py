@@ -12,8 +12,9 @@ from textual.app import App
 from textual.pilot import Pilot
 
 from settings.sampling import DEFAULT_PRESETS, SamplingParams
+from tui.compare_export import CompareOutcome
 from tui.engine.events import ChatMessage
-from tui.screens.compare import CompareOutcome, CompareScreen
+from tui.screens.compare import CompareScreen
 
 APP_TCSS = Path(__file__).resolve().parents[2] / "tui" / "app.tcss"
 PROMPT = [ChatMessage("user", "What colour is the sky?")]
@@ -24,8 +25,11 @@ class CompareHost(App[None]):
 
     CSS_PATH = str(APP_TCSS)
 
-    def __init__(self, batch: FakeBatch, sets: Sequence[SamplingParams] | None = None) -> None:
+    def __init__(
+        self, batch: FakeBatch, sets: Sequence[SamplingParams] | None = None, export_dir: Path | None = None
+    ) -> None:
         super().__init__()
+        self.export_dir = export_dir
         self.batch = batch
         self.sets = sets
         self.outcome: CompareOutcome | None = None
@@ -40,6 +44,7 @@ class CompareHost(App[None]):
             presets=DEFAULT_PRESETS,
             sets=self.sets,
             check=self.batch.check,
+            export_dir=self.export_dir,
         )
         self.push_screen(screen, self._on_closed)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,26 @@ def test_choosing_a_sweep_replaces_the_columns() -> None:
             await screen.show_sets(sweep_sets(SWEEPS[1], SamplingParams()))
             await pilot.pause()
             assert [c.params.max_new_tokens for c in screen.columns] == [100, 150, 200]
+
+    asyncio.run(scenario())
+
+
+def test_export_writes_every_column_with_params_and_stop_reason(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = CompareHost(FakeBatch(), sets=sweep_sets(SWEEPS[0], SamplingParams()), export_dir=tmp_path)
+        async with app.run_test(size=(140, 40)) as pilot:
+            await run_to_end(pilot)
+            await pilot.press("e")
+            await pilot.pause()
+        [path] = tmp_path.glob("compare-*.json")
+        record = json.loads(path.read_text(encoding="utf-8"))
+        assert record["format"] == "tokendial.compare" and record["version"] == 1
+        assert record["messages"] == [{"role": "user", "content": "What colour is the sky?"}]
+        columns = record["columns"]
+        assert [c["params"]["temperature"] for c in columns] == [0.2, 0.8, 1.5]
+        assert [c["stop"]["kind"] for c in columns] == ["eos"] * 3
+        assert columns[1]["text"] == "The sky is grey and low."
+        assert record["parting"]["index"] == 3
 
     asyncio.run(scenario())
 

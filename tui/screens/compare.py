@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -26,8 +26,9 @@ from textual.widgets import Footer, Select, Static
 from textual.worker import get_current_worker
 
 from settings.sampling import SamplingMode, SamplingParams
+from tui.compare_export import CompareOutcome, write_comparison
 from tui.engine.batch import ColumnDone, ColumnToken, CompareDone, CompareEvent, CompareStarted
-from tui.engine.events import ChatMessage, PromptProgress, ReplyDone, StopReason, TokenEvent
+from tui.engine.events import ChatMessage, PromptProgress, StopReason, TokenEvent
 from tui.engine.live import LiveParams
 from tui.engine.param_sets import SWEEPS, ParamSetError, apply_changes, column_labels, sweep_sets
 from tui.engine.parting import Parting, where_they_part
@@ -46,17 +47,6 @@ COLUMN_MIN_WIDTH = 34
 """Narrower than this per column, the columns stack."""
 HANDOVER_S = 0.03
 """The worker hands events to the UI at most this often."""
-
-
-@dataclass(frozen=True, slots=True)
-class CompareOutcome:
-    """What the compare ended with: the promoted column (or None), and every column's reply."""
-
-    promoted: int | None
-    sets: tuple[SamplingParams, ...]
-    events: tuple[tuple[TokenEvent, ...], ...]
-    dones: tuple[ReplyDone | None, ...]
-    parting: Parting | None
 
 
 def set_choices(
@@ -88,6 +78,8 @@ class CompareScreen(Screen[CompareOutcome | None]):
                 tooltip="Stop the focused column alone; the others go on"),
         Binding("p", "promote", "Keep column", id="compare.promote",
                 tooltip="Keep the focused column as the chat's reply (the others become its branches)"),
+        Binding("e", "export", "Export", id="compare.export",
+                tooltip="Write this comparison (every column's parameters, stop reason and text) as JSON"),
         Binding("escape", "cancel_or_close", "Cancel/close", id="compare.close",
                 tooltip="Cancel every running column; when none runs, close the compare"),
     ]  # fmt: skip
@@ -117,12 +109,15 @@ class CompareScreen(Screen[CompareOutcome | None]):
         presets: Mapping[str, SamplingParams],
         sets: Sequence[SamplingParams] | None = None,
         check: FitCheck | None = None,
+        export_dir: Path | None = None,
     ) -> None:
         super().__init__(id="compare")
         self.messages = list(messages)
         self.runner = runner
         self.base = base
         self.check = check
+        self.export_dir = export_dir
+        """Where ``e`` writes the comparison (None: export not offered)."""
         self.choices = set_choices(base, presets)
         if sets and all(list(sets) != chosen for _name, chosen in self.choices):
             self.choices.insert(0, (f"{len(sets)} sets given", list(sets)))
@@ -145,7 +140,7 @@ class CompareScreen(Screen[CompareOutcome | None]):
         with Horizontal(id="compare-bar"):
             options = [(name, i) for i, (name, _sets) in enumerate(self.choices)]
             yield Select(options, value=self._chosen_index(), allow_blank=False, id="compare-sets")
-            yield Static("r run · s stop column · p keep · esc cancel/close", id="compare-keys")
+            yield Static("r run · s stop column · p keep · e export · esc cancel/close", id="compare-keys")
         with ScrollableContainer(id="compare-columns"):
             yield from self._columns()
         yield Static("", id="compare-info")
@@ -348,7 +343,21 @@ class CompareScreen(Screen[CompareOutcome | None]):
             events=tuple(tuple(c.record.events) for c in columns),
             dones=tuple(c.record.done for c in columns),
             parting=self.done.parting,
+            messages=tuple(self.messages),
         )
+
+    def action_export(self) -> None:
+        """Write the finished comparison as JSON to the export folder."""
+        outcome = self._outcome(None)
+        if outcome is None or self.export_dir is None:
+            self._info(Text("Export a comparison once it has run (r).", style="bold"))
+            return
+        try:
+            path = write_comparison(outcome, self.export_dir)
+        except OSError as exc:
+            self._info(Text(f"Could not export: {exc.strerror or exc}", style="bold red"))
+            return
+        self._info(Text(f"exported to {path}"))
 
     def focus_column(self, column: int) -> None:
         """Focus a column's token view."""
