@@ -96,6 +96,26 @@ def test_focused_column_params_change_live() -> None:
     asyncio.run(scenario())
 
 
+def test_brackets_change_the_focused_columns_temperature_live() -> None:
+    async def scenario() -> None:
+        batch = FakeBatch(hold_at=2)
+        app = CompareHost(batch, sets=sweep_sets(SWEEPS[0], SamplingParams()))
+        async with app.run_test(size=(140, 40)) as pilot:
+            await start_held(pilot, batch)
+            app.compare.focus_column(1)
+            await pilot.pause()
+            await pilot.press("right_square_bracket", "right_square_bracket")
+            batch.release()
+            await wait_for(pilot, lambda: app.compare.done is not None, "the end")
+            second = app.compare.columns[1].record
+            assert second.done is not None
+            assert second.done.params[second.events[-1].params_version].temperature == 1.0
+            assert second.events[0].params_version == 0 and second.events[-1].params_version == 2
+            assert app.compare.columns[0].record.events[-1].params_version == 0  # the others untouched
+
+    asyncio.run(scenario())
+
+
 def test_columns_that_do_not_fit_are_refused_before_anything_runs() -> None:
     async def scenario() -> None:
         batch = FakeBatch(n_ctx=256)

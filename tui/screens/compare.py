@@ -25,7 +25,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Select, Static
 from textual.worker import get_current_worker
 
-from settings.sampling import SamplingMode, SamplingParams
+from settings.sampling import TEMPERATURE_MAX, SamplingMode, SamplingParams
 from tui.compare_export import CompareOutcome, write_comparison
 from tui.engine.batch import ColumnDone, ColumnToken, CompareDone, CompareEvent, CompareStarted
 from tui.engine.events import ChatMessage, PromptProgress, StopReason, TokenEvent
@@ -78,6 +78,10 @@ class CompareScreen(Screen[CompareOutcome | None]):
                 tooltip="Stop the focused column alone; the others go on"),
         Binding("p", "promote", "Keep column", id="compare.promote",
                 tooltip="Keep the focused column as the chat's reply (the others become its branches)"),
+        Binding("left_square_bracket", "nudge_temperature(-0.1)", "T-", id="compare.temperature_down",
+                tooltip="Lower the focused column's temperature by 0.1 (live while it runs)"),
+        Binding("right_square_bracket", "nudge_temperature(0.1)", "T+", id="compare.temperature_up",
+                tooltip="Raise the focused column's temperature by 0.1 (live while it runs)"),
         Binding("e", "export", "Export", id="compare.export",
                 tooltip="Write this comparison (every column's parameters, stop reason and text) as JSON"),
         Binding("escape", "cancel_or_close", "Cancel/close", id="compare.close",
@@ -140,7 +144,10 @@ class CompareScreen(Screen[CompareOutcome | None]):
         with Horizontal(id="compare-bar"):
             options = [(name, i) for i, (name, _sets) in enumerate(self.choices)]
             yield Select(options, value=self._chosen_index(), allow_blank=False, id="compare-sets")
-            yield Static("r run · s stop column · p keep · e export · esc cancel/close", id="compare-keys")
+            yield Static(
+                "r run · s stop column · [ ] temperature · p keep · e export · esc cancel/close",
+                id="compare-keys",
+            )
         with ScrollableContainer(id="compare-columns"):
             yield from self._columns()
         yield Static("", id="compare-info")
@@ -313,6 +320,20 @@ class CompareScreen(Screen[CompareOutcome | None]):
         if self.running and column < len(self.lives):
             version = self.lives[column].set(params)
         self.columns[column].set_params(params, version)
+
+    def action_nudge_temperature(self, delta: float) -> None:
+        """Change the focused column's temperature by ``delta`` (live while it runs)."""
+        column = self.focused_column
+        if not 0 <= column < len(self.sets):
+            return
+        params = self.sets[column]
+        value = round(min(max(params.temperature + delta, 0.0), TEMPERATURE_MAX), 2)
+        try:
+            changed = apply_changes(params, {"temperature": value}, name=f"column {column + 1}")
+        except ParamSetError as exc:
+            self._info(Text(exc.message, style="bold red"))
+            return
+        self.set_column_params(column, changed)
 
     def action_stop_column(self) -> None:
         """Stop the focused column alone."""
