@@ -171,6 +171,9 @@ def test_export_writes_every_column_with_params_and_stop_reason(tmp_path: Path) 
             await run_to_end(pilot)
             await pilot.press("e")
             await pilot.pause()
+            await pilot.press("escape")  # nothing runs: escape closes the view
+            await wait_for(pilot, lambda: app.dismissed, "the view to close")
+            assert app.outcome is not None and app.outcome.promoted is None
         [path] = tmp_path.glob("compare-*.json")
         record = json.loads(path.read_text(encoding="utf-8"))
         assert record["format"] == "tokendial.compare" and record["version"] == 1
