@@ -319,7 +319,10 @@ def _run(argv: Sequence[str]) -> int:
 
         return print_chats(default_db_path(settings.data_dir), chats.get("search"), sys.stdout, warn)
 
-    resolved = _with_model(settings, for_app=not isinstance(generate, Mapping))
+    if settings.backend == "local":
+        resolved: Settings | int = _with_model(settings, for_app=not isinstance(generate, Mapping))
+    else:
+        resolved = settings  # the model is on the server
     if isinstance(resolved, int):
         return resolved
     if isinstance(generate, Mapping):

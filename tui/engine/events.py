@@ -52,6 +52,8 @@ class StopReason:
         """A short human label, as shown on the stop badge."""
         match self.kind:
             case StopKind.EOS:
+                if self.token_text is None and self.message:  # a server said so without the token
+                    return f"end of sequence ({self.message})"
                 return f"end of sequence {self.token_text or ''}".rstrip()
             case StopKind.MAX_TOKENS:
                 return f"stopped at {self.generated}/{self.limit} tokens (max new tokens)"
@@ -139,6 +141,9 @@ class PromptProgress:
 
     evaluated: int
     total: int
+    context: int = 0
+    """Tokens in the context once the prompt is evaluated (the prompt plus a branch's fixed tokens);
+    0 when the engine does not say. The status bar's context gauge counts on from it while a reply streams."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,10 +230,14 @@ class ModelInfo:
     layers_total: int | None
     warnings: tuple[str, ...] = ()
     """Loud warnings for the user, e.g. GPU layers asked for but the build can't offload."""
+    server: str | None = None
+    """host:port of the server running the model (``backend`` then names the kind); None = in process."""
 
     @property
     def gpu_label(self) -> str:
-        """ "GPU 31/31" or "CPU"."""
+        """ "GPU 31/31", "CPU", or for a served model its backend and server ("llama-server host:8080")."""
+        if self.server:
+            return f"{self.backend} {self.server}"
         if self.gpu_layers_offloaded:
             return f"GPU {self.gpu_layers_offloaded}/{self.layers_total or '?'}"
         return "CPU"
