@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from tui.core.conversation import Conversation
+from tui.core.loading import load_config
 from tui.engine.batch import (
     BatchDecoder,
     ColumnDone,
@@ -38,7 +40,6 @@ from tui.headless import (
     _sigint_cancels,
     event_record,
     json_line,
-    load_config,
 )
 from tui.widgets.safe_text import clean
 
@@ -76,6 +77,9 @@ def run_compare(
     except ParamSetError as exc:
         print(f"tokendial compare: {exc.message} Nothing was started.", file=err)
         return EXIT_USAGE
+    if settings.backend != "local":
+        print(f"tokendial compare: runs on the local model only (backend is {settings.backend}).", file=err)
+        return EXIT_USAGE
     from tui.engine.llama_engine import load_engine
 
     try:
@@ -89,7 +93,9 @@ def run_compare(
         for warning in engine.info.warnings:
             print(f"tokendial: WARNING: {warning}", file=err)
         decoder = BatchDecoder(engine)
-        messages = [ChatMessage("user", prompt)]
+        conversation = Conversation(LiveParams(settings.sampling), system_prompt=settings.system_prompt)
+        conversation.add_prompt(prompt)
+        messages = list(conversation.messages())
         try:
             decoder.check(messages, params)
         except EngineError as exc:
