@@ -476,6 +476,8 @@ def _default_text(name: str, field: FieldInfo) -> str:
         return "see below"
     if name == "presets":
         return "greedy, precise, balanced, creative"
+    if name == "logit_bias":
+        return "none"
     if field.default_factory is not None:
         return "see below"
     value = field.default
@@ -483,8 +485,13 @@ def _default_text(name: str, field: FieldInfo) -> str:
         return "unset"
     if isinstance(value, Enum):
         return f"`{value.value}`"
+    if isinstance(value, tuple) and name == "samplers":
+        return "`" + ";".join(str(v) for v in value) + "`"
     if isinstance(value, tuple):
-        return "none" if not value else ", ".join(f"`{v}`" for v in value)
+        shown = [repr(v) if name == "dry_sequence_breakers" else str(v) for v in value]
+        return "none" if not value else ", ".join(f"`{v}`" for v in shown)
+    if value == "":
+        return "empty"
     return f"`{value}`"
 
 
@@ -508,8 +515,14 @@ def reference_table() -> str:
             allowed = "text, or unset"
         elif dotted == "presets":
             allowed = "tables of sampling keys"
-        elif dotted == "sampling.stop":
+        elif dotted in ("sampling.stop", "sampling.dry_sequence_breakers"):
             allowed = "a list of non-empty strings"
+        elif dotted == "sampling.logit_bias":
+            allowed = 'a table of token id = bias (-100 to 100, or "-inf" to ban)'
+        elif dotted == "sampling.samplers":
+            allowed = "sampler names in order (a list, or one string joined by ;)"
+        elif dotted in ("sampling.grammar", "sampling.json_schema"):
+            allowed = "text (empty = none)"
         description = (field.description or "").replace("|", "\\|").replace("\n", " ")
         rows.append(f"| `{dotted}` | {_default_text(leaf, field)} | {allowed} | {description} |")
     return "\n".join(rows)

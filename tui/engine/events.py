@@ -74,6 +74,17 @@ class CutBy(StrEnum):
     TOP_K = "top_k"
     TOP_P = "top_p"
     MIN_P = "min_p"
+    BANNED = "banned"
+    """The logit bias bans it (bias -inf)."""
+    GRAMMAR = "grammar"
+    """The grammar (or JSON schema) does not allow it here."""
+    TOP_N_SIGMA = "top_n_sigma"
+    TYPICAL = "typ_p"
+    XTC = "xtc"
+    """XTC fired and removed it as one of the top choices."""
+    MIROSTAT = "mirostat"
+    TEMPERATURE = "temperature"
+    """Temperature 0 keeps only the arg-max."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +128,9 @@ class TokenEvent:
     """Version of the live parameters that produced this token."""
     elapsed_ms: float
     """Time spent on this token: decode of the previous token + sampling + candidates."""
+    stages: tuple[tuple[str, int], ...] = ()
+    """(stage, how many tokens it left) for each stage of the sampler chain, in order (empty when
+    candidates were not captured, or for events restored from a store that does not keep them)."""
 
 
 @dataclass(frozen=True, slots=True)

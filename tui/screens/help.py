@@ -24,13 +24,24 @@ is drawn from what is left.
 | **top-k** | Keeps only the k most likely tokens and drops the rest (0 = off). |
 | **top-p** | Keeps the smallest set of top tokens whose probabilities add up to p (a cumulative mass). |
 | **min-p** | Drops every token less likely than min-p times the most likely one (0 = off). |
+| **typical-p** | Keeps the tokens whose surprise is closest to the average, up to a mass p (1 = off). |
+| **top-n-sigma** | Keeps only tokens whose score is within n standard deviations of the best one (0 = off). |
+| **XTC** | Now and then removes every likely token but the least likely of them: no obvious choice. |
 | **repeat penalty** | Makes tokens already used in the last 64 tokens less likely (1 = off). |
+| **presence / frequency** | Lower a recent token's score: once (presence), or once per use (frequency). |
+| **DRY** | Penalises a token that would continue a phrase the reply already repeated, more for longer ones. |
+| **dynamic temperature** | Raises the temperature when the model is unsure, lowers it when sure (± range). |
+| **mirostat** | Aims for a steady level of surprise (tau) and replaces the other cut-off samplers while on. |
+| **logit bias** | Adds a fixed amount to one token's score; a ban (-inf) means it can never be picked. |
+| **grammar / JSON schema** | Only tokens that keep the reply inside the grammar (or schema) may be picked. |
+| **order** | The samplers run top to bottom: each one only sees what the ones above it left. |
 | **max new tokens** | A cap on the reply's length, not a target: the reply stops there even mid-sentence. |
 | **seed** | Fixes the random draws so a reply can be reproduced; -1 picks a new seed each time. |
 | **stop strings** | The reply ends as soon as one of them appears (comma-separated, `\\n` for a new line). |
 
 A change in the panel applies from the **next token** of the reply being written; the token view
-marks the spot with ⚙.
+marks the spot with ⚙. Greedy mode still applies the logit bias, the grammar and the penalties,
+then takes the most likely token that is left.
 
 # Why a reply stopped
 
