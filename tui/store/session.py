@@ -25,8 +25,9 @@ from pathlib import Path
 
 from settings.sampling import SamplingParams
 from tui.engine.events import ReplyDone, TokenEvent
-from tui.store.errors import ChatInUseError, NotFoundError, StoreError
+from tui.store.errors import NotFoundError, StoreError
 from tui.store.fingerprint import fingerprint_model
+from tui.store.leases import in_use_error
 from tui.store.records import ModelRef, StoredChat, StoredSibling, stored_reply_of
 from tui.store.store import ChatStore
 
@@ -294,13 +295,7 @@ class ChatSession:
             if holder is not None and mode is None:
                 log.warning("chat %s is also open in %s", chat.id, holder.describe())
             elif holder is not None:
-                raise ChatInUseError(
-                    f"“{chat.title}” is open in another tokendial window ({holder.describe()}, "
-                    f"heard from {holder.age_s:.0f} s ago).",
-                    "Open a copy to go on with it here, or open it read-only (nothing is saved then).",
-                    self.store.path,
-                    holder,
-                )
+                raise in_use_error(chat.title, holder, self.store.path)
         if self._claimed == chat.id:
             self._claimed = None  # just claimed again: new_chat() must not drop it
         self.new_chat()
