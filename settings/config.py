@@ -47,6 +47,7 @@ DEFAULT_MODEL_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 """The file name `tokendial fetch` installs into the models folder."""
 
 N_CTX_STEP = 256
+"""llama.cpp rounds the context size up to a multiple of this (n_ctx must be one)."""
 N_CTX_MIN = 256
 N_CTX_MAX = 262_144
 N_GPU_LAYERS_MAX = 999
@@ -227,6 +228,8 @@ class Settings(BaseSettings):
     """System message sent at the start of every chat (empty = none)."""
     theme: str = Field("textual-dark", min_length=1)
     """Textual theme name for the app."""
+    keymap: dict[str, str] = Field(default_factory=dict)
+    """Keys remapped by binding id, e.g. `"app.regenerate" = "f5"` in a `[keymap]` table (see Keys)."""
     top_n: int = Field(10, ge=1, le=TOP_N_MAX)
     """How many candidate tokens (with probabilities) to record and show per generated token."""
     sampling: SamplingParams = Field(default_factory=SamplingParams)
@@ -476,7 +479,7 @@ def _default_text(name: str, field: FieldInfo) -> str:
         return "see below"
     if name == "presets":
         return "greedy, precise, balanced, creative"
-    if name == "logit_bias":
+    if name in ("keymap", "logit_bias"):
         return "none"
     if field.default_factory is not None:
         return "see below"
@@ -515,6 +518,8 @@ def reference_table() -> str:
             allowed = "text, or unset"
         elif dotted == "presets":
             allowed = "tables of sampling keys"
+        elif dotted == "keymap":
+            allowed = "a table of binding id = key(s)"
         elif dotted in ("sampling.stop", "sampling.dry_sequence_breakers"):
             allowed = "a list of non-empty strings"
         elif dotted == "sampling.logit_bias":

@@ -24,10 +24,13 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from tui.core.conversation import Conversation
+from tui.core.loading import load_config
+from tui.core.text import clean
 from tui.engine.events import (
     ChatMessage,
     EngineError,
@@ -41,8 +44,7 @@ from tui.engine.events import (
 )
 from tui.engine.live import LiveParams
 from tui.engine.llama_engine import find_stop_string
-from tui.engine.protocol import ChatEngine, LoadConfig
-from tui.widgets.safe_text import clean
+from tui.engine.protocol import ChatEngine
 
 if TYPE_CHECKING:
     from settings.config import Settings
@@ -56,21 +58,6 @@ _EVENT_NAMES: dict[type, str] = {
     PromptTrimmed: "prompt_trimmed",
     ReplyDone: "done",
 }
-
-
-def load_config(settings: Settings, *, top_n: int) -> LoadConfig:
-    """The engine's LoadConfig from the settings."""
-    if settings.model_path is None:
-        raise EngineError("No model is configured.", "Pass --model PATH or run `tokendial fetch`.")
-    return LoadConfig(
-        model_path=Path(settings.model_path),
-        n_ctx=settings.n_ctx,
-        n_gpu_layers=settings.n_gpu_layers,
-        n_threads=settings.n_threads,
-        chat_template=settings.chat_template,
-        top_n=top_n,
-        system_prompt=settings.system_prompt or None,
-    )
 
 
 def run_generate(
@@ -99,14 +86,21 @@ def run_generate(
     try:
         for warning in engine.info.warnings:
             print(f"tokendial: WARNING: {warning}", file=err)
-        done = _stream(engine, prompt, LiveParams(settings.sampling), json_output, out, err)
+        conversation = Conversation(LiveParams(settings.sampling), system_prompt=settings.system_prompt)
+        conversation.add_prompt(prompt)
+        done = _stream(engine, conversation.messages(), conversation.live, json_output, out, err)
     finally:
         engine.close()
     return EXIT_FAILED if done is None or done.stop.kind is StopKind.ERROR else EXIT_OK
 
 
 def _stream(
-    engine: ChatEngine, prompt: str, live: LiveParams, json_output: bool, out: TextIO, err: TextIO
+    engine: ChatEngine,
+    messages: Sequence[ChatMessage],
+    live: LiveParams,
+    json_output: bool,
+    out: TextIO,
+    err: TextIO,
 ) -> ReplyDone | None:
     """Run the reply in a worker thread so that Ctrl-C becomes a clean cancel."""
     cancel = threading.Event()
@@ -114,7 +108,7 @@ def _stream(
 
     def work() -> None:
         try:
-            for event in engine.stream_reply([ChatMessage("user", prompt)], live, cancel):
+            for event in engine.stream_reply(messages, live, cancel):
                 events.put(event)
         except BaseException as exc:  # the engine promises not to raise; report it if it does
             events.put(exc)

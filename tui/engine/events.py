@@ -139,6 +139,9 @@ class PromptProgress:
 
     evaluated: int
     total: int
+    context: int = 0
+    """Tokens in the context once the prompt is evaluated (the prompt plus a branch's fixed tokens);
+    0 when the engine does not say. The status bar's context gauge counts on from it while a reply streams."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -316,7 +316,7 @@ class _Reply:
                 return
             _eval(llm, chunk)
             done += len(chunk)
-            yield PromptProgress(evaluated=done, total=len(todo))
+            yield PromptProgress(evaluated=done, total=len(todo), context=len(full))
         self.prompt_ms = (time.perf_counter() - t0) * 1000.0
         yield from self._loop(decoder)
 

@@ -35,10 +35,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
+from tui.core.reply import ReplyRecord, describe_change
+from tui.core.text import token_display
 from tui.engine.events import ReplyDone, TokenEvent
-from tui.reply import ReplyRecord, describe_change
 from tui.widgets.confidence_strip import ConfidenceStrip
-from tui.widgets.safe_text import token_display
 from tui.widgets.stop_badge import large_badge
 
 SHADES = ("#2d333b", "#444c56")
@@ -109,8 +109,8 @@ class TokenView(ScrollView, can_focus=True):
     color_by_probability: reactive[bool] = reactive(False)
     """Colour each token by the probability the model gave it instead of alternating shades."""
 
-    class TokenSelected(Message):
-        """The cursor moved to a token."""
+    class TokenMessage(Message):
+        """About token ``index`` of reply ``reply_id`` (its TokenEvent: ``event``)."""
 
         def __init__(self, view: TokenView, reply_id: int, index: int, event: TokenEvent) -> None:
             super().__init__()
@@ -123,6 +123,12 @@ class TokenView(ScrollView, can_focus=True):
         def control(self) -> TokenView:
             """The token view that sent this message."""
             return self.view
+
+    class TokenSelected(TokenMessage):
+        """The cursor moved to a token."""
+
+    class TokenClicked(TokenMessage):
+        """The user clicked a token (the cursor is on it now)."""
 
     class ReplyStepRequested(Message):
         """Show the tokens of the reply ``delta`` places before (-) or after (+) the one shown."""
@@ -415,3 +421,6 @@ class TokenView(ScrollView, can_focus=True):
         if isinstance(index, int):
             self.cursor = index
             self.focus()
+            record = self.record
+            if record is not None and 0 <= index < len(record.events):
+                self.post_message(self.TokenClicked(self, record.reply_id, index, record.events[index]))
