@@ -381,3 +381,35 @@ async def test_real_model_reply_is_saved_and_reopened_chat_reuses_its_parameters
         await wait_for(pilot, lambda: not app.busy, "regenerated", steps=6000)
         await pilot.pause()
         assert app.history[-1].content == first_text  # greedy: the same reply
+
+
+async def test_the_app_says_not_saved_and_asks_before_quitting(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    app = make_app(FakeEngine(), blocker / "data")  # the data dir cannot be made: chats in memory
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        bar = app.status
+        rendered = bar.render()
+        assert "not saved" in str(getattr(rendered, "plain", rendered))
+        assert "Cannot create the data directory" in str(bar.tooltip)
+        await ask(pilot, "kept in memory")
+        await app.action_quit()
+        await pilot.pause()
+        from tui.screens.unsaved import QuitUnsavedScreen
+
+        assert isinstance(app.screen, QuitUnsavedScreen)
+        assert [title for _, title in app.screen.chats] == ["kept in memory"]
+        await pilot.press("escape")  # back: still running, nothing lost
+        await pilot.pause()
+        assert not isinstance(app.screen, QuitUnsavedScreen) and app.is_running
+
+
+async def test_the_app_quits_at_once_when_everything_is_saved(tmp_path: Path) -> None:
+    app = make_app(FakeEngine(), tmp_path / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await ask(pilot, "saved")
+        await app.action_quit()
+        await pilot.pause()
+        assert not app.is_running
