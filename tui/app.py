@@ -356,6 +356,10 @@ class TokendialApp(App[int]):
         """Take back the last prompt (and its reply) and put it in the prompt box."""
         await self.replies.edit_last()
 
+    def action_toggle_mode(self) -> None:
+        """Switch this chat between chat and text completion."""
+        self.models.toggle_mode()
+
     async def action_new_chat(self) -> None:
         """Clear the transcript and start over (a reply in progress is cancelled)."""
         await self.replies.new_chat()
@@ -472,6 +476,8 @@ class TokendialApp(App[int]):
 
 def run_app(settings: Settings, *, config_path: Path | None = None) -> int:
     """Run the app until the user quits; returns the exit code."""
-    app = TokendialApp(settings, config_path=config_path)
+    from tui.engine.backends import engine_factory_for
+
+    app = TokendialApp(settings, engine_factory_for(settings) or load_llama_engine, config_path=config_path)
     result = app.run()
     return result if isinstance(result, int) else (app.return_code or 0)

@@ -52,6 +52,8 @@ class StopReason:
         """A short human label, as shown on the stop badge."""
         match self.kind:
             case StopKind.EOS:
+                if self.token_text is None and self.message:  # a server said so without the token
+                    return f"end of sequence ({self.message})"
                 return f"end of sequence {self.token_text or ''}".rstrip()
             case StopKind.MAX_TOKENS:
                 return f"stopped at {self.generated}/{self.limit} tokens (max new tokens)"
@@ -151,6 +153,8 @@ class PromptTrimmed:
     dropped_messages: int
     prompt_tokens: int
     n_ctx: int
+    dropped_tokens: int = 0
+    """Text completion: how many of the text's first tokens were dropped (messages stay 0)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,10 +232,16 @@ class ModelInfo:
     layers_total: int | None
     warnings: tuple[str, ...] = ()
     """Loud warnings for the user, e.g. GPU layers asked for but the build can't offload."""
+    server: str | None = None
+    """host:port of the server running the model (``backend`` then names the kind); None = in process."""
+    chat_template_label: str = ""
+    """Which chat template is in use, for the user ("the model's own template", "built-in llama3"...)."""
 
     @property
     def gpu_label(self) -> str:
-        """ "GPU 31/31" or "CPU"."""
+        """ "GPU 31/31", "CPU", or for a served model its backend and server ("llama-server host:8080")."""
+        if self.server:
+            return f"{self.backend} {self.server}"
         if self.gpu_layers_offloaded:
             return f"GPU {self.gpu_layers_offloaded}/{self.layers_total or '?'}"
         return "CPU"

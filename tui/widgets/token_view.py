@@ -18,6 +18,7 @@ kept in step with it: the reply's tokens (appended as they stream) and the curso
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -51,6 +52,8 @@ TEXT_COLOR = "#f5f5f5"
 
 def probability_color(p: float, odd: bool) -> str:
     """A background colour from red (unlikely) through amber to green (likely); odd tokens a bit darker."""
+    if math.isnan(p):  # a server that does not report it: unknown, shown grey
+        return "#3a3a3a" if odd else "#484848"
     p = min(max(p, 0.0), 1.0)
     if p < 0.5:
         t = p / 0.5
