@@ -248,7 +248,8 @@ class Settings(BaseSettings):
     n_threads: int | None = Field(None, ge=1, le=N_THREADS_MAX)
     """CPU threads for generation (unset = chosen automatically)."""
     chat_template: str | None = None
-    """Chat template override (a Jinja template); unset = the model's own template."""
+    """Chat template override: Jinja text, or a llama.cpp built-in template's name (chatml, llama3, gemma,
+    mistral-v7, phi3, ...); unset = the model's own template."""
     system_prompt: str = "You are a helpful assistant."
     """System message sent at the start of every chat (empty = none)."""
     theme: str = Field("textual-dark", min_length=1)
@@ -273,6 +274,12 @@ class Settings(BaseSettings):
     """A file holding the server's API key ($TOKENDIAL_API_KEY wins); the key is never stored or shown."""
     server_probs: ServerProbs = ServerProbs.SAMPLED
     """llama-server, sample mode: candidates' probabilities after the samplers (sampled) or before (raw)."""
+    library_dirs: list[Path] = Field(default_factory=list)
+    """Extra folders the model library (F2, `tokendial models`) looks through, besides models_dir and the
+    hub, llama.cpp, LM Studio and Ollama stores."""
+    hide_thinking: bool = False
+    """Leave a reply's thinking section (what a reasoning model writes between its think tags) out of the
+    chat view (the token view and the inspector still show every token)."""
 
     @field_validator("model_path", "models_dir", "data_dir", "api_key_file", mode="after")
     @classmethod
@@ -512,6 +519,8 @@ def save_default_sampling(params: SamplingParams, config_path: Path | None = Non
 def _default_text(name: str, field: FieldInfo) -> str:
     if name in ("models_dir", "data_dir"):
         return "see below"
+    if name == "library_dirs":
+        return "none"
     if name == "presets":
         return "greedy, precise, balanced, creative"
     if name in ("keymap", "logit_bias"):
@@ -547,9 +556,13 @@ def reference_table() -> str:
     for dotted, field in fields:
         leaf = dotted.rsplit(".", 1)[-1]
         allowed = allowed_values(field, leaf) or "text"
-        if dotted in ("model_path", "models_dir", "data_dir", "api_key_file"):
+        if dotted == "library_dirs":
+            allowed = "a list of paths"
+        elif dotted in ("model_path", "models_dir", "data_dir", "api_key_file"):
             allowed = "a path" + (", or unset" if dotted in ("model_path", "api_key_file") else "")
-        elif dotted in ("chat_template", "server_model"):
+        elif dotted == "chat_template":
+            allowed = "Jinja text or a built-in name, or unset"
+        elif dotted == "server_model":
             allowed = "text, or unset"
         elif dotted == "presets":
             allowed = "tables of sampling keys"

@@ -114,6 +114,8 @@ class FakeEngine:
     trimmed: PromptTrimmed | None = None
     """If set, every reply starts by reporting that old turns were dropped."""
     calls: list[tuple[ChatMessage, ...]] = field(default_factory=list)
+    raw_calls: list[bool] = field(default_factory=list)
+    """For each call: text completion (``raw``) or chat."""
     """The messages of every stream_reply call."""
     versions_seen: list[int] = field(default_factory=list)
     """The params version read before every token, across all replies."""
@@ -138,8 +140,11 @@ class FakeEngine:
         """Mark the fake closed."""
         self.closed = True
 
-    def prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        """Formatted prompt size: 3 tokens of template per message plus its words, plus 3."""
+    def prompt_tokens(self, messages: Sequence[ChatMessage], *, raw: bool = False) -> int:
+        """Formatted prompt size: 3 tokens of template per message plus its words, plus 3; text
+        completion (``raw``): the joined texts' words plus a BOS, no template."""
+        if raw:
+            return self.count_tokens("".join(m.content for m in messages)) + 1
         return sum(3 + self.count_tokens(m.content) for m in messages) + 3
 
     def _candidates(self, tok: ScriptedToken, token_id: int, params: SamplingParams) -> tuple[Candidate, ...]:
@@ -181,12 +186,14 @@ class FakeEngine:
         cancel: threading.Event,
         *,
         continue_from: Sequence[int] = (),
+        raw: bool = False,
     ) -> Iterator[EngineEvent]:
         """Play the script as a reply to ``messages`` (see the class docstring for the stop rules)."""
         self.calls.append(tuple(messages))
+        self.raw_calls.append(raw)
         self.reached_hold.clear()
         self._release.clear()
-        prompt_tokens = self.prompt_tokens(messages)
+        prompt_tokens = self.prompt_tokens(messages, raw=raw)
         if self.trimmed is not None:
             yield self.trimmed
         yield PromptProgress(prompt_tokens, prompt_tokens)

@@ -39,6 +39,7 @@ from tui.inspector_actions import InspectorActions
 from tui.model_actions import ModelActions
 from tui.pacing import RedrawPacer
 from tui.reply_flow import ReplyFlow
+from tui.sampler_actions import SamplerActions
 from tui.screens.chat_list import ChatListScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
@@ -124,6 +125,7 @@ class TokendialApp(App[int]):
             self, self.conversation, self.replies, self.model, self.views, notify
         )
         self.models = ModelActions(self, settings, self.model, self.replies, session, self.views, notify)
+        self.sampling = SamplerActions(self.conversation, self.model, self.views, notify)
 
     # -- lifecycle -------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[None]:
@@ -319,6 +321,10 @@ class TokendialApp(App[int]):
         """Continue a reply from another candidate."""
         await self.inspection.branch(message.reply_id, message.index, message.token_id)
 
+    def on_inspector_bias_requested(self, message: Inspector.BiasRequested) -> None:
+        """x / + / - on a candidate: ban or move its logit bias."""
+        self.sampling.bias_requested(message)
+
     def on_inspector_closed(self, message: Inspector.Closed) -> None:
         """Esc in the inspector."""
         self.inspection.close_inspector()
@@ -349,6 +355,10 @@ class TokendialApp(App[int]):
     async def action_edit_last(self) -> None:
         """Take back the last prompt (and its reply) and put it in the prompt box."""
         await self.replies.edit_last()
+
+    def action_toggle_mode(self) -> None:
+        """Switch this chat between chat and text completion."""
+        self.models.toggle_mode()
 
     async def action_new_chat(self) -> None:
         """Clear the transcript and start over (a reply in progress is cancelled)."""

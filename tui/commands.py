@@ -60,6 +60,9 @@ COMMANDS: tuple[Command, ...] = (
             help_line="edit and resend the last prompt"),
     Command("app.new_chat", "new_chat", "New chat", "New chat", "Start a new, empty chat", "ctrl+n",
             help_line="new chat"),
+    Command("app.toggle_mode", "toggle_mode", "Toggle completion mode", "Mode",
+            "Switch this chat between chat (the chat template) and text completion (the model continues "
+            "your text)", "f8", show=False, help_line="chat / text completion mode"),
     Command("app.toggle_greedy", "toggle_greedy", "Toggle greedy", "Greedy", "Greedy mode on/off", "ctrl+g",
             help_line="greedy on/off"),
     Command("app.focus_panel", "focus_panel", "Sampling panel", "Panel", "Go to the sampling panel", "f4",

@@ -45,6 +45,7 @@ from tui.engine.events import (
 from tui.engine.live import LiveParams
 from tui.engine.llama_engine import find_stop_string
 from tui.engine.protocol import ChatEngine
+from tui.library.advice import no_template_notice
 
 if TYPE_CHECKING:
     from settings.config import Settings
@@ -76,10 +77,12 @@ def run_generate(
     prompt: str,
     json_output: bool,
     *,
+    raw: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Generate one reply to ``prompt`` with ``settings``; returns the exit status."""
+    """Generate one reply to ``prompt`` with ``settings`` (``raw``: continue the text as it is,
+    no chat template); returns the exit status."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     if not prompt.strip():
@@ -96,9 +99,12 @@ def run_generate(
     try:
         for warning in engine.info.warnings:
             print(f"tokendial: WARNING: {warning}", file=err)
+        if not raw and (note := no_template_notice(engine.info, for_app=False)):
+            print(f"tokendial: {note}", file=err)
         conversation = Conversation(LiveParams(settings.sampling), system_prompt=settings.system_prompt)
         conversation.add_prompt(prompt)
-        done = _stream(engine, conversation.messages(), conversation.live, json_output, out, err)
+        messages = [ChatMessage("user", prompt)] if raw else conversation.messages()
+        done = _stream(engine, messages, conversation.live, json_output, out, err, raw=raw)
     finally:
         engine.close()
     return EXIT_FAILED if done is None or done.stop.kind is StopKind.ERROR else EXIT_OK
@@ -111,6 +117,8 @@ def _stream(
     json_output: bool,
     out: TextIO,
     err: TextIO,
+    *,
+    raw: bool = False,
 ) -> ReplyDone | None:
     """Run the reply in a worker thread so that Ctrl-C becomes a clean cancel."""
     cancel = threading.Event()
@@ -118,7 +126,8 @@ def _stream(
 
     def work() -> None:
         try:
-            for event in engine.stream_reply(messages, live, cancel):
+            replies = engine.stream_reply(messages, live, cancel, raw=True) if raw else None
+            for event in replies or engine.stream_reply(messages, live, cancel):
                 events.put(event)
         except BaseException as exc:  # the engine promises not to raise; report it if it does
             events.put(exc)
@@ -195,7 +204,10 @@ def _consume(
                 out.flush()
                 printed = safe
         elif isinstance(item, PromptTrimmed):
-            print(f"[dropped the {item.dropped_messages} oldest messages to fit the context]", file=err)
+            if item.dropped_tokens:
+                print(f"[dropped the text's first {item.dropped_tokens} tokens to fit the context]", file=err)
+            else:
+                print(f"[dropped the {item.dropped_messages} oldest messages to fit the context]", file=err)
     if done is not None and not json_output:
         out.write(show(done.text[printed:]) + "\n")
         out.flush()

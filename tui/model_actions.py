@@ -19,7 +19,7 @@ from textual.app import App
 from settings.config import Settings
 from tui.core.state import ModelState
 from tui.core.text import one_line
-from tui.engine.events import ModelLoadError
+from tui.engine.events import ModelInfo, ModelLoadError
 from tui.engine.model import check_model_file
 from tui.reply_flow import ReplyFlow
 from tui.screens.model_picker import ModelPickerScreen
@@ -78,6 +78,31 @@ class ModelActions:
             notice.remove()
         for warning in message.info.warnings:
             self.notify(one_line(warning), title="Model", severity="warning", timeout=10)
+        self._template_word(message.info)
+
+    def _template_word(self, info: ModelInfo) -> None:
+        """Say so when the model has no chat template; an empty chat takes the model's default mode."""
+        modes = self.replies.modes
+        notice = modes.model_loaded(info, chat_is_empty=not self.replies.conversation.turns)
+        self.session.mode_changed(modes.mode)
+        for old in self.views.chat_view.query("#template-notice"):
+            old.remove()
+        if notice:
+            mode = f"This chat is in {modes.label} mode (f8 switches)."
+            self.views.chat_view.mount(Notice(f"{notice} {mode}", classes="warning", id="template-notice"))
+            self.notify(one_line(notice, 300), title="No chat template", severity="warning", timeout=10)
+
+    def toggle_mode(self) -> None:
+        """Switch this chat between chat and text completion."""
+        modes = self.replies.modes
+        modes.toggle()
+        self.session.mode_changed(modes.mode)
+        what = (
+            "completion mode: the model continues your text (no chat template, no system prompt)"
+            if modes.raw
+            else "chat mode: the chat template applies"
+        )
+        self.notify(f"This chat is now in {what}.", title="Mode")
 
     async def load_failed(self, message: ModelLoadFailed) -> None:
         """Show why the model did not load and what to do, in the transcript."""
@@ -118,7 +143,14 @@ class ModelActions:
             if path is not None:
                 await self.switch_model(path)
 
-        picker = ModelPickerScreen(self.settings.models_dir, self.model.config.model_path)
+        settings = self.settings
+        picker = ModelPickerScreen(
+            settings.models_dir,
+            self.model.config.model_path,
+            library_dirs=settings.library_dirs,
+            n_ctx=settings.n_ctx,
+            data_dir=settings.data_dir,
+        )
         self._app.push_screen(picker, chosen)
 
     async def switch_model(self, path: Path) -> bool:

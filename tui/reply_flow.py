@@ -21,6 +21,7 @@ from tui.core.conversation import Conversation, ConversationError
 from tui.core.reply import ReplyRecord
 from tui.core.state import ModelState
 from tui.engine.events import ReplyDone
+from tui.library.modes import ChatModes
 from tui.pacing import RedrawPacer
 from tui.views import MainViews, Notifier
 from tui.widgets.chat_view import AssistantMessage, UserMessage
@@ -59,6 +60,8 @@ class ReplyFlow:
         self.listeners: list[Callable[[ReplyFinished], None]] = []
         """Called with every ReplyFinished as posted, once the conversation (and the store) has the
         end and before it is shown (step 2 of :meth:`reply_finished`)."""
+        self.modes = ChatModes()
+        """Chat or text completion for this chat, and the loaded model's default."""
         self._job: ReplyJob | None = None
         self._context_base: dict[int, int] = {}
         """Reply id -> tokens in the context before its first generated token (from PromptProgress)."""
@@ -109,6 +112,7 @@ class ReplyFlow:
             record.reply_id,
             self.conversation.messages(),
             continue_from=self.conversation.continue_from(record),
+            raw=self.modes.raw,
         )
         self._job = job
         self.pacer.start()
@@ -316,3 +320,4 @@ class ReplyFlow:
         status.context_used = 0
         status.live_tokens = 0
         self.views.show("chat")
+        self.modes.new_chat()

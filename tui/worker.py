@@ -106,6 +106,8 @@ class ReplyJob:
     messages: tuple[ChatMessage, ...]
     cancel: threading.Event = field(default_factory=threading.Event)
     continue_from: tuple[int, ...] = ()
+    raw: bool = False
+    """Text completion: continue the messages' joined text, no chat template (see ChatEngine)."""
 
 
 _STOP = object()
@@ -206,8 +208,10 @@ class EngineWorker:
                 last_post = time.monotonic()
 
         try:
+            # raw is passed only for text completion, so engines written before it still serve chats
+            options = {"raw": True} if job.raw else {}
             for event in engine.stream_reply(
-                job.messages, self._live, job.cancel, continue_from=job.continue_from
+                job.messages, self._live, job.cancel, continue_from=job.continue_from, **options
             ):
                 if isinstance(event, TokenEvent):
                     tokens.append(event)

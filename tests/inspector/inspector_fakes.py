@@ -63,7 +63,9 @@ class BranchingFake(FakeEngine):
     continued: list[tuple[int, ...]] = field(default_factory=list)
     """The ``continue_from`` of every call."""
 
-    def _prompt_ids(self, messages: Sequence[ChatMessage]) -> list[int]:
+    def _prompt_ids(self, messages: Sequence[ChatMessage], raw: bool = False) -> list[int]:
+        if raw:  # text completion: BOS and the joined text, no template
+            return [1, *_ids("".join(message.content for message in messages))]
         ids = [1]
         for message in messages:
             ids += [3, 4, 5, *_ids(message.content)]
@@ -88,12 +90,13 @@ class BranchingFake(FakeEngine):
         cancel: threading.Event,
         *,
         continue_from: Sequence[int] = (),
+        raw: bool = False,
     ) -> Iterator[EngineEvent]:
         """Generate (see the class docstring); always ends with one ReplyDone."""
         self.calls.append(tuple(messages))
         self.continued.append(tuple(continue_from))
         fixed = list(continue_from)
-        prompt = self._prompt_ids(messages)
+        prompt = self._prompt_ids(messages, raw)
         full = prompt + fixed
         common = 0
         for a, b in zip(self.cache, full[:-1], strict=False):

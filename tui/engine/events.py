@@ -153,6 +153,8 @@ class PromptTrimmed:
     dropped_messages: int
     prompt_tokens: int
     n_ctx: int
+    dropped_tokens: int = 0
+    """Text completion: how many of the text's first tokens were dropped (messages stay 0)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +234,8 @@ class ModelInfo:
     """Loud warnings for the user, e.g. GPU layers asked for but the build can't offload."""
     server: str | None = None
     """host:port of the server running the model (``backend`` then names the kind); None = in process."""
+    chat_template_label: str = ""
+    """Which chat template is in use, for the user ("the model's own template", "built-in llama3"...)."""
 
     @property
     def gpu_label(self) -> str:

@@ -66,6 +66,7 @@ class LlamaEngine:
         self.formatter = ChatFormatter.for_model(
             loaded.chat_template, config.chat_template, bos_token=loaded.bos_text, eos_token=loaded.eos_text
         )
+        self._info = dataclasses.replace(self._info, chat_template_label=self.formatter.label)
         self._bos_text = loaded.bos_text
         self._vocab = self._llm._model.vocab
         self._n_vocab = int(self._llm.n_vocab())
@@ -134,14 +135,17 @@ class LlamaEngine:
         cancel: threading.Event,
         *,
         continue_from: Sequence[int] = (),
+        raw: bool = False,
     ) -> Iterator[EngineEvent]:
         """Generate the assistant's reply; always ends with exactly one ReplyDone, never raises.
 
         ``continue_from``: reply tokens already fixed (branching). They are evaluated (reusing
         the KV cache) but not re-emitted; TokenEvent indexes, ``max_new_tokens`` and the final
         text/token_ids count the whole reply, these tokens included.
+        ``raw``: text completion: the messages' texts joined are the prompt, as is (no chat
+        template, no system prompt), and the reply continues it.
         """
-        reply = _Reply(self, live, cancel, list(continue_from))
+        reply = _Reply(self, live, cancel, list(continue_from), raw=raw)
         try:
             yield from reply.run(messages)
         except Exception as exc:  # the promise: errors become a stop reason, never an exception
@@ -234,11 +238,42 @@ class LlamaEngine:
             )
         return tokens, dropped
 
+    def _fit_raw(
+        self, messages: Sequence[ChatMessage], extra: int, params: SamplingParams
+    ) -> tuple[list[int], int]:
+        """Text completion: the joined texts as tokens (BOS as the model wants, special tokens as
+        plain text); when too long, the oldest tokens are dropped. Returns (tokens, dropped)."""
+        text = "".join(message.content for message in messages if message.role != "system")
+        tokens: list[int] = self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+        if not tokens:
+            raise PromptTooLong("There is no text to continue.", "Write the start of a text first.")
+        reserve = min(params.max_new_tokens, self._n_ctx // 4)
+        room = self._n_ctx - extra - reserve
+        if len(tokens) <= room:
+            return tokens, 0
+        if room < 1:
+            raise PromptTooLong(
+                f"The text is too long for the context: {len(tokens) + extra} tokens, and the context "
+                f"holds {self._n_ctx} (n_ctx) with room needed for the continuation.",
+                "Shorten the text or raise n_ctx.",
+            )
+        return tokens[len(tokens) - room :], len(tokens) - room
+
+
 class _Reply:
     """The state of one reply being generated."""
 
-    def __init__(self, engine: LlamaEngine, live: LiveParams, cancel: threading.Event, fixed: list[int]):
+    def __init__(
+        self,
+        engine: LlamaEngine,
+        live: LiveParams,
+        cancel: threading.Event,
+        fixed: list[int],
+        *,
+        raw: bool = False,
+    ) -> None:
         self.engine = engine
+        self.raw = raw
         self.live = live
         self.cancel = cancel
         self.fixed = fixed
@@ -283,13 +318,16 @@ class _Reply:
         self.versions[version] = params
         self.seed = params.seed if params.seed >= 0 else random.SystemRandom().randint(0, SEED_MAX)
 
+        fit = engine._fit_raw if self.raw else engine._fit
         try:
-            prompt, dropped = engine._fit(messages, len(self.fixed), params)
+            prompt, dropped = fit(messages, len(self.fixed), params)
         except (PromptTooLong, ChatTemplateError) as exc:
             self._end(StopKind.ERROR, message=str(exc))
             return
         self.prompt_tokens = len(prompt)
-        if dropped:
+        if dropped and self.raw:
+            yield PromptTrimmed(0, len(prompt), engine.n_ctx, dropped_tokens=dropped)
+        elif dropped:
             yield PromptTrimmed(dropped_messages=dropped, prompt_tokens=len(prompt), n_ctx=engine.n_ctx)
 
         # The reply text so far (fixed tokens of a branch), decoded incrementally.

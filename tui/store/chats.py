@@ -119,7 +119,7 @@ def _snippet(db: sqlite3.Connection, chat_id: int, search: str) -> str | None:
 def load_chat(db: sqlite3.Connection, chat_id: int) -> StoredChat:
     """A chat with all its messages and the parameters its next reply should use."""
     row = db.execute(
-        "SELECT id, title, title_is_auto, created_at, updated_at, last_params, keep_events"
+        "SELECT id, title, title_is_auto, created_at, updated_at, last_params, keep_events, mode"
         " FROM chats WHERE id = ?",
         (chat_id,),
     ).fetchone()
@@ -178,4 +178,5 @@ def load_chat(db: sqlite3.Connection, chat_id: int) -> StoredChat:
         last_params=load_params(row[5]),
         keep_events=bool(row[6]),
         messages=tuple(messages),
+        mode=row[7],
     )

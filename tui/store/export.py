@@ -3,7 +3,7 @@
 JSON format ``tokendial.chat`` version 2::
 
     {"format": "tokendial.chat", "version": 2, "exported_at": "<ISO time>",
-     "chat": {"title", "title_is_auto", "created_at", "updated_at", "last_params", "keep_events"},
+     "chat": {"title", "title_is_auto", "created_at", "updated_at", "last_params", "keep_events", "mode"},
      "messages": [{"role", "text", "created_at", "status", "reply": {...} | null,
                    "token_events": {"fields": [...], "candidate_fields": [...], "rows": [[...]]} | null,
                    "sibling_ordinal": 0, "branched_at": null,
@@ -110,6 +110,7 @@ class ExportedChat(BaseModel):
     updated_at: datetime
     last_params: SamplingParams | None = None
     keep_events: bool = False
+    mode: Literal["chat", "completion"] = "chat"
 
 
 class ChatExport(BaseModel):
@@ -147,6 +148,7 @@ def chat_to_export(
             updated_at=chat.updated_at,
             last_params=chat.last_params,
             keep_events=chat.keep_events,
+            mode="completion" if chat.mode == "completion" else "chat",
         ),
         messages=[
             ExportedMessage(

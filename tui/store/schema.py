@@ -5,6 +5,8 @@ branch shown (``sibling_ordinal`` is its place among its siblings, ``branched_at
 branched at); ``reply_siblings`` holds the others, each with its text, reply facts and token events.
 
 Version 4: ``chat_leases``, which running tokendial writes which chat (see :mod:`tui.store.leases`).
+Version 5: a chat's ``mode``: ``chat`` (the chat template) or ``completion`` (text completion: the
+messages' texts joined are continued as they are).
 """
 
 from __future__ import annotations
@@ -102,6 +104,12 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             heartbeat_at REAL NOT NULL
         );
         CREATE INDEX chat_leases_by_owner ON chat_leases(owner);
+        """,
+    ),
+    (
+        5,
+        """
+        ALTER TABLE chats ADD COLUMN mode TEXT NOT NULL DEFAULT 'chat' CHECK (mode IN ('chat', 'completion'));
         """,
     ),
 )

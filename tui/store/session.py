@@ -100,6 +100,8 @@ class ChatSession:
         """Chats whose saving stopped after a failed write."""
         self._reported_detached = False
         self.chat_id: int | None = None
+        self.mode = "chat"
+        """The chat's mode (``chat`` or ``completion``), written when the stored chat is created."""
         """The stored chat being shown (None until the first prompt of a new chat)."""
         self.saving = True
         """False after a failed write, until the next new or reopened chat."""
@@ -251,6 +253,7 @@ class ChatSession:
         anyway when it is not (for callers that cannot yet ask the user).
         """
         chat = self.store.load_chat(chat_id)
+        self.mode = chat.mode
         if mode is OpenMode.COPY:
             chat = self.store.load_chat(self.store.copy_chat(chat_id))
         holder = None
@@ -278,6 +281,8 @@ class ChatSession:
     def _ensure_chat(self, params: SamplingParams) -> int:
         if self.chat_id is None:
             self.chat_id = self.store.create_chat(params=params)
+            if self.mode != "chat":
+                self.store.set_chat_mode(self.chat_id, self.mode)
             self.store.claim_chat(self.chat_id)
             self._claimed = self.chat_id
         return self.chat_id
@@ -358,6 +363,13 @@ class ChatSession:
         chat_id = self.chat_id
         if chat_id is not None:
             self._write(lambda: self.store.truncate_chat(chat_id, keep))
+
+    def mode_changed(self, mode: str) -> None:
+        """The chat switched to ``mode`` (``chat`` or ``completion``); saved at once if it is stored."""
+        self.mode = mode
+        chat_id = self.chat_id
+        if chat_id is not None:
+            self._write(lambda: self.store.set_chat_mode(chat_id, mode))
 
     def params_changed(self, params: SamplingParams) -> None:
         """The user changed the parameters: the chat reopens with them."""

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
+CHAT_MODES = ("chat", "completion")
+"""A chat's mode: the chat template applies, or its text is continued as it is."""
+
 
 def _guarded(
     doing: str,
@@ -310,6 +313,17 @@ class ChatStore:
         """Remember the parameters the chat's next reply should use."""
         with self._transaction() as db:
             chats.set_chat_column(db, chat_id, "last_params", params_json(params))
+
+    def set_chat_mode(self, chat_id: int, mode: str) -> None:
+        """``chat`` or ``completion`` (text completion) for this chat's next replies."""
+        if mode not in CHAT_MODES:
+            raise ValueError(f"chat mode must be one of {', '.join(CHAT_MODES)}, not {mode!r}")
+        self._save_chat_mode(chat_id, mode)
+
+    @_guarded("saving the chat's mode", writes=True)
+    def _save_chat_mode(self, chat_id: int, mode: str) -> None:
+        with self._transaction() as db:
+            chats.set_chat_column(db, chat_id, "mode", mode)
 
     @_guarded("changing token-event retention", writes=True)
     def set_keep_events(self, chat_id: int, keep: bool) -> None:

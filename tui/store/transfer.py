@@ -44,7 +44,7 @@ def import_chat(db: sqlite3.Connection, export: ChatExport, stamp: str) -> int:
     chat = export.chat
     cursor = db.execute(
         "INSERT INTO chats (title, title_is_auto, created_at, updated_at, touched_at, last_params,"
-        " keep_events) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " keep_events, mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             chat.title,
             int(chat.title_is_auto),
@@ -53,6 +53,7 @@ def import_chat(db: sqlite3.Connection, export: ChatExport, stamp: str) -> int:
             stamp,
             params_json(chat.last_params) if chat.last_params else None,
             int(chat.keep_events),
+            chat.mode,
         ),
     )
     chat_id = cursor.lastrowid

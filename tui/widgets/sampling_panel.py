@@ -368,6 +368,7 @@ class SamplingPanel(VerticalScroll):
         """Field name -> inline error currently shown."""
         self.token_text: Callable[[int], str] | None = None
         """How to show a token id as text (set by the app from the loaded model)."""
+        self._shown_bias: dict[int, float] | None = None
 
     def compose(self) -> ComposeResult:
         """Preset picker, mode switch, reply limits, then the foldable sections, buttons."""
@@ -513,8 +514,8 @@ class SamplingPanel(VerticalScroll):
         self._show_error(name, None)
         if new != self.params:
             self.params = new
+            self.post_message(self.ParamsChanged(self, new, name))  # first: the next token uses it
             self._show_applicable()
-            self.post_message(self.ParamsChanged(self, new, name))
 
     def _show_error(self, name: str, message: str | None) -> None:
         errors = self.query(f"#error-{name}").results(Static)
@@ -546,17 +547,19 @@ class SamplingPanel(VerticalScroll):
         self.query_one("#row-dry_sequence_breakers").set_class(breakers_off, "disabled")
         self.query_one("#field-mirostat", Select).disabled = greedy
         self.query_one("#row-mirostat").set_class(greedy, "disabled")
-        self.query_one("#bias-list", Static).update(self._bias_lines())
-        order = self.query_one("#order-list", OrderList)
-        order.show(params)
+        if params.logit_bias != self._shown_bias:
+            self._shown_bias = dict(params.logit_bias)
+            self.query_one("#bias-list", Static).update(self._bias_lines())
+        self.query_one("#order-list", OrderList).show(params)
         order_off = params.mirostat is not Mirostat.OFF and not greedy
         note = self.query_one("#order-note", Static)
-        note.update(
-            "off: mirostat replaces this chain (bias, grammar, temperature, mirostat)"
-            if order_off
-            else "runs top to bottom; each sees what the ones above left"
-        )
-        note.set_class(order_off, "off")
+        if note.has_class("off") != order_off:
+            note.update(
+                "off: mirostat replaces this chain (bias, grammar, temperature, mirostat)"
+                if order_off
+                else "runs top to bottom; each sees what the ones above left"
+            )
+            note.set_class(order_off, "off")
 
     def _bias_lines(self) -> Text:
         bias = self.params.logit_bias
@@ -711,8 +714,8 @@ class SamplingPanel(VerticalScroll):
         self._show_error("json_schema", None)
         if new != self.params:
             self.params = new
-            self._show_applicable()
             self.post_message(self.ParamsChanged(self, new, "grammar"))
+            self._show_applicable()
 
     def reset(self) -> None:
         """Back to the default parameters."""
@@ -735,6 +738,8 @@ class OrderList(OptionList):
                 tooltip="Move the highlighted sampler down the chain"),
     ]  # fmt: skip
 
+    _shown: tuple[tuple[SamplerName, bool], ...] | None = None
+
     class MoveRequested(Message):
         """Move the highlighted sampler by ``delta`` places."""
 
@@ -747,7 +752,11 @@ class OrderList(OptionList):
         self.post_message(self.MoveRequested(delta))
 
     def show(self, params: SamplingParams) -> None:
-        """List ``params.samplers`` in order, each marked on or off."""
+        """List ``params.samplers`` in order, each marked on or off (rebuilt only when that changes)."""
+        shown = tuple((name, sampler_is_on(params, name)) for name in params.samplers)
+        if shown == self._shown:
+            return
+        self._shown = shown
         highlighted = self.highlighted
         self.clear_options()
         options = []
