@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import CliPositionalArg, CliSettingsSource, CliSubCommand, SettingsError
+from pydantic_settings import (
+    CliPositionalArg,
+    CliSettingsSource,
+    CliSubCommand,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from settings import ConfigError, Settings, load_settings
 from settings.config import config_path_from_env
@@ -35,6 +41,8 @@ PROG = "tokendial"
 class GenerateCommand(Settings):
     """Generate one reply to PROMPT on the configured model without the UI, print it and why it stopped."""
 
+    model_config = SettingsConfigDict(defer_build=True)
+
     prompt: CliPositionalArg[str]
     """The user message to reply to."""
     json_output: bool = Field(False, alias="json")
@@ -46,7 +54,7 @@ class GenerateCommand(Settings):
 class FetchCommand(BaseModel):
     """Download and install the default model (SmolLM2-135M-Instruct Q4_1, 98 MB) into the models folder."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
+    model_config = ConfigDict(use_attribute_docstrings=True, defer_build=True)
 
     models_dir: Path | None = None
     """Install into this folder instead of the configured models_dir."""
@@ -62,6 +70,8 @@ class TokendialCommand(Settings):
     Without a subcommand it starts the app. Settings come from these flags, then TOKENDIAL_* environment
     variables (nested with __, e.g. TOKENDIAL_SAMPLING__TOP_P=0.9), then the TOML config file, then defaults.
     """
+
+    model_config = SettingsConfigDict(defer_build=True)  # only parsed, never validated: no validator needed
 
     config: Path | None = None
     """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
