@@ -53,12 +53,12 @@ EOS_TEXT = "<|im_end|>"
 EOS_ID = 2
 TEMPLATE_IDS = (3, 4, 5)
 """The template's tokens around each message (like ``<|im_start|>``, a role, a newline)."""
-FAKE_VOCAB = 49_152
-"""The fake model's vocabulary size (the default model's)."""
+FAKE_VOCAB = 4_096
+"""The fake model's vocabulary size (small: the statistics of each token stay cheap in tests)."""
 FIRST_TEXT_ID = 100
 """Scripted texts get token ids from here on, in the order the fake first meets them."""
-WORD_IDS = (5_000, 45_000)
-"""Prompt words are tokens in this range (a hash of the word)."""
+WORD_IDS = (100, FAKE_VOCAB)
+"""Prompt words are tokens in this range (a hash of the word; only the KV-cache simulation reads them)."""
 DEFAULT_SCRIPT = (
     "Hello",
     ",",
@@ -193,7 +193,7 @@ class FakeEngine:
         token = self._ids.get(text)
         if token is None:
             token = FIRST_TEXT_ID + len(self._ids)
-            if token >= WORD_IDS[0]:
+            if token >= FAKE_VOCAB:
                 raise ValueError("the fake's vocabulary ran out of ids for scripted texts")
             self._ids[text] = token
             self._texts[token] = text
