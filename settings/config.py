@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -47,6 +47,7 @@ DEFAULT_MODEL_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 """The file name `tokendial fetch` installs into the models folder."""
 
 N_CTX_STEP = 256
+"""llama.cpp rounds the context size up to a multiple of this (n_ctx must be one)."""
 N_CTX_MIN = 256
 N_CTX_MAX = 262_144
 N_GPU_LAYERS_MAX = 999
@@ -77,6 +78,30 @@ def default_models_dir() -> Path:
     if repo_models.is_dir():
         return repo_models
     return default_data_dir() / "models"
+
+
+class Backend(StrEnum):
+    """Where the model runs."""
+
+    LOCAL = "local"
+    """In this process (llama-cpp-python)."""
+    LLAMA_SERVER = "llama-server"
+    """llama.cpp's llama-server, through its native API (full token detail)."""
+    OPENAI = "openai"
+    """Any OpenAI-compatible chat-completions server (vLLM, Ollama, llama-cpp-python's server, ...)."""
+
+
+class ServerProbs(StrEnum):
+    """Which probabilities llama-server reports for the candidates of a sampled token."""
+
+    SAMPLED = "sampled"
+    """After the samplers (what the token view colours by); p at T=1 is then unknown."""
+    RAW = "raw"
+    """Before them (the model's own); p after sampling is then unknown."""
+
+
+API_KEY_ENV_VAR = "TOKENDIAL_API_KEY"
+"""The server's API key (wins over api_key_file); read at start, never stored."""
 
 
 def _default_presets() -> dict[str, SamplingParams]:
@@ -143,6 +168,7 @@ NON_SETTING_ENV_PREFIXES = (
     "TOKENDIAL_TEST_",
     "TOKENDIAL_REQUIRE_",
     "TOKENDIAL_BENCH",
+    "TOKENDIAL_API_KEY",
 )
 """Environment variables tokendial reads that are not settings (no "unknown setting" warning)."""
 
@@ -222,11 +248,14 @@ class Settings(BaseSettings):
     n_threads: int | None = Field(None, ge=1, le=N_THREADS_MAX)
     """CPU threads for generation (unset = chosen automatically)."""
     chat_template: str | None = None
-    """Chat template override (a Jinja template); unset = the model's own template."""
+    """Chat template override: Jinja text, or a llama.cpp built-in template's name (chatml, llama3, gemma,
+    mistral-v7, phi3, ...); unset = the model's own template."""
     system_prompt: str = "You are a helpful assistant."
     """System message sent at the start of every chat (empty = none)."""
     theme: str = Field("textual-dark", min_length=1)
     """Textual theme name for the app."""
+    keymap: dict[str, str] = Field(default_factory=dict)
+    """Keys remapped by binding id, e.g. `"app.regenerate" = "f5"` in a `[keymap]` table (see Keys)."""
     top_n: int = Field(10, ge=1, le=TOP_N_MAX)
     """How many candidate tokens (with probabilities) to record and show per generated token."""
     sampling: SamplingParams = Field(default_factory=SamplingParams)
@@ -235,8 +264,24 @@ class Settings(BaseSettings):
     """Named sampling presets: built-in greedy, precise, balanced, creative, plus or overridden by yours."""
     data_dir: Path = Field(default_factory=default_data_dir)
     """Folder for tokendial's data (the chat database)."""
+    backend: Backend = Backend.LOCAL
+    """Where the model runs: local (this process), llama-server (llama.cpp's server), openai (compatible)."""
+    server_url: str = Field("http://127.0.0.1:8080", pattern=r"^https?://[^\s/]+(/\S*)?$")
+    """The server's URL for the llama-server and openai backends (an openai URL may end in /v1)."""
+    server_model: str | None = None
+    """The model to ask the server for (openai: one of its /v1/models; unset = the first it lists)."""
+    api_key_file: Path | None = None
+    """A file holding the server's API key ($TOKENDIAL_API_KEY wins); the key is never stored or shown."""
+    server_probs: ServerProbs = ServerProbs.SAMPLED
+    """llama-server, sample mode: candidates' probabilities after the samplers (sampled) or before (raw)."""
+    library_dirs: list[Path] = Field(default_factory=list)
+    """Extra folders the model library (F2, `tokendial models`) looks through, besides models_dir and the
+    hub, llama.cpp, LM Studio and Ollama stores."""
+    hide_thinking: bool = False
+    """Leave a reply's thinking section (what a reasoning model writes between its think tags) out of the
+    chat view (the token view and the inspector still show every token)."""
 
-    @field_validator("model_path", "models_dir", "data_dir", mode="after")
+    @field_validator("model_path", "models_dir", "data_dir", "api_key_file", mode="after")
     @classmethod
     def _expand_user(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
@@ -474,8 +519,12 @@ def save_default_sampling(params: SamplingParams, config_path: Path | None = Non
 def _default_text(name: str, field: FieldInfo) -> str:
     if name in ("models_dir", "data_dir"):
         return "see below"
+    if name == "library_dirs":
+        return "none"
     if name == "presets":
         return "greedy, precise, balanced, creative"
+    if name in ("keymap", "logit_bias"):
+        return "none"
     if field.default_factory is not None:
         return "see below"
     value = field.default
@@ -483,8 +532,13 @@ def _default_text(name: str, field: FieldInfo) -> str:
         return "unset"
     if isinstance(value, Enum):
         return f"`{value.value}`"
+    if isinstance(value, tuple) and name == "samplers":
+        return "`" + ";".join(str(v) for v in value) + "`"
     if isinstance(value, tuple):
-        return "none" if not value else ", ".join(f"`{v}`" for v in value)
+        shown = [repr(v) if name == "dry_sequence_breakers" else str(v) for v in value]
+        return "none" if not value else ", ".join(f"`{v}`" for v in shown)
+    if value == "":
+        return "empty"
     return f"`{value}`"
 
 
@@ -502,14 +556,28 @@ def reference_table() -> str:
     for dotted, field in fields:
         leaf = dotted.rsplit(".", 1)[-1]
         allowed = allowed_values(field, leaf) or "text"
-        if dotted in ("model_path", "models_dir", "data_dir"):
-            allowed = "a path" + (", or unset" if dotted == "model_path" else "")
+        if dotted == "library_dirs":
+            allowed = "a list of paths"
+        elif dotted in ("model_path", "models_dir", "data_dir", "api_key_file"):
+            allowed = "a path" + (", or unset" if dotted in ("model_path", "api_key_file") else "")
         elif dotted == "chat_template":
+            allowed = "Jinja text or a built-in name, or unset"
+        elif dotted == "server_model":
             allowed = "text, or unset"
         elif dotted == "presets":
             allowed = "tables of sampling keys"
-        elif dotted == "sampling.stop":
+        elif dotted == "server_url":
+            allowed = "an http:// or https:// URL"
+        elif dotted == "keymap":
+            allowed = "a table of binding id = key(s)"
+        elif dotted in ("sampling.stop", "sampling.dry_sequence_breakers"):
             allowed = "a list of non-empty strings"
+        elif dotted == "sampling.logit_bias":
+            allowed = 'a table of token id = bias (-100 to 100, or "-inf" to ban)'
+        elif dotted == "sampling.samplers":
+            allowed = "sampler names in order (a list, or one string joined by ;)"
+        elif dotted in ("sampling.grammar", "sampling.json_schema"):
+            allowed = "text (empty = none)"
         description = (field.description or "").replace("|", "\\|").replace("\n", " ")
         rows.append(f"| `{dotted}` | {_default_text(leaf, field)} | {allowed} | {description} |")
     return "\n".join(rows)

@@ -7,10 +7,12 @@ consistent set.
 
 from __future__ import annotations
 
-from enum import StrEnum
+import json
+import math
+from enum import IntEnum, StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 
 class SamplingMode(StrEnum):
@@ -19,7 +21,39 @@ class SamplingMode(StrEnum):
     GREEDY = "greedy"
     """Always take the most likely token (arg-max); deterministic, tends to repeat."""
     SAMPLE = "sample"
-    """Draw from the distribution left after penalties, top-k, top-p, min-p and temperature."""
+    """Draw from the distribution left after the sampler chain (see ``SamplingParams.samplers``)."""
+
+
+class Mirostat(IntEnum):
+    """Mirostat: a sampler that steers the reply's surprise (replaces the truncation chain)."""
+
+    OFF = 0
+    V1 = 1
+    V2 = 2
+
+
+class SamplerName(StrEnum):
+    """The reorderable stages of llama.cpp's sampler chain (its ``--samplers`` names)."""
+
+    PENALTIES = "penalties"
+    """Repeat, frequency and presence penalties on recently generated tokens."""
+    DRY = "dry"
+    """DRY: penalises tokens that would extend a sequence already repeated in the reply."""
+    TOP_N_SIGMA = "top_n_sigma"
+    """Keep tokens whose logit is within n standard deviations of the highest."""
+    TOP_K = "top_k"
+    TYP_P = "typ_p"
+    """Locally typical sampling (typical-p)."""
+    TOP_P = "top_p"
+    MIN_P = "min_p"
+    XTC = "xtc"
+    """Exclude top choices: sometimes removes every likely token but the least likely of them."""
+    TEMPERATURE = "temperature"
+    """Temperature, dynamic when ``dynatemp_range`` > 0."""
+
+
+DEFAULT_SAMPLER_ORDER: tuple[SamplerName, ...] = tuple(SamplerName)
+"""llama.cpp's default order: penalties;dry;top_n_sigma;top_k;typ_p;top_p;min_p;xtc;temperature."""
 
 
 TEMPERATURE_MAX = 5.0
@@ -27,6 +61,9 @@ TOP_K_MAX = 1000
 MAX_NEW_TOKENS_MAX = 1_000_000
 SEED_MAX = 2**32 - 2  # 2**32 - 1 is llama.cpp's "random seed" sentinel
 REPEAT_PENALTY_MAX = 5.0
+BIAS_MAX = 100.0
+"""The largest |bias| a logit-bias entry may have (a ban is -inf)."""
+GRAMMAR_MAX_CHARS = 100_000
 
 
 class SamplingParams(BaseModel):
@@ -54,6 +91,46 @@ class SamplingParams(BaseModel):
     """Random seed for sampling; -1 picks a fresh one per reply (the seed used is recorded)."""
     stop: tuple[str, ...] = ()
     """Stop strings: the reply ends when one of them appears (it is not shown)."""
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    """Subtracted once from the logit of every token seen in the last repeat_last_n (0 = off)."""
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    """Subtracted from a recent token's logit once per time it was seen (0 = off)."""
+    typical_p: float = Field(1.0, gt=0.0, le=1.0)
+    """Locally typical: keep the tokens whose surprise is closest to the average, up to mass p (1 = off)."""
+    top_n_sigma: float = Field(0.0, ge=0.0, le=10.0)
+    """Keep tokens whose logit is within n standard deviations of the highest logit (0 = off)."""
+    xtc_probability: float = Field(0.0, ge=0.0, le=1.0)
+    """XTC: the chance, per token, that the top choices are excluded (0 = off)."""
+    xtc_threshold: float = Field(0.1, ge=0.0, le=0.5)
+    """XTC: tokens at least this likely count as top choices; all but the least likely are removed."""
+    dry_multiplier: float = Field(0.0, ge=0.0, le=5.0)
+    """DRY: strength of the penalty on tokens that would extend a repeated sequence (0 = off)."""
+    dry_base: float = Field(1.75, ge=1.0, le=4.0)
+    """DRY: the penalty grows as base ** (repeat length - allowed length)."""
+    dry_allowed_length: int = Field(2, ge=1, le=100)
+    """DRY: repeats up to this many tokens long are not penalised."""
+    dry_last_n: int = Field(-1, ge=-1, le=32768)
+    """DRY: how many recent tokens to scan for repeats (-1 = the whole context, 0 = off)."""
+    dry_sequence_breakers: tuple[str, ...] = ("\n", ":", '"', "*")
+    """DRY: strings that end a repeated sequence (a repeat never spans them)."""
+    mirostat: Mirostat = Mirostat.OFF
+    """Mirostat 1 or 2 targets a surprise level and replaces the truncation samplers (0 = off)."""
+    mirostat_tau: float = Field(5.0, gt=0.0, le=20.0)
+    """Mirostat: the target surprise, in bits per token (lower = more focused)."""
+    mirostat_eta: float = Field(0.1, gt=0.0, le=1.0)
+    """Mirostat: how fast it adapts to reach tau."""
+    dynatemp_range: float = Field(0.0, ge=0.0, le=TEMPERATURE_MAX)
+    """Dynamic temperature: the temperature moves within temperature ± range with the entropy (0 = off)."""
+    dynatemp_exponent: float = Field(1.0, ge=0.0, le=10.0)
+    """Dynamic temperature: the exponent mapping the normalised entropy to the temperature."""
+    logit_bias: dict[int, float] = Field(default_factory=dict)
+    """Token id -> added to its logit before the chain; -inf bans the token."""
+    grammar: str = Field("", max_length=GRAMMAR_MAX_CHARS)
+    """A GBNF grammar the reply must follow (empty = none)."""
+    json_schema: str = Field("", max_length=GRAMMAR_MAX_CHARS)
+    """A JSON schema the reply must follow, turned into a GBNF grammar (empty = none)."""
+    samplers: tuple[SamplerName, ...] = DEFAULT_SAMPLER_ORDER
+    """The chain's order, first to last (llama.cpp's names, ';'-separated in text); left out = not used."""
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -70,10 +147,99 @@ class SamplingParams(BaseModel):
             raise ValueError("stop strings must not be empty")
         return value
 
+    @field_validator("dry_sequence_breakers", mode="before")
+    @classmethod
+    def _one_breaker(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return (value,) if value else ()
+        return value
+
+    @field_validator("dry_sequence_breakers")
+    @classmethod
+    def _no_empty_breaker(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not s for s in value):
+            raise ValueError("sequence breakers must not be empty")
+        return value
+
+    @field_validator("samplers", mode="before")
+    @classmethod
+    def _split_samplers(cls, value: Any) -> Any:
+        """Accept llama.cpp's text form, ``"penalties;top_k;temperature"`` (';' or ',' separated)."""
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            parts = (p.strip() for v in value for p in v.replace(",", ";").split(";"))
+            return tuple(p for p in parts if p)
+        return value
+
+    @field_validator("samplers")
+    @classmethod
+    def _no_repeated_sampler(cls, value: tuple[SamplerName, ...]) -> tuple[SamplerName, ...]:
+        repeated = sorted({s.value for s in value if value.count(s) > 1})
+        if repeated:
+            raise ValueError(f"each sampler may appear once in the order: {', '.join(repeated)} repeated")
+        return value
+
+    @field_validator("logit_bias", mode="before")
+    @classmethod
+    def _bias_values(cls, value: Any) -> Any:
+        """Accept "-inf"/"ban" for a ban (TOML, JSON and the environment have no -inf literal)."""
+        if isinstance(value, dict):
+            return {k: (-math.inf if isinstance(v, str) and v.strip().lower() in BAN_WORDS else v)
+                    for k, v in value.items()}  # fmt: skip
+        return value
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _bias_in_range(cls, value: dict[int, float]) -> dict[int, float]:
+        for token, bias in value.items():
+            if token < 0:
+                raise ValueError(f"token id {token} is negative: token ids start at 0")
+            if math.isnan(bias) or bias == math.inf or (math.isfinite(bias) and abs(bias) > BIAS_MAX):
+                raise ValueError(
+                    f"bias {bias} for token {token}: give a number from -{BIAS_MAX:g} to {BIAS_MAX:g}, "
+                    "or -inf to ban it"
+                )
+        return value
+
+    @field_serializer("logit_bias", when_used="json")
+    def _bias_as_json(self, value: dict[int, float]) -> dict[str, float | str]:
+        """In JSON (store, exports, --json, TOML) a ban is the string "-inf": JSON has no -inf."""
+        return {str(t): ("-inf" if b == -math.inf else b) for t, b in value.items()}
+
+    @field_validator("json_schema")
+    @classmethod
+    def _schema_is_json(cls, value: str) -> str:
+        if value.strip():
+            try:
+                json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"the JSON schema is not valid JSON: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_constraint(self) -> SamplingParams:
+        if self.grammar.strip() and self.json_schema.strip():
+            raise ValueError("set either a grammar or a JSON schema, not both")
+        return self
+
+    @property
+    def banned(self) -> frozenset[int]:
+        """Token ids the logit bias bans (bias -inf)."""
+        return frozenset(t for t, b in self.logit_bias.items() if b == -math.inf)
+
+    @property
+    def has_constraint(self) -> bool:
+        """True when a grammar or JSON schema constrains the reply."""
+        return bool(self.grammar.strip() or self.json_schema.strip())
+
     @property
     def is_greedy(self) -> bool:
         """True when the next token is the arg-max (greedy mode, or temperature 0)."""
         return self.mode is SamplingMode.GREEDY or self.temperature == 0.0
+
+
+BAN_WORDS = frozenset({"-inf", "-infinity", "ban"})
 
 
 def replace_params(params: SamplingParams, **changes: Any) -> SamplingParams:
@@ -88,3 +254,21 @@ DEFAULT_PRESETS: dict[str, SamplingParams] = {
     "creative": SamplingParams(temperature=1.2, top_k=100, top_p=0.98, min_p=0.02, repeat_penalty=1.05),
 }
 """Presets offered in the panel; settings may add or override entries."""
+
+
+def with_bias(params: SamplingParams, token_id: int, bias: float) -> SamplingParams:
+    """``params`` with ``token_id`` banned (``bias`` -inf) or its logit bias changed by ``bias``
+    (clamped to ±BIAS_MAX; a bias that comes back to 0 is removed; a banned token stays banned
+    until its bias is cleared). Raises ValidationError for a negative token id."""
+    current = dict(params.logit_bias)
+    if bias == -math.inf:
+        current[token_id] = -math.inf
+    else:
+        old = current.get(token_id, 0.0)
+        if old != -math.inf:
+            new = min(max(old + bias, -BIAS_MAX), BIAS_MAX)
+            if new == 0.0:
+                current.pop(token_id, None)
+            else:
+                current[token_id] = new
+    return replace_params(params, logit_bias=current)

@@ -9,7 +9,12 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEST_MODEL = REPO_ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-_KEEP_ENV = {"TOKENDIAL_TEST_MODEL", "TOKENDIAL_REQUIRE_MODEL", "TOKENDIAL_DEBUG"}
+_KEEP_ENV = {
+    "TOKENDIAL_TEST_MODEL",
+    "TOKENDIAL_REQUIRE_MODEL",
+    "TOKENDIAL_DEBUG",
+    "TOKENDIAL_LLAMA_TOOLS_CACHE",
+}
 
 
 @pytest.fixture(autouse=True)

@@ -148,6 +148,8 @@ class FakeEngine:
     """Branching mode: played after the fixed tokens of a reply that has ``continue_from``."""
     calls: list[tuple[ChatMessage, ...]] = field(default_factory=list)
     """The messages of every stream_reply call."""
+    raw_calls: list[bool] = field(default_factory=list)
+    """For each call: text completion (``raw``) or chat."""
     continued: list[tuple[int, ...]] = field(default_factory=list)
     """The ``continue_from`` of every call."""
     versions_seen: list[int] = field(default_factory=list)
@@ -177,16 +179,20 @@ class FakeEngine:
         """Mark the fake closed."""
         self.closed = True
 
-    def prompt_ids(self, messages: Sequence[ChatMessage]) -> list[int]:
-        """The formatted prompt: 3 template tokens and the words of each message, then 3 more."""
+    def prompt_ids(self, messages: Sequence[ChatMessage], *, raw: bool = False) -> list[int]:
+        """The formatted prompt: 3 template tokens and the words of each message, then 3 more; text
+        completion (``raw``): a BOS and the joined texts' words, no template."""
+        if raw:
+            return [1, *(_word_id(word) for word in "".join(m.content for m in messages).split())]
         ids: list[int] = []
         for message in messages:
             ids += [*TEMPLATE_IDS, *(_word_id(word) for word in message.content.split())]
         return [*ids, *TEMPLATE_IDS]
 
-    def prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        """Formatted prompt size: 3 tokens of template per message plus its words, plus 3."""
-        return len(self.prompt_ids(messages))
+    def prompt_tokens(self, messages: Sequence[ChatMessage], *, raw: bool = False) -> int:
+        """Formatted prompt size: 3 tokens of template per message plus its words, plus 3 (see
+        :meth:`prompt_ids` for ``raw``)."""
+        return len(self.prompt_ids(messages, raw=raw))
 
     def token_id(self, text: str) -> int:
         """The token id of a scripted text (the same text always has the same id)."""
@@ -245,7 +251,7 @@ class FakeEngine:
         return token, step.p_raw_of(float(logits[token])), p_final, step
 
     def _fit(
-        self, messages: Sequence[ChatMessage], extra: int, params: SamplingParams
+        self, messages: Sequence[ChatMessage], extra: int, params: SamplingParams, raw: bool = False
     ) -> tuple[list[int], int]:
         """The engine's rule: drop the oldest turns (keeping a system message and the last one)
         while the prompt leaves less than min(max_new_tokens, n_ctx / 4) tokens of room."""
@@ -253,14 +259,14 @@ class FakeEngine:
         body = list(messages[len(system) :])
         reserve = min(params.max_new_tokens, self.n_ctx // 4)
         dropped = 0
-        prompt = self.prompt_ids(messages)
+        prompt = self.prompt_ids(messages, raw=raw)
         while len(prompt) + extra + reserve > self.n_ctx and len(body) > 1:
             body = body[1:]
             dropped += 1
             while len(body) > 1 and body[0].role != "user":
                 body = body[1:]
                 dropped += 1
-            prompt = self.prompt_ids([*system, *body])
+            prompt = self.prompt_ids([*system, *body], raw=raw)
         return prompt, dropped
 
     def stream_reply(
@@ -270,9 +276,12 @@ class FakeEngine:
         cancel: threading.Event,
         *,
         continue_from: Sequence[int] = (),
+        raw: bool = False,
     ) -> Iterator[EngineEvent]:
-        """Play the script as a reply to ``messages`` (see the module docstring for the rules)."""
+        """Play the script as a reply to ``messages`` (see the module docstring for the rules);
+        ``raw``: text completion (no template)."""
         self.calls.append(tuple(messages))
+        self.raw_calls.append(raw)
         self.continued.append(tuple(continue_from))
         self.reached_hold.clear()
         self._release.clear()
@@ -283,7 +292,7 @@ class FakeEngine:
         tokens = list(fixed)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text = "".join(decoder.decode(self.token_text(t).encode()) for t in fixed)
-        prompt, dropped = self._fit(messages, len(fixed), params)
+        prompt, dropped = self._fit(messages, len(fixed), params, raw)
         stop: StopReason | None = None
         evaluated = 0
         if len(prompt) + len(fixed) + 1 > self.n_ctx:  # the engine's PromptTooLong

@@ -1,72 +1,67 @@
-"""The tokendial Textual app: chat with a local model, steer sampling live, see why each reply stopped.
+"""The tokendial Textual app: lifecycle, screens and wiring of its parts.
 
-Flow: the prompt box sends :class:`PromptInput.Submitted`; the app queues a :class:`ReplyJob` on the
-:class:`EngineWorker` (one thread that owns the model); the worker posts :class:`TokensStreamed`
-batches and one :class:`ReplyFinished`; the app hands them to the transcript, the token view and
-the status bar. The sampling panel posts :class:`SamplingPanel.ParamsChanged`; the app pushes the
-new frozen SamplingParams into the LiveParams the token loop reads before every token.
+The app owns no chat state. The :class:`~tui.core.conversation.Conversation` (no Textual) holds
+the chat; the chat store observes it; the parts render it and change it:
+:class:`~tui.reply_flow.ReplyFlow` (send, stream, finish, regenerate, edit, new chat),
+:class:`~tui.chat_actions.ChatActions` (saved chats), :class:`~tui.inspector_actions.InspectorActions`
+(the token inspector and branches) and :class:`~tui.model_actions.ModelActions` (loading models).
+The app's handlers and actions are one-line delegations to them. See tui/README.md for the code map.
 """
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
-from rich.text import Text
 from textual import events
-from textual.app import App, ScreenStackError, SystemCommand
-from textual.binding import Binding, BindingType
-from textual.css.query import NoMatches
-from textual.message import Message
+from textual.app import App, SystemCommand
+from textual.binding import BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import ContentSwitcher, Input
+from textual.widgets import Input
 
 from settings.config import ConfigWriteError, Settings, save_default_sampling
 from settings.sampling import DEFAULT_PRESETS, SamplingParams
 from tui.chat_actions import ChatActions
-from tui.engine.events import ChatMessage, ModelLoadError, ReplyDone, TokenEvent
+from tui.commands import bindings, current_keys, palette_entries, unknown_keymap_ids
+from tui.core.autosave import Autosave
+from tui.core.branches import BranchBook
+from tui.core.conversation import Conversation
+from tui.core.loading import load_config
+from tui.core.reply import ReplyRecord
+from tui.core.state import ModelState
+from tui.core.text import clean, has_control, one_cell
+from tui.engine.events import ChatMessage, ModelLoadError
 from tui.engine.live import LiveParams
 from tui.engine.protocol import ChatEngine, LoadConfig
 from tui.inspector_actions import InspectorActions
 from tui.model_actions import ModelActions
 from tui.pacing import RedrawPacer
-from tui.reply import ReplyRecord
+from tui.reply_flow import ReplyFlow
+from tui.sampler_actions import SamplerActions
+from tui.screens.chat_list import ChatListScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
-from tui.widgets.chat_view import AssistantMessage, ChatView, Notice, UserMessage
+from tui.store.session import ChatSession
+from tui.views import AppNotifier, MainViews
+from tui.widgets.chat_view import ChatView
+from tui.widgets.inspector import Inspector
 from tui.widgets.prompt_input import PromptInput
-from tui.widgets.safe_text import clean, has_control, one_cell, one_line
 from tui.widgets.sampling_panel import SamplingPanel
-from tui.widgets.status_bar import ModelState, StatusBar
+from tui.widgets.status_bar import StatusBar
 from tui.widgets.token_view import TokenView
 from tui.worker import (
     EngineFactory,
     EngineWorker,
     ModelLoaded,
     ModelLoadFailed,
+    ModelSlot,
     ReplyFinished,
-    ReplyJob,
     TokensStreamed,
-    error_done,
 )
 
 __all__ = ["ReplyFinished", "TokendialApp", "run_app"]
-
-STATUS_REFRESH_S = 0.5
-"""The status bar's live token count is redrawn at most this often while a reply streams: a
-redraw of the status bar (bottom row) in the same frame as the transcript makes Textual render the
-whole rectangle between them, the sampling panel included."""
-
-LOAD_FAILED_HELP = (
-    "What to do: press F2 to load another model (a .gguf file from the models folder, or a path), "
-    "run `tokendial fetch` to install the default model, or point `model_path` at a GGUF file "
-    "(flag --model-path, env TOKENDIAL_MODEL_PATH, or the config file)."
-)
 
 
 def load_llama_engine(config: LoadConfig) -> ChatEngine:
@@ -82,56 +77,14 @@ def load_llama_engine(config: LoadConfig) -> ChatEngine:
     return engine
 
 
-def load_config_for(settings: Settings) -> LoadConfig:
-    """The LoadConfig the settings describe (the default model when no model_path is set)."""
-    return LoadConfig(
-        model_path=settings.model_path or settings.default_model_path,
-        n_ctx=settings.n_ctx,
-        n_gpu_layers=settings.n_gpu_layers,
-        n_threads=settings.n_threads,
-        chat_template=settings.chat_template,
-        top_n=settings.top_n,
-    )
-
-
-class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
+class TokendialApp(App[int]):
     """Chat with a local GGUF model; a live sampling panel; a token view that shows why replies stop."""
 
     CSS_PATH = "app.tcss"
     TITLE = "tokendial"
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel_reply", "Cancel", id="app.cancel",
-                tooltip="Stop the reply being generated"),
-        Binding("ctrl+t", "toggle_tokens", "Tokens", id="app.toggle_tokens",
-                tooltip="Switch between the rendered chat and the token-by-token view"),
-        Binding("ctrl+o", "toggle_probability", "Colour by p", id="app.toggle_probability",
-                tooltip="Colour tokens by the probability the model gave them"),
-        Binding("ctrl+r", "regenerate", "Regenerate", id="app.regenerate",
-                tooltip="Generate the last reply again with the current parameters"),
-        Binding("ctrl+l", "edit_last", "Edit last", id="app.edit_last",
-                tooltip="Put the last prompt back in the prompt box to edit and resend it"),
-        Binding("ctrl+n", "new_chat", "New chat", id="app.new_chat", tooltip="Start a new, empty chat"),
-        Binding("ctrl+g", "toggle_greedy", "Greedy", id="app.toggle_greedy", tooltip="Greedy mode on/off"),
-        Binding("f4", "focus_panel", "Panel", id="app.focus_panel", tooltip="Go to the sampling panel"),
-        Binding("ctrl+s", "save_default", "Save default", show=False, id="app.save_default",
-                tooltip="Save the current sampling parameters as the default"),
-        Binding("f1", "help", "Help", id="app.help", tooltip="What the parameters and badges mean"),
-        Binding("f3", "chats", "Chats", id="app.chats", tooltip="Saved chats: open, rename, delete, search"),
-        Binding("f2", "pick_model", "Model", show=False, id="app.pick_model",
-                tooltip="Load another model: a GGUF file from the models folder, or a path"),
-        Binding("i", "inspect", "Inspect", show=False, id="app.inspect",
-                tooltip="Token inspector: open it, go into it, close it"),
-        Binding("u", "least_confident", "Least sure", show=False, id="app.least_confident",
-                tooltip="Select the token the model was least sure of"),
-        Binding("left_square_bracket", "sibling(-1)", "Prev branch", show=False, id="app.prev_branch",
-                tooltip="Show the previous branch of the last reply"),
-        Binding("right_square_bracket", "sibling(1)", "Next branch", show=False, id="app.next_branch",
-                tooltip="Show the next branch of the last reply"),
-    ]  # fmt: skip
-
-    class NewChatStarted(Message):
-        """The transcript was cleared for a new chat."""
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings())
+    """From the command table (tui/commands.py), which also makes the palette and the help's key list."""
 
     def __init__(
         self,
@@ -143,36 +96,38 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
     ) -> None:
         super().__init__()
         self.settings = settings
+        self.set_keymap(settings.keymap)
+        self.keys = current_keys(settings.keymap)
+        """Binding id -> the key(s) it has (the keymap applied): for the palette and the help."""
         self.config_path = config_path
         """The config file "save as default" writes (None: the default location)."""
-        self.live = LiveParams(settings.sampling)
-        """The parameters the token loop reads before every token."""
-        self.params_by_version: dict[int, SamplingParams] = {0: settings.sampling}
         self.presets: dict[str, SamplingParams] = {**DEFAULT_PRESETS, **settings.presets}
-        self.history: list[ChatMessage] = []
-        """The conversation (without the system prompt)."""
-        self.records: dict[int, ReplyRecord] = {}
-        """Every reply in the transcript, by id: its TokenEvents, parameter versions and end."""
-        self.model_state = ModelState.LOADING
-        self.reply_observers: list[Callable[[ReplyFinished], None]] = []
-        """Called with every ReplyFinished before the UI shows the reply as finished (e.g. autosave)."""
-        self._active: ReplyJob | None = None
-        self._next_reply_id = 1
-        self._token_record_id: int | None = None
-        self._unshown: dict[int, str] = {}
-        """Streamed text not drawn yet, by reply id."""
-        self._last_ui_refresh = 0.0
-        self._last_status_refresh = 0.0
-        self.pacer = RedrawPacer()
-        """How often streamed tokens are drawn (adapts to what a redraw costs)."""
-        self._refresh_timer: Timer | None = None
-        self._load_config = load_config_for(settings)
-        self._batch_s = batch_s
-        self.engine_worker = EngineWorker(self, engine_factory, self._load_config, self.live, batch_s=batch_s)
-        self.init_chats()
-        self.init_inspector()
+        live = LiveParams(settings.sampling)
+        self.conversation = Conversation(live, system_prompt=settings.system_prompt)
+        """The chat on screen: the one copy (the store and the widgets follow it)."""
+        config = load_config(settings)
+        self.model = ModelSlot(EngineWorker(self, engine_factory, config, live, batch_s=batch_s), config)
+        self.views = MainViews(self)
+        notify = AppNotifier(self)
+        session, problem = ChatActions.open_session(settings)
+        self.chat_session: ChatSession = session
+        self.conversation.observe(Autosave(session))
+        self.replies = ReplyFlow(
+            self, self.conversation, self.model, self.views, notify, batch_s=batch_s
+        )
+        self.chats = ChatActions(
+            self, settings, session, self.replies, self.views, notify,
+            new_chat=self.action_new_chat, store_problem=problem,
+        )  # fmt: skip
+        session.on_error = self.chats.store_failed
+        session.set_model(config.model_path)
+        self.inspection = InspectorActions(
+            self, self.conversation, self.replies, self.model, self.views, notify
+        )
+        self.models = ModelActions(self, settings, self.model, self.replies, session, self.views, notify)
+        self.sampling = SamplerActions(self.conversation, self.model, self.views, notify)
 
-    # -- start-up ------------------------------------------------------------------------
+    # -- lifecycle -------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[None]:
         """The main screen, built from the settings."""
         return MainScreen(self.settings.sampling, self.presets, self.settings.sampling)
@@ -189,263 +144,194 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
                 severity="warning",
                 timeout=10,
             )
-        path = self._load_config.model_path
-        self.status.show_loading(path.name)
-        self.chat_view.mount(
-            Notice(f"Loading model {one_line(str(path), 120)} …", classes="loading", id="load-notice")
-        )
-        self.engine_worker.start()
-        self.report_store_problem()
+        unknown = unknown_keymap_ids(self.settings.keymap)
+        if unknown:
+            self.notify(
+                f"keymap: no key binding has the id {', '.join(unknown)} (ignored). The ids are in the "
+                "README (Keys).",
+                title="Settings",
+                severity="warning",
+                timeout=10,
+            )
+        self.models.start()
+        self.chats.report_store_problem()
 
     def on_unmount(self) -> None:
         """Stop the engine thread."""
-        self.engine_worker.shutdown()
+        self.model.worker.shutdown()
         self.chat_session.store.close()
 
-    # -- shortcuts to widgets ------------------------------------------------------------
+    # -- what the parts hold, for tests and scripts ---------------------------------------
     @property
-    def main_screen(self) -> Screen[None]:
-        """The main screen, also while a dialog, the help or the command palette is on top of it.
-
-        Widgets are looked up here, not on ``self.screen``: tokens keep streaming while a dialog
-        is open, and looking for the chat view on the dialog failed (it crashed the app).
-        """
-        for screen in self.screen_stack:
-            if isinstance(screen, MainScreen):
-                return screen
-        return self.screen  # type: ignore[return-value]
+    def live(self) -> LiveParams:
+        """The parameters the token loop reads before every token."""
+        return self.conversation.live
 
     @property
-    def _quitting(self) -> bool:
-        """True once the app is shutting down: its screens (and widgets) may already be gone."""
-        return self._exit or self._closing or self._closed or not self.screen_stack
+    def history(self) -> list[ChatMessage]:
+        """The conversation as the engine sees it (without the system prompt)."""
+        return self.conversation.history
 
     @property
-    def chat_view(self) -> ChatView:
-        """The transcript."""
-        return self.main_screen.query_one(ChatView)
+    def records(self) -> dict[int, ReplyRecord]:
+        """Every reply in the conversation, by id."""
+        return self.conversation.records
 
     @property
-    def token_view(self) -> TokenView:
-        """The token-stream view."""
-        return self.main_screen.query_one(TokenView)
+    def params_by_version(self) -> dict[int, SamplingParams]:
+        """Every live parameter version set."""
+        return self.conversation.params_by_version
 
     @property
-    def status(self) -> StatusBar:
-        """The status bar."""
-        return self.main_screen.query_one(StatusBar)
+    def model_state(self) -> ModelState:
+        """Where the model is in its life."""
+        return self.model.state
 
     @property
-    def panel(self) -> SamplingPanel:
-        """The sampling panel."""
-        return self.main_screen.query_one(SamplingPanel)
-
-    @property
-    def prompt(self) -> PromptInput:
-        """The prompt box."""
-        return self.main_screen.query_one(PromptInput)
+    def engine_worker(self) -> EngineWorker:
+        """The thread that owns the model."""
+        return self.model.worker
 
     @property
     def busy(self) -> bool:
         """True while a reply is queued or being generated."""
-        return self._active is not None
+        return self.replies.busy
 
-    # -- model loading -------------------------------------------------------------------
-    def on_model_loaded(self, message: ModelLoaded) -> None:
-        """Show the model in the status bar."""
-        self.model_state = ModelState.READY
-        self.status.set_model(message.info)
-        if self._active is not None:
-            self.status.state = ModelState.GENERATING
-        for notice in self.chat_view.query("#load-notice"):
-            notice.remove()
-        for warning in message.info.warnings:
-            self.notify(one_line(warning), title="Model", severity="warning", timeout=10)
+    @property
+    def pacer(self) -> RedrawPacer:
+        """How often streamed tokens are drawn."""
+        return self.replies.pacer
 
-    async def on_model_load_failed(self, message: ModelLoadFailed) -> None:
-        """Show why the model did not load and what to do, in the transcript."""
-        self.model_state = ModelState.FAILED
-        self.status.set_failed()
-        for notice in self.chat_view.query("#load-notice"):
-            notice.remove()
-        text = Text()
-        text.append("The model could not be loaded.\n", style="bold")
-        text.append(one_line(message.message, 500) + "\n")
-        if message.hint:
-            text.append(one_line(message.hint, 500) + "\n")
-        text.append(LOAD_FAILED_HELP, style="italic")
-        await self.chat_view.mount(Notice(text, classes="error", id="load-error"))
-        if self._active is not None:
-            job = self._active
-            done = error_done("the model is not loaded")
-            self.post_message(ReplyFinished(job.reply_id, done, job.messages, self.live.params, ()))
+    @property
+    def reply_observers(self) -> list[Callable[[ReplyFinished], None]]:
+        """Listeners called with every ReplyFinished (step 2 of ``ReplyFlow.reply_finished``)."""
+        return self.replies.listeners
 
-    # -- sending -------------------------------------------------------------------------
-    async def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
-        """Send the prompt."""
-        await self.send_prompt(message.text)
+    @property
+    def branches(self) -> BranchBook:
+        """The branches of the conversation's replies."""
+        return self.conversation.branches
+
+    @property
+    def inspector_open(self) -> bool:
+        """Whether the token inspector is shown."""
+        return self.inspection.open
+
+    @property
+    def inspector(self) -> Inspector | None:
+        """The inspector widget, once mounted."""
+        return self.views.inspector
+
+    @property
+    def main_screen(self) -> Screen[None]:
+        """The main screen (also while a dialog is on top of it)."""
+        return self.views.main_screen
+
+    @property
+    def chat_view(self) -> ChatView:
+        """The transcript."""
+        return self.views.chat_view
+
+    @property
+    def token_view(self) -> TokenView:
+        """The token-stream view."""
+        return self.views.token_view
+
+    @property
+    def status(self) -> StatusBar:
+        """The status bar."""
+        return self.views.status
+
+    @property
+    def panel(self) -> SamplingPanel:
+        """The sampling panel."""
+        return self.views.panel
+
+    @property
+    def prompt(self) -> PromptInput:
+        """The prompt box."""
+        return self.views.prompt
 
     async def send_prompt(self, text: str) -> bool:
-        """Add ``text`` as a user message and start its reply; False (with a note) if not possible now."""
-        if self.model_state is ModelState.FAILED:
-            self.notify(
-                "The model is not loaded: see the message in the chat, or press F2 to load another.",
-                severity="error",
-            )
-            return False
-        if self.busy:
-            self.notify("A reply is being generated: wait, or press Esc to cancel it.", severity="warning")
-            return False
-        self.prompt.clear()
-        self.history.append(ChatMessage("user", text))
-        self.chat_session.user_message(text, self.live.params)
-        await self.chat_view.mount(UserMessage(text))
-        await self._start_reply()
-        return True
+        """Send ``text``; False (with a note) if not possible now."""
+        return await self.replies.send_prompt(text)
 
-    async def _start_reply(
-        self, continue_from: tuple[int, ...] = (), prefix: tuple[TokenEvent, ...] = ()
-    ) -> None:
-        reply_id = self._next_reply_id
-        self._next_reply_id += 1
-        record = ReplyRecord(reply_id, list(prefix), params_by_version=self.params_by_version)
-        self.records[reply_id] = record
-        chat = self.chat_view
-        chat.anchor()
-        message = AssistantMessage(record)
-        await chat.mount(message)
-        chat.fold()  # a long chat would slow every redraw of the stream (see SHOWN_MESSAGES)
-        if prefix:  # a branch: its fixed tokens are already there
-            await message.append(record.streamed_text)
-        job = ReplyJob(reply_id, self._conversation(), continue_from=continue_from)
-        self._active = job
-        self.pacer.start()
-        self._token_record_id = reply_id
-        self.token_view.show_reply(record)
-        if self.model_state is ModelState.READY:
-            self.status.state = ModelState.GENERATING
-        version, params = self.live.snapshot()
-        self.chat_session.reply_started(reply_id, params, version)  # saved as 'interrupted' until it ends
-        self.engine_worker.submit(job)
+    async def open_stored_chat(self, chat_id: int) -> bool:
+        """Show a saved chat."""
+        return await self.chats.open_stored_chat(chat_id)
 
-    def _conversation(self) -> tuple[ChatMessage, ...]:
-        system = self.settings.system_prompt
-        prefix = (ChatMessage("system", system),) if system else ()
-        return (*prefix, *self.history)
+    def export_chat(self, kind: str) -> Path | None:
+        """Export the chat on screen (``md`` or ``json``)."""
+        return self.chats.export_chat(kind)
 
-    # -- streaming -----------------------------------------------------------------------
+    async def import_chat(self, path: Path) -> int | None:
+        """Import a JSON export and open it."""
+        return await self.chats.import_chat(path)
+
+    async def switch_model(self, path: Path) -> bool:
+        """Load another model."""
+        return await self.models.switch_model(path)
+
+    async def branch(self, reply_id: int, index: int, token_id: int, *, confirmed: bool = False) -> bool:
+        """Continue a reply from another candidate token."""
+        return await self.inspection.branch(reply_id, index, token_id, confirmed=confirmed)
+
+    # -- messages from the worker and the widgets: to the part that owns them ----------------
+    def on_model_loaded(self, message: ModelLoaded) -> None:
+        """The model is ready."""
+        self.models.loaded(message)
+
+    async def on_model_load_failed(self, message: ModelLoadFailed) -> None:
+        """The model did not load."""
+        await self.models.load_failed(message)
+
+    async def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
+        """Send the prompt."""
+        await self.replies.send_prompt(message.text)
+
     async def on_tokens_streamed(self, message: TokensStreamed) -> None:
-        """A batch of tokens: extend the record, the Markdown stream, the token view and the status."""
-        record = self.records.get(message.reply_id)
-        if record is None:
-            return
-        if message.trimmed is not None:
-            self.notify(
-                f"The chat is longer than the context ({message.trimmed.n_ctx} tokens): "
-                f"the {message.trimmed.dropped_messages} oldest messages were left out.",
-                severity="warning",
-            )
-        if message.tokens:
-            record.events.extend(message.tokens)
-            self.chat_session.reply_progress(
-                message.reply_id, lambda: record.streamed_text, len(record.events)
-            )
-            text = "".join(event.text for event in message.tokens)
-            self._unshown[message.reply_id] = self._unshown.get(message.reply_id, "") + text
-        elif message.progress is not None and not self._quitting:
-            widget = self.chat_view.assistant_message(message.reply_id)
-            if widget is not None:
-                widget.show_progress(message.progress.evaluated, message.progress.total)
-        await self._show_streamed()
-
-    async def _show_streamed(self) -> None:
-        """Show streamed tokens now, or later if the last redraw was under ``pacer.interval`` ago.
-
-        The records are always up to date; only the drawing is throttled, so a fast model is not
-        slowed down by a relayout per token batch.
-        """
-        elapsed = time.monotonic() - self._last_ui_refresh
-        if elapsed >= self.pacer.interval:
-            await self._flush_streamed()
-        elif self._refresh_timer is None:
-            self._refresh_timer = self.set_timer(self.pacer.interval - elapsed, self._flush_streamed)
-
-    async def _flush_streamed(self, *, final: bool = False) -> None:
-        """Draw what was streamed since the last redraw; ``final``: the reply ended (not paced)."""
-        if self._refresh_timer is not None:
-            self._refresh_timer.stop()
-            self._refresh_timer = None
-        if self._quitting:  # the screens are going away; the records are complete anyway
-            return
-        with contextlib.suppress(NoMatches, ScreenStackError):  # quitting: widgets gone mid-draw
-            await self._draw_streamed()
-        if not final:
-            self.pacer.drawn()
-            # Messages no more often than redraws need them: each one wakes the UI thread.
-            self.engine_worker.batch_s = self._batch_s * self.pacer.interval / self.pacer.min_s
-
-    async def _draw_streamed(self) -> None:
-        self._last_ui_refresh = time.monotonic()
-        unshown, self._unshown = self._unshown, {}
-        for reply_id, text in unshown.items():
-            widget = self.chat_view.assistant_message(reply_id)
-            if widget is not None:
-                await widget.append(text)
-            if self._token_record_id == reply_id:
-                self.token_view.append_tokens(())
-        record = self.records.get(self._active.reply_id) if self._active is not None else None
-        if record is not None and self._status_due(len(record.events)):
-            # The gauge keeps the last exact count (the prompt size is known when the reply ends).
-            self._last_status_refresh = self._last_ui_refresh
-            self.status.live_tokens = len(record.events)
-
-    def _status_due(self, count: int) -> bool:
-        """Whether the status bar's live count should be redrawn now: the first token at once, then
-        at most every STATUS_REFRESH_S."""
-        shown = self.status.live_tokens
-        if count == shown:
-            return False
-        return shown == 0 or self._last_ui_refresh - self._last_status_refresh >= STATUS_REFRESH_S
+        """A batch of tokens."""
+        await self.replies.tokens_streamed(message)
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
-        """The reply ended: observers first (autosave), then the badge, the status, the history."""
-        for observer in self.reply_observers:
-            observer(message)
-        await self._flush_streamed(final=True)
-        record = self.records.get(message.reply_id)
-        if record is not None:
-            record.done = message.done
-            record.prompt_tokens = message.done.prompt_tokens
-            if len(record.events) < len(message.tokens):
-                record.events[:] = message.tokens
-            self.history.append(ChatMessage("assistant", message.done.text))
-        if self._active is not None and self._active.reply_id == message.reply_id:
-            self._active = None
-        if record is None or self._quitting:  # the chat was cleared meanwhile, or the app is quitting
-            return
-        with contextlib.suppress(NoMatches, ScreenStackError):  # quitting: widgets gone mid-draw
-            await self._show_finished(message.reply_id, message.done)
+        """A reply ended."""
+        await self.replies.reply_finished(message)
 
-    async def _show_finished(self, reply_id: int, done: ReplyDone) -> None:
-        widget = self.chat_view.assistant_message(reply_id)
-        if widget is not None:
-            await widget.finish(done)
-        if self._token_record_id == reply_id:
-            self.token_view.finish(done)
-        if self.model_state is ModelState.READY:
-            self.status.state = ModelState.READY
-        self.status.set_done(done)
-
-    # -- parameters ----------------------------------------------------------------------
     def on_sampling_panel_params_changed(self, message: SamplingPanel.ParamsChanged) -> None:
-        """Push the new parameters into the LiveParams (the next token uses them)."""
-        version = self.live.set(message.params)
-        self.params_by_version[version] = message.params
-        self.chat_session.params_changed(message.params)
+        """New parameters: the next token uses them."""
+        self.conversation.set_params(message.params)
 
     def on_sampling_panel_save_default_requested(self, message: SamplingPanel.SaveDefaultRequested) -> None:
         """Write the parameters to the config file."""
         self.save_default(message.params)
+
+    def on_token_view_token_selected(self, message: TokenView.TokenSelected) -> None:
+        """The token cursor moved."""
+        self.inspection.token_selected()
+
+    async def on_token_view_token_clicked(self, message: TokenView.TokenClicked) -> None:
+        """A token was clicked: the inspector opens on it."""
+        await self.inspection.token_clicked(message)
+
+    def on_token_view_reply_step_requested(self, message: TokenView.ReplyStepRequested) -> None:
+        """shift+←/→ in the token view."""
+        self.inspection.reply_step(message.delta)
+
+    async def on_inspector_branch_requested(self, message: Inspector.BranchRequested) -> None:
+        """Continue a reply from another candidate."""
+        await self.inspection.branch(message.reply_id, message.index, message.token_id)
+
+    def on_inspector_bias_requested(self, message: Inspector.BiasRequested) -> None:
+        """x / + / - on a candidate: ban or move its logit bias."""
+        self.sampling.bias_requested(message)
+
+    def on_inspector_closed(self, message: Inspector.Closed) -> None:
+        """Esc in the inspector."""
+        self.inspection.close_inspector()
+
+    def on_chat_list_screen_chat_deleted(self, message: ChatListScreen.ChatDeleted) -> None:
+        """A chat was deleted in the chat list."""
+        self.chats.chat_deleted(message)
 
     def save_default(self, params: SamplingParams) -> None:
         """Save ``params`` as the default sampling parameters in the TOML config."""
@@ -457,94 +343,31 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         self.panel.defaults = params
         self.notify(f"Saved as the default in {path}", title="Sampling")
 
-    # -- actions -------------------------------------------------------------------------
+    # -- actions (the keys and the command palette): one line each ----------------------------
     def action_cancel_reply(self) -> None:
         """Cancel the reply being generated; its partial text stays, marked cancelled."""
-        if self._active is not None:
-            self._active.cancel.set()
+        self.replies.cancel()
 
     async def action_regenerate(self) -> None:
         """Generate the last reply again with the current parameters."""
-        if self.busy:
-            self.notify("A reply is being generated: press Esc to cancel it first.", severity="warning")
-            return
-        if self.model_state is ModelState.FAILED:
-            self.notify("The model is not loaded.", severity="error")
-            return
-        if not self.history or self.history[-1].role != "assistant":
-            self.notify("There is no reply to regenerate yet.", severity="warning")
-            return
-        self.history.pop()
-        self.chat_session.truncate(len(self.history))
-        await self._remove_last(AssistantMessage)
-        await self._start_reply()
+        await self.replies.regenerate()
 
     async def action_edit_last(self) -> None:
         """Take back the last prompt (and its reply) and put it in the prompt box."""
-        if self.busy:
-            self.notify("A reply is being generated: press Esc to cancel it first.", severity="warning")
-            return
-        if not self.history:
-            self.notify("There is no prompt to edit yet.", severity="warning")
-            return
-        if self.history[-1].role == "assistant":
-            self.history.pop()
-            await self._remove_last(AssistantMessage)
-        last = self.history.pop()
-        self.chat_session.truncate(len(self.history))
-        await self._remove_last(UserMessage)
-        prompt = self.prompt
-        prompt.text = last.content
-        prompt.move_cursor(prompt.document.end)
-        self._show_view("chat")
-        prompt.focus()
+        await self.replies.edit_last()
 
-    async def _remove_last(self, kind: type[AssistantMessage] | type[UserMessage]) -> None:
-        widgets = list(self.chat_view.query(kind))
-        if not widgets:
-            return
-        last = widgets[-1]
-        if isinstance(last, AssistantMessage):
-            self.records.pop(last.record.reply_id, None)
-            if self._token_record_id == last.record.reply_id:
-                self._token_record_id = None
-                self.token_view.show_reply(None)
-        await last.remove()
+    def action_toggle_mode(self) -> None:
+        """Switch this chat between chat and text completion."""
+        self.models.toggle_mode()
 
     async def action_new_chat(self) -> None:
         """Clear the transcript and start over (a reply in progress is cancelled)."""
-        if self._active is not None:
-            self._active.cancel.set()
-        self.history.clear()
-        self._unshown.clear()
-        self.chat_session.new_chat()
-        self.records.clear()
-        self._token_record_id = None
-        self.token_view.show_reply(None)
-        await self.chat_view.query(".message").remove()
-        self.chat_view.fold()
-        self.status.context_used = 0
-        self.status.live_tokens = 0
-        self.post_message(self.NewChatStarted())
-        self._show_view("chat")
-        self.prompt.focus()
+        await self.replies.new_chat()
+        self.inspection.chat_cleared()
 
     def action_toggle_tokens(self) -> None:
         """Switch between the rendered chat and the token view."""
-        showing_tokens = self.main_screen.query_one("#views", ContentSwitcher).current == "tokens"
-        self._show_view("chat" if showing_tokens else "tokens")
-
-    def _show_view(self, view: str) -> None:
-        switcher = self.main_screen.query_one("#views", ContentSwitcher)
-        switcher.current = view
-        if view == "tokens":
-            record = self.records.get(self._token_record_id) if self._token_record_id else None
-            if self.token_view.record is not record:
-                self.token_view.show_reply(record)
-            self.token_view.reveal()
-            self.token_view.focus()
-        else:
-            self.prompt.focus()
+        self.views.show("chat" if self.views.showing_tokens else "tokens")
 
     def action_toggle_probability(self) -> None:
         """Colour tokens by probability, or back to alternating shades."""
@@ -573,6 +396,51 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         """Save the current parameters as the default."""
         self.save_default(self.panel.params)
 
+    def action_help(self) -> None:
+        """Show the help screen."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.keys))
+
+    def action_chats(self) -> None:
+        """Show the saved chats: open, rename, delete, search."""
+        self.chats.show_chats()
+
+    def action_export_markdown(self) -> None:
+        """Export the chat on screen to Markdown."""
+        self.chats.export_chat("md")
+
+    def action_export_json(self) -> None:
+        """Export the chat on screen to JSON (complete, re-importable)."""
+        self.chats.export_chat("json")
+
+    def action_import_json(self) -> None:
+        """Ask for a JSON export file, import it and open it."""
+        self.chats.ask_import()
+
+    def action_fresh_chat_database(self) -> None:
+        """Move a damaged chat database aside and start an empty one."""
+        self.chats.fresh_database()
+
+    def action_toggle_keep_events(self) -> bool | None:
+        """Keep this chat's token events for good, or stop doing so."""
+        return self.chats.toggle_keep_events()
+
+    def action_pick_model(self) -> None:
+        """Open the model picker."""
+        self.models.pick()
+
+    async def action_inspect(self) -> None:
+        """``i``: open the inspector; again: go into it; again: close it."""
+        await self.inspection.inspect()
+
+    def action_least_confident(self) -> None:
+        """``u``: select the token the model was least sure of."""
+        self.inspection.least_confident()
+
+    async def action_sibling(self, delta: int) -> None:
+        """``[`` / ``]``: show the previous / next branch of the last reply."""
+        await self.inspection.sibling(delta)
+
     async def on_event(self, event: events.Event) -> None:
         """A paste into a one-line field gets visible stand-ins for control characters: an Input
         draws its value raw, so a pasted escape sequence would reach the terminal."""
@@ -594,44 +462,22 @@ class TokendialApp(ChatActions, InspectorActions, ModelActions, App[int]):
         escape sequence would reach the terminal (control characters are shown as ␛ ...)."""
         super().notify(clean(message), title=clean(title), severity=severity, timeout=timeout, markup=False)
 
-    def action_help(self) -> None:
-        """Show the help screen."""
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
-
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """Every action of the app in the command palette."""
+        """Textual's own commands, then every command of the table (the key each has now in its help)."""
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Cancel reply", "Stop the reply being generated (Esc)", self.action_cancel_reply)
-        yield SystemCommand("Regenerate", "Generate the last reply again (ctrl+r)", self.action_regenerate)
-        yield SystemCommand(
-            "Edit last prompt", "Edit and resend the last prompt (ctrl+l)", self.action_edit_last
-        )
-        yield SystemCommand("New chat", "Start a new, empty chat (ctrl+n)", self.action_new_chat)
-        yield SystemCommand(
-            "Toggle token view", "Chat or token-by-token view (ctrl+t)", self.action_toggle_tokens
-        )
-        yield SystemCommand(
-            "Colour tokens by probability",
-            "Toggle probability colours (ctrl+o)",
-            self.action_toggle_probability,
-        )
-        yield SystemCommand("Toggle greedy", "Greedy mode on/off (ctrl+g)", self.action_toggle_greedy)
-        yield SystemCommand("Sampling panel", "Go to the sampling panel (f4)", self.action_focus_panel)
-        yield SystemCommand(
-            "Reset parameters", "Back to the default sampling parameters", self.action_reset_params
-        )
-        yield SystemCommand(
-            "Save parameters as default", "Write them to the config file (ctrl+s)", self.action_save_default
-        )
-        yield SystemCommand("Help: parameters and keys", "What each parameter does (f1)", self.action_help)
-        yield from self.chat_commands(screen)
-        yield from self.inspector_commands()
-        yield from self.model_commands(screen)
+        hidden = () if self.chats.corrupt_store else ("app.fresh_database",)
+        for title, help_line, callback in palette_entries(self.keys, self.run_action, hidden=hidden):
+            yield SystemCommand(title, help_line, callback)
+
+    def chat_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The saved-chat commands of the palette."""
+        return [c for c in self.get_system_commands(screen) if c.title.startswith("Chats:")]
 
 
 def run_app(settings: Settings, *, config_path: Path | None = None) -> int:
     """Run the app until the user quits; returns the exit code."""
-    app = TokendialApp(settings, config_path=config_path)
+    from tui.engine.backends import engine_factory_for
+
+    app = TokendialApp(settings, engine_factory_for(settings) or load_llama_engine, config_path=config_path)
     result = app.run()
     return result if isinstance(result, int) else (app.return_code or 0)

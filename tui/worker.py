@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.worker import Worker, get_current_worker
 
 from settings.sampling import SamplingParams
+from tui.core.state import ModelState
 from tui.engine.events import (
     ChatMessage,
     EngineError,
@@ -105,6 +106,8 @@ class ReplyJob:
     messages: tuple[ChatMessage, ...]
     cancel: threading.Event = field(default_factory=threading.Event)
     continue_from: tuple[int, ...] = ()
+    raw: bool = False
+    """Text completion: continue the messages' joined text, no chat template (see ChatEngine)."""
 
 
 _STOP = object()
@@ -205,8 +208,10 @@ class EngineWorker:
                 last_post = time.monotonic()
 
         try:
+            # raw is passed only for text completion, so engines written before it still serve chats
+            options = {"raw": True} if job.raw else {}
             for event in engine.stream_reply(
-                job.messages, self._live, job.cancel, continue_from=job.continue_from
+                job.messages, self._live, job.cancel, continue_from=job.continue_from, **options
             ):
                 if isinstance(event, TokenEvent):
                     tokens.append(event)
@@ -229,6 +234,31 @@ class EngineWorker:
         self._app.post_message(
             ReplyFinished(job.reply_id, done, job.messages, self._live.params, tuple(tokens))
         )
+
+
+class ModelSlot:
+    """The model the app runs: its load config, the engine worker that owns it, and its state.
+
+    A new model gets a new worker (:meth:`replace`); the parts hold the slot, never the worker.
+    """
+
+    def __init__(self, worker: EngineWorker, config: LoadConfig) -> None:
+        self.worker = worker
+        self.config = config
+        self.state = ModelState.LOADING
+
+    @property
+    def engine(self) -> ChatEngine | None:
+        """The loaded engine (read-only for the UI: only the worker thread calls it)."""
+        return self.worker.engine
+
+    def replace(self, config: LoadConfig) -> EngineWorker:
+        """Shut the old worker down and hold a new, not yet started one for ``config``."""
+        self.worker.shutdown()  # the old thread closes its engine and ends
+        self.config = config
+        self.worker = self.worker.replaced(config)
+        self.state = ModelState.LOADING
+        return self.worker
 
 
 def error_done(message: str, tokens: Sequence[TokenEvent] = ()) -> ReplyDone:

@@ -383,7 +383,7 @@ def overhead_rows(ours: OurEngine) -> list[Row]:
                 f"{result.checks_us[mode]:.2f} us",
                 "",
                 None,
-                "snapshot, version, cap, chain key, cancel, context",
+                "snapshot, version, cap, new-params check, cancel, context",
             )
         )
     return rows
@@ -656,6 +656,9 @@ def main(argv: list[str] | None = None) -> int:
         if ours is not None:
             log("per-token overhead microbenchmark...")
             rows += overhead_rows(ours)
+            from tests.bench.chain import chain_rows
+
+            rows += chain_rows(ours.engine)
             ours.engine.close()
             del ours
             gc.collect()

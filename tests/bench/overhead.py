@@ -5,7 +5,7 @@
   top_n = N minus the same at top_n = 0. What remains at top_n = 0 is everything else the loop does
   per token in Python (sampling call, text decoding, the TokenEvent, the checks).
 - Parameter checks: the reads and comparisons the loop does around each token (LiveParams
-  snapshot, version bookkeeping, the max-tokens cap, the sampler-chain key compare, cancel and
+  snapshot, version bookkeeping, the max-tokens cap, the new-parameters check, cancel and
   context checks), the same statements as the loop in ``tui/engine/llama_engine.py``.
 """
 
@@ -50,12 +50,10 @@ class Overhead:
 
 def _param_checks(reply: Any, live: Any, cancel: threading.Event, n_ctx: int) -> Callable[[], object]:
     """The loop's per-token parameter statements (llama_engine._Reply._loop), as one callable."""
-    from tui.engine.llama_engine import _ChainKey
-
     tokens = reply.tokens
     versions = reply.versions
     llm = reply.engine._llm
-    state: dict[str, Any] = {"key": None}
+    state: dict[str, Any] = {"params": None}
 
     def checks() -> object:
         version, params = live.snapshot()
@@ -63,20 +61,8 @@ def _param_checks(reply: Any, live: Any, cancel: threading.Event, n_ctx: int) ->
             versions[version] = params
         if len(tokens) >= params.max_new_tokens:
             return None
-        greedy = params.is_greedy
-        if not greedy:
-            seed = params.seed if params.seed >= 0 else reply.seed
-            key = _ChainKey(
-                params.temperature,
-                params.top_k,
-                params.top_p,
-                params.min_p,
-                params.repeat_penalty,
-                params.repeat_last_n,
-                seed,
-            )
-            if key != state["key"]:
-                state["key"] = key
+        if params is not state["params"]:  # the chain is updated only for new parameters
+            state["params"] = params
         if params.stop:
             pass
         version, params = live.snapshot()

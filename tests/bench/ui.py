@@ -312,13 +312,14 @@ class UiResults:
 
 async def ui_section(runs: int, log: Callable[[str], None]) -> UiResults:
     """Interleaved rounds of: engine alone, app (empty chat), app (long chat), app with key presses."""
-    from tui.app import TokendialApp, load_config_for
+    from tui.app import TokendialApp
+    from tui.core.loading import load_config
     from tui.engine.llama_engine import load_engine
 
     results = UiResults()
     with tempfile.TemporaryDirectory(prefix="tokendial-bench-") as tmp:
         settings = bench_settings(Path(tmp))
-        real = load_engine(load_config_for(settings))
+        real = load_engine(load_config(settings))
         engine = BenchEngine(real)
         app = TokendialApp(settings, engine_factory=lambda _config: engine)
         hook = Hook(key_delays=results.key_delays)

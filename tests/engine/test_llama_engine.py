@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 from engine_helpers import GREEDY, run_reply, user
 
@@ -21,9 +19,8 @@ from tui.engine.events import (
     TokenEvent,
 )
 from tui.engine.live import LiveParams
-from tui.engine.llama_engine import LlamaEngine, _ChainKey, load_engine
+from tui.engine.llama_engine import LlamaEngine, load_engine
 from tui.engine.protocol import LoadConfig
-from tui.engine.sampling_math import step_distribution
 
 pytestmark = pytest.mark.real_model
 
@@ -223,50 +220,6 @@ def test_rebuilding_the_chain_keeps_the_repeat_penalty_history(engine: LlamaEngi
     assert tuple(ids) == plain.token_ids
 
 
-def test_reported_probabilities_match_the_chain(engine: LlamaEngine) -> None:
-    """p_final from numpy equals the probabilities llama.cpp's own chain draws from."""
-    import llama_cpp
-
-    history = engine.tokenize(" the sea, the sea and the waves of the sea")
-    run_reply(engine, FRANCE, replace_params(GREEDY, max_new_tokens=1))  # logits of the prompt's end
-    logits = engine._logits().copy()
-    grid = [
-        (0.8, 40, 0.95, 0.05, 1.1),
-        (1.5, 0, 0.9, 0.0, 1.3),
-        (0.7, 0, 1.0, 0.02, 1.0),
-        (1.0, 5, 1.0, 0.0, 2.0),
-        (1.2, 0, 1.0, 0.0, 1.1),
-    ]
-    for temperature, top_k, top_p, min_p, penalty in grid:
-        key = _ChainKey(temperature, top_k, top_p, min_p, penalty, 64, 1)
-        chain = engine._build_chain(key, history)
-        data = (llama_cpp.llama_token_data * logits.shape[0])()
-        view = np.ctypeslib.as_array(data)
-        view["id"] = np.arange(logits.shape[0])
-        view["logit"] = logits
-        array = llama_cpp.llama_token_data_array(data, logits.shape[0], -1, False)
-        llama_cpp.llama_sampler_apply(chain.sampler, ctypes.byref(array))
-        kept = {int(view["id"][i]): float(view["p"][i]) for i in range(array.size)}
-        step = step_distribution(
-            logits,
-            top_n=10,
-            greedy=False,
-            top_k=top_k,
-            top_p=top_p,
-            min_p=min_p,
-            temperature=temperature,
-            repeat_penalty=penalty,
-            history=history,
-            repeat_last_n=64,
-            extra_ids=list(kept)[:50],
-        )
-        for token, p in step.extra_p_final.items():
-            assert p == pytest.approx(kept[token], rel=1e-4, abs=1e-7)
-        for token, p, cut in zip(step.top_ids, step.top_p_final, step.top_cut_by, strict=True):
-            assert (token in kept) == (cut is None)
-            assert p == pytest.approx(kept.get(token, 0.0), rel=1e-4, abs=1e-7)
-
-
 def test_sampled_tokens_are_reported_with_their_probability(engine: LlamaEngine) -> None:
     _, tokens, _ = run_reply(engine, FRANCE, replace_params(SAMPLE, seed=3))
     for t in tokens:
@@ -376,23 +329,32 @@ def test_chain_fed_the_pool_draws_like_the_chain_fed_everything(engine: LlamaEng
     """The engine feeds a top-k chain only the pool that can survive; same draws as llama.cpp's
     own llama_sampler_sample over the whole vocabulary, draw after draw (same seed)."""
     import llama_cpp
+    from test_chain_exact import SEED, reference_chain
 
+    from tui.engine.chain import SamplerChain, chain_specs
     from tui.engine.sampling_math import chain_pool
 
     history = engine.tokenize(" the sea, the sea and the waves of the sea")
     run_reply(engine, FRANCE, replace_params(GREEDY, max_new_tokens=1))
     logits = engine._logits()
     for top_k, penalty in ((40, 1.1), (3, 1.5), (100, 1.0)):
-        key = _ChainKey(1.4, top_k, 0.97, 0.01, penalty, 64, 77)
-        ours, theirs = engine._build_chain(key, history), engine._build_chain(key, history)
+        params = SamplingParams(temperature=1.4, top_k=top_k, top_p=0.97, min_p=0.01, repeat_penalty=penalty)
+        ours = SamplerChain(llama_cpp, engine._vocab, engine._n_vocab, engine.n_ctx)
+        ours.update(chain_specs(params, seed=SEED, n_ctx=engine.n_ctx), history)
+        assert ours.pool_allowed()
+        theirs = reference_chain(engine, params, history)
         seen = list(history)
         drawn = []
         for _ in range(100):  # the pool follows the penalty history, as in the engine's loop
             pool = chain_pool(logits, top_k=top_k, history=seen, repeat_penalty=penalty, repeat_last_n=64)
             assert pool is not None and pool.shape[0] < 300
-            drawn.append(engine._draw(ours, logits, pool))
-            seen.append(drawn[-1][0])
-        reference = [llama_cpp.llama_sampler_sample(theirs.sampler, engine._llm.ctx, -1) for _ in range(100)]
+            step = ours.run(logits, pool, None)
+            ours.accept(step.token)
+            drawn.append((step.token, step.p))
+            seen.append(step.token)
+        reference = [llama_cpp.llama_sampler_sample(theirs, engine._llm.ctx, -1) for _ in range(100)]
+        ours.close()
+        llama_cpp.llama_sampler_free(theirs)
         assert [token for token, _ in drawn] == reference
         assert len(set(reference)) > 1  # the test would notice a different draw
         assert all(0.0 < p <= 1.0 for _, p in drawn)

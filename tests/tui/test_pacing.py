@@ -92,7 +92,7 @@ async def test_the_app_slows_redraws_and_token_messages_when_drawing_is_costly(t
     messages follow (fewer wake-ups of the UI thread); no token is lost or late in the records."""
     engine = FakeEngine(script=DEFAULT_SCRIPT * 6, delay_s=0.02)
     app = make_app(engine, tmp_path)
-    app.pacer = RedrawPacer(min_s=0.1, max_s=0.25, budget=0.0)
+    app.replies.pacer = RedrawPacer(min_s=0.1, max_s=0.25, budget=0.0)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
         assert app.engine_worker.batch_s == pytest.approx(0.03)

@@ -168,3 +168,38 @@ async def test_real_model_escape_cancels_and_keeps_the_partial_reply(
         assert done.text and app.history[-1].content == done.text
         message = list(app.chat_view.query(AssistantMessage))[-1]
         assert f"cancelled after {done.generated} tokens" in str(message.query_one(".badge", Static).render())
+
+
+async def test_real_model_context_gauge_counts_while_streaming_and_ends_at_n_ctx(
+    model_path: Path, tmp_path: Path
+) -> None:
+    """The gauge follows the reply as it streams, and a reply that fills the context shows n_ctx
+    (its last token was drawn but had no room: prompt + generated is n_ctx + 1)."""
+    settings = Settings(
+        model_path=model_path,
+        data_dir=tmp_path / "data",
+        n_ctx=256,
+        sampling=SamplingParams(mode=SamplingMode.GREEDY, max_new_tokens=1000),
+    )
+    app = TokendialApp(settings, config_path=tmp_path / "config.toml")
+    seen: list[int] = []
+
+    def streaming_gauge() -> bool:
+        record = app.records.get(1)
+        if app.busy and record is not None and record.events:
+            seen.append(app.status.context_used)
+        return not app.busy and record is not None and record.done is not None
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.model_state is ModelState.READY, "model loaded", LIMIT)
+        await send(pilot, "Write a very long essay about the history of Rome, with many sections.")
+        await wait_for(pilot, streaming_gauge, "reply finished", LIMIT * 3)
+        await reply_done(pilot)
+        done = app.records[1].done
+        assert done is not None and done.stop.kind is StopKind.CONTEXT_FULL
+        assert done.prompt_tokens + done.generated == 257
+        assert app.status.context_used == 256
+        assert "256/256" in str(app.status.render())
+        # While it streamed, the gauge counted up from the prompt (not only at the end).
+        live = [used for used in seen if used > 0]
+        assert live and min(live) > done.prompt_tokens - 1 and min(live) < 256

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -137,11 +138,105 @@ def _strftime_now(fmt: str) -> str:
     return datetime.now().strftime(fmt)
 
 
+SOURCE_GGUF = "gguf"
+SOURCE_OVERRIDE = "override"
+SOURCE_BUILTIN = "builtin"
+SOURCE_FALLBACK = "chatml-fallback"
+
+_FAMILY_TEMPLATES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("gemma", "gemma2", "gemma3", "gemma3n"), "gemma"),
+    (("phi3",), "phi3"),
+    (("phi4",), "phi4"),
+    (("qwen2", "qwen2moe", "qwen3", "qwen3moe", "qwen2vl"), "chatml"),
+    (("command-r", "cohere2"), "command-r"),
+    (("deepseek2",), "deepseek3"),
+    (("chatglm",), "chatglm4"),
+    (("granite", "granitemoe"), "granite"),
+    (("exaone",), "exaone3"),
+    (("minicpm",), "minicpm"),
+    (("smollm3",), "chatml"),
+)
+"""Architectures whose models all speak one built-in template (a proposal, never applied silently)."""
+LLAMA3_VOCAB = 128_256
+LLAMA2_VOCAB = 32_000
+
+
+@functools.cache
+def builtin_template_names() -> tuple[str, ...]:
+    """The names of llama.cpp's built-in chat templates (``chatml``, ``llama3``, ``gemma``...)."""
+    import llama_cpp
+
+    count = int(llama_cpp.llama_chat_builtin_templates(None, 0))
+    names = (ctypes.c_char_p * max(count, 1))()
+    llama_cpp.llama_chat_builtin_templates(names, count)
+    return tuple(name.decode("utf-8") for name in names[:count] if name)
+
+
+def suggest_builtin_template(architecture: str, n_vocab: int | None) -> str | None:
+    """The built-in template a model of this architecture most likely speaks, or None when unclear."""
+    arch = architecture.lower()
+    for family, name in _FAMILY_TEMPLATES:
+        if arch in family:
+            return name
+    if arch == "llama" and n_vocab == LLAMA3_VOCAB:
+        return "llama3"
+    if arch == "llama" and n_vocab == LLAMA2_VOCAB:
+        return "llama2"
+    return None
+
+
+class BuiltinChatFormatter:
+    """Renders a conversation with one of llama.cpp's built-in templates (``llama_chat_apply_template``)."""
+
+    def __init__(self, name: str, *, bos_token: str = "", eos_token: str = "") -> None:
+        if name not in builtin_template_names():
+            raise ChatTemplateError(
+                f"{name!r} is not one of llama.cpp's built-in chat templates "
+                f"({', '.join(builtin_template_names())})."
+            )
+        self.name = name
+        self.source = SOURCE_BUILTIN
+        self.template_text = name
+        self.bos_token = bos_token
+        self.eos_token = eos_token
+
+    @property
+    def label(self) -> str:
+        """Which template is in use, for the user."""
+        return f"built-in {self.name}"
+
+    def render(self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True) -> str:
+        """The prompt text for ``messages`` as llama.cpp's built-in template writes it."""
+        import llama_cpp
+
+        encoded = [(m.role.encode("utf-8"), m.content.encode("utf-8")) for m in messages]
+        chat = (llama_cpp.llama_chat_message * max(len(encoded), 1))()
+        for item, (role, content) in zip(chat, encoded, strict=False):
+            item.role = role
+            item.content = content
+        size = 2 * sum(len(role) + len(content) for role, content in encoded) + 1024
+        for _ in range(2):
+            buf = ctypes.create_string_buffer(size)
+            n = int(
+                llama_cpp.llama_chat_apply_template(
+                    self.name.encode("utf-8"), chat, len(encoded), add_generation_prompt, buf, size
+                )
+            )
+            if n < 0:
+                raise ChatTemplateError(
+                    f"llama.cpp's built-in template {self.name!r} refused the conversation."
+                )
+            if n <= size:
+                return buf.raw[:n].decode("utf-8", errors="replace")
+            size = n + 1
+        raise ChatTemplateError(f"llama.cpp's built-in template {self.name!r} gave no stable length.")
+
+
 class ChatFormatter:
     """Renders a conversation into the prompt text the model was trained on."""
 
     def __init__(self, template: str | None, *, bos_token: str, eos_token: str) -> None:
-        self.source = "gguf" if template else "chatml-fallback"
+        self.source = SOURCE_GGUF if template else SOURCE_FALLBACK
         self.template_text = template or CHATML_TEMPLATE
         self.bos_token = bos_token
         self.eos_token = eos_token
@@ -161,14 +256,27 @@ class ChatFormatter:
         except jinja2.TemplateError as exc:
             raise ChatTemplateError(f"The chat template does not compile: {exc}") from None
 
+    @property
+    def label(self) -> str:
+        """Which template is in use, for the user."""
+        return {
+            SOURCE_GGUF: "the model's own template",
+            SOURCE_OVERRIDE: "chat_template setting (Jinja)",
+            SOURCE_FALLBACK: "ChatML (a guess: the model has no chat template)",
+        }.get(self.source, self.source)
+
     @classmethod
     def for_model(
         cls, gguf_template: str | None, override: str | None, *, bos_token: str, eos_token: str
-    ) -> ChatFormatter:
-        """The override if set, else the GGUF's template, else ChatML."""
+    ) -> ChatFormatter | BuiltinChatFormatter:
+        """The override if set (a built-in template's name, or Jinja text), else the GGUF's template,
+        else ChatML (``source`` then says it was a guess)."""
+        name = (override or "").strip()
+        if name and "{" not in name and "\n" not in name:
+            return BuiltinChatFormatter(name, bos_token=bos_token, eos_token=eos_token)
         formatter = cls(override or gguf_template, bos_token=bos_token, eos_token=eos_token)
         if override:
-            formatter.source = "override"
+            formatter.source = SOURCE_OVERRIDE
         return formatter
 
     def render(self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True) -> str:

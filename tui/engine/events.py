@@ -52,6 +52,8 @@ class StopReason:
         """A short human label, as shown on the stop badge."""
         match self.kind:
             case StopKind.EOS:
+                if self.token_text is None and self.message:  # a server said so without the token
+                    return f"end of sequence ({self.message})"
                 return f"end of sequence {self.token_text or ''}".rstrip()
             case StopKind.MAX_TOKENS:
                 return f"stopped at {self.generated}/{self.limit} tokens (max new tokens)"
@@ -74,6 +76,17 @@ class CutBy(StrEnum):
     TOP_K = "top_k"
     TOP_P = "top_p"
     MIN_P = "min_p"
+    BANNED = "banned"
+    """The logit bias bans it (bias -inf)."""
+    GRAMMAR = "grammar"
+    """The grammar (or JSON schema) does not allow it here."""
+    TOP_N_SIGMA = "top_n_sigma"
+    TYPICAL = "typ_p"
+    XTC = "xtc"
+    """XTC fired and removed it as one of the top choices."""
+    MIROSTAT = "mirostat"
+    TEMPERATURE = "temperature"
+    """Temperature 0 keeps only the arg-max."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +130,9 @@ class TokenEvent:
     """Version of the live parameters that produced this token."""
     elapsed_ms: float
     """Time spent on this token: decode of the previous token + sampling + candidates."""
+    stages: tuple[tuple[str, int], ...] = ()
+    """(stage, how many tokens it left) for each stage of the sampler chain, in order (empty when
+    candidates were not captured, or for events restored from a store that does not keep them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +141,9 @@ class PromptProgress:
 
     evaluated: int
     total: int
+    context: int = 0
+    """Tokens in the context once the prompt is evaluated (the prompt plus a branch's fixed tokens);
+    0 when the engine does not say. The status bar's context gauge counts on from it while a reply streams."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +153,8 @@ class PromptTrimmed:
     dropped_messages: int
     prompt_tokens: int
     n_ctx: int
+    dropped_tokens: int = 0
+    """Text completion: how many of the text's first tokens were dropped (messages stay 0)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,10 +232,16 @@ class ModelInfo:
     layers_total: int | None
     warnings: tuple[str, ...] = ()
     """Loud warnings for the user, e.g. GPU layers asked for but the build can't offload."""
+    server: str | None = None
+    """host:port of the server running the model (``backend`` then names the kind); None = in process."""
+    chat_template_label: str = ""
+    """Which chat template is in use, for the user ("the model's own template", "built-in llama3"...)."""
 
     @property
     def gpu_label(self) -> str:
-        """ "GPU 31/31" or "CPU"."""
+        """ "GPU 31/31", "CPU", or for a served model its backend and server ("llama-server host:8080")."""
+        if self.server:
+            return f"{self.backend} {self.server}"
         if self.gpu_layers_offloaded:
             return f"GPU {self.gpu_layers_offloaded}/{self.layers_total or '?'}"
         return "CPU"

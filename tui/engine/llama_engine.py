@@ -1,10 +1,11 @@
 """The real engine: our own token loop on llama-cpp-python's low-level API.
 
-Per token: read the live parameters (one attribute read), rebuild the sampler chain only when
-they changed (keeping the repeat-penalty history), take the arg-max (greedy) or let llama.cpp's
-chain draw (penalties -> top-k -> top-p -> min-p -> temperature -> dist), then compute the top-N
-candidates with numpy on the same logits (see ``sampling_math``), decode the token's bytes
-incrementally as UTF-8, check the stop rules, and evaluate the token.
+Per token: read the live parameters (one attribute read), update the sampler chain only when
+they changed (stages whose own settings did not change keep their state; see ``chain``), compute
+the top-N candidates by raw logit with numpy (see ``sampling_math``), run llama.cpp's chain stage
+by stage (which stage cut each candidate, the survivors of each, the probabilities after the
+whole chain, the draw), decode the token's bytes incrementally as UTF-8, check the stop rules,
+and evaluate the token.
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from settings.sampling import SEED_MAX, SamplingParams
+from tui.engine.chain import GrammarDeadEnd, SamplerChain, chain_specs
 from tui.engine.chat_format import ChatFormatter, ChatTemplateError, with_system_prompt
 from tui.engine.events import (
     Candidate,
     ChatMessage,
+    CutBy,
     EngineError,
     EngineEvent,
     ModelInfo,
@@ -45,25 +47,10 @@ from tui.engine.sampling_math import StepDistribution, chain_pool, step_distribu
 
 PIECE_BUFFER_BYTES = 256
 """Token text buffer (llama-cpp-python's own 32-byte one drops long tokens)."""
-_SEED_STEP = 0x9E3779B1
-"""Rebuilding the chain mid-reply reseeds it with seed + k * this (deterministic, not a replay)."""
 
 
 class PromptTooLong(EngineError):
     """Even the last user message alone does not fit the context."""
-
-
-@dataclass(frozen=True, slots=True)
-class _ChainKey:
-    """The parameters the llama.cpp sampler chain is built from."""
-
-    temperature: float
-    top_k: int
-    top_p: float
-    min_p: float
-    repeat_penalty: float
-    repeat_last_n: int
-    seed: int
 
 
 class LlamaEngine:
@@ -79,6 +66,7 @@ class LlamaEngine:
         self.formatter = ChatFormatter.for_model(
             loaded.chat_template, config.chat_template, bos_token=loaded.bos_text, eos_token=loaded.eos_text
         )
+        self._info = dataclasses.replace(self._info, chat_template_label=self.formatter.label)
         self._bos_text = loaded.bos_text
         self._vocab = self._llm._model.vocab
         self._n_vocab = int(self._llm.n_vocab())
@@ -88,11 +76,6 @@ class LlamaEngine:
         self.system_prompt: str | None = config.system_prompt
         """Prepended when the conversation has no system message."""
         self._buf = ctypes.create_string_buffer(PIECE_BUFFER_BYTES)
-        # What the sampler chain is fed: a llama_token_data array over the whole vocabulary
-        # (id, logit, p), filled from numpy; usually only its first few hundred entries.
-        self._cand_data = (llama_cpp.llama_token_data * self._n_vocab)()
-        self._cand_view = np.ctypeslib.as_array(self._cand_data)
-        self._all_ids = np.arange(self._n_vocab, dtype=np.int32)
         self._logits_addr: int | None = None
         self._logits_view: np.ndarray = np.empty(0, dtype=np.float32)
         self._one_token = (llama_cpp.llama_token * 1)()
@@ -152,14 +135,17 @@ class LlamaEngine:
         cancel: threading.Event,
         *,
         continue_from: Sequence[int] = (),
+        raw: bool = False,
     ) -> Iterator[EngineEvent]:
         """Generate the assistant's reply; always ends with exactly one ReplyDone, never raises.
 
         ``continue_from``: reply tokens already fixed (branching). They are evaluated (reusing
         the KV cache) but not re-emitted; TokenEvent indexes, ``max_new_tokens`` and the final
         text/token_ids count the whole reply, these tokens included.
+        ``raw``: text completion: the messages' texts joined are the prompt, as is (no chat
+        template, no system prompt), and the reply continues it.
         """
-        reply = _Reply(self, live, cancel, list(continue_from))
+        reply = _Reply(self, live, cancel, list(continue_from), raw=raw)
         try:
             yield from reply.run(messages)
         except Exception as exc:  # the promise: errors become a stop reason, never an exception
@@ -198,32 +184,6 @@ class LlamaEngine:
             self._logits_view = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
             self._logits_addr = address
         return self._logits_view
-
-    def _draw(self, chain: Any, logits: np.ndarray, pool: np.ndarray | None) -> tuple[int, float]:
-        """Let the chain pick a token from ``pool`` (or the whole vocabulary): (token, its p).
-
-        A top-k chain fed the pool draws exactly as one fed the whole vocabulary (the pool
-        holds every token top-k can keep), at a fraction of the cost. The p returned is the
-        probability the chain's final distribution gave the token.
-        """
-        lib = self._lib
-        if pool is None:
-            size = self._n_vocab
-            self._cand_view["id"] = self._all_ids
-            self._cand_view["logit"] = logits
-        else:
-            size = pool.shape[0]
-            view = self._cand_view[:size]
-            view["id"] = pool
-            view["logit"] = logits[pool]
-        array = lib.llama_token_data_array(self._cand_data, size, -1, False)
-        lib.llama_sampler_apply(chain.sampler, ctypes.byref(array))
-        if not 0 <= array.selected < array.size:
-            raise EngineError("the sampler chain selected no token")
-        chosen = array.data[array.selected]
-        token, p = int(chosen.id), float(chosen.p)
-        lib.llama_sampler_accept(chain.sampler, token)
-        return token, p
 
     def _decode_one(self, token: int) -> None:
         """Evaluate one token at the next position (what ``Llama.eval`` does, minus its overhead)."""
@@ -278,30 +238,42 @@ class LlamaEngine:
             )
         return tokens, dropped
 
-    def _build_chain(self, key: _ChainKey, history: Sequence[int]) -> Any:
-        from llama_cpp._internals import LlamaSampler
-
-        chain = LlamaSampler()  # type: ignore[no-untyped-call]
-        if key.repeat_penalty != 1.0 and key.repeat_last_n > 0:
-            chain.add_penalties(self._n_vocab, key.repeat_last_n, key.repeat_penalty, 0.0, 0.0)
-            for token in history[-key.repeat_last_n :]:  # keep the penalty history across a rebuild
-                chain.accept(token)
-        if key.top_k > 0:
-            chain.add_top_k(key.top_k)
-        if key.top_p < 1.0:
-            chain.add_top_p(key.top_p, 1)
-        if key.min_p > 0.0:
-            chain.add_min_p(key.min_p, 1)
-        chain.add_temp(key.temperature)
-        chain.add_dist(key.seed)
-        return chain
+    def _fit_raw(
+        self, messages: Sequence[ChatMessage], extra: int, params: SamplingParams
+    ) -> tuple[list[int], int]:
+        """Text completion: the joined texts as tokens (BOS as the model wants, special tokens as
+        plain text); when too long, the oldest tokens are dropped. Returns (tokens, dropped)."""
+        text = "".join(message.content for message in messages if message.role != "system")
+        tokens: list[int] = self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+        if not tokens:
+            raise PromptTooLong("There is no text to continue.", "Write the start of a text first.")
+        reserve = min(params.max_new_tokens, self._n_ctx // 4)
+        room = self._n_ctx - extra - reserve
+        if len(tokens) <= room:
+            return tokens, 0
+        if room < 1:
+            raise PromptTooLong(
+                f"The text is too long for the context: {len(tokens) + extra} tokens, and the context "
+                f"holds {self._n_ctx} (n_ctx) with room needed for the continuation.",
+                "Shorten the text or raise n_ctx.",
+            )
+        return tokens[len(tokens) - room :], len(tokens) - room
 
 
 class _Reply:
     """The state of one reply being generated."""
 
-    def __init__(self, engine: LlamaEngine, live: LiveParams, cancel: threading.Event, fixed: list[int]):
+    def __init__(
+        self,
+        engine: LlamaEngine,
+        live: LiveParams,
+        cancel: threading.Event,
+        fixed: list[int],
+        *,
+        raw: bool = False,
+    ) -> None:
         self.engine = engine
+        self.raw = raw
         self.live = live
         self.cancel = cancel
         self.fixed = fixed
@@ -346,13 +318,16 @@ class _Reply:
         self.versions[version] = params
         self.seed = params.seed if params.seed >= 0 else random.SystemRandom().randint(0, SEED_MAX)
 
+        fit = engine._fit_raw if self.raw else engine._fit
         try:
-            prompt, dropped = engine._fit(messages, len(self.fixed), params)
+            prompt, dropped = fit(messages, len(self.fixed), params)
         except (PromptTooLong, ChatTemplateError) as exc:
             self._end(StopKind.ERROR, message=str(exc))
             return
         self.prompt_tokens = len(prompt)
-        if dropped:
+        if dropped and self.raw:
+            yield PromptTrimmed(0, len(prompt), engine.n_ctx, dropped_tokens=dropped)
+        elif dropped:
             yield PromptTrimmed(dropped_messages=dropped, prompt_tokens=len(prompt), n_ctx=engine.n_ctx)
 
         # The reply text so far (fixed tokens of a branch), decoded incrementally.
@@ -379,7 +354,7 @@ class _Reply:
                 return
             _eval(llm, chunk)
             done += len(chunk)
-            yield PromptProgress(evaluated=done, total=len(todo))
+            yield PromptProgress(evaluated=done, total=len(todo), context=len(full))
         self.prompt_ms = (time.perf_counter() - t0) * 1000.0
         yield from self._loop(decoder)
 
@@ -399,12 +374,18 @@ class _Reply:
         return common
 
     def _loop(self, decoder: codecs.IncrementalDecoder) -> Iterator[EngineEvent]:
+        engine = self.engine
+        chain = SamplerChain(engine._lib, engine._vocab, engine._n_vocab, engine.n_ctx)
+        try:
+            yield from self._tokens(decoder, chain)
+        finally:
+            chain.close()
+
+    def _tokens(self, decoder: codecs.IncrementalDecoder, chain: SamplerChain) -> Iterator[EngineEvent]:
         engine, llm, live, cancel = self.engine, self.engine._llm, self.live, self.cancel
         n_ctx = engine.n_ctx
         tokens = self.tokens
-        chain: Any = None
-        chain_key: _ChainKey | None = None
-        rebuilds = 0
+        chain_params: SamplingParams | None = None
         max_stop = 0
         token_start = time.perf_counter()
         while True:
@@ -417,40 +398,47 @@ class _Reply:
             if len(tokens) >= params.max_new_tokens:
                 self._end(StopKind.MAX_TOKENS, limit=params.max_new_tokens)
                 return
-            greedy = params.is_greedy
+            if params is not chain_params:
+                seed = params.seed if params.seed >= 0 else self.seed
+                try:
+                    chain.update(chain_specs(params, seed=seed, n_ctx=n_ctx), tokens)
+                except EngineError as exc:
+                    self._end(StopKind.ERROR, message=str(exc))
+                    return
+                chain_params = params
             logits = engine._logits()
-            step = self._step(params, greedy, logits) if engine.top_n > 0 else None
-            if greedy:
+            step = self._step(params, logits) if engine.top_n > 0 else None
+            greedy_fast = params.is_greedy and len(chain.specs) == 1  # nothing but the arg-max
+            if greedy_fast:
                 token = int(np.argmax(logits))
                 p_final = 1.0
-                chain_key = None  # back to sampling later: rebuild with these tokens in the history
-            else:
-                seed = params.seed if params.seed >= 0 else self.seed
-                key = _ChainKey(
-                    params.temperature,
-                    params.top_k,
-                    params.top_p,
-                    params.min_p,
-                    params.repeat_penalty,
-                    params.repeat_last_n,
-                    seed,
-                )
-                if key != chain_key:
-                    reseed = (seed + rebuilds * _SEED_STEP) % (SEED_MAX + 1)
-                    chain = engine._build_chain(dataclasses.replace(key, seed=reseed), tokens)
-                    chain_key = key
-                    rebuilds += 1
                 if step is not None:
-                    pool = step.chain_pool
-                else:
-                    pool = chain_pool(
-                        logits,
-                        top_k=params.top_k,
-                        history=tokens,
-                        repeat_penalty=params.repeat_penalty,
-                        repeat_last_n=params.repeat_last_n,
+                    step = _greedy_step(step, token)
+                chain.accept(token)
+            else:
+                pool = None
+                if chain.pool_allowed():
+                    pool = step.chain_pool if step is not None else None
+                    if pool is None:
+                        pool = chain_pool(
+                            logits,
+                            top_k=params.top_k,
+                            history=tokens,
+                            repeat_penalty=_any_penalty(params),
+                            repeat_last_n=params.repeat_last_n,
+                        )
+                watched = np.asarray(step.top_ids, dtype=np.intp) if step is not None else None
+                try:
+                    result = chain.run(logits, pool, watched)
+                except GrammarDeadEnd as exc:
+                    self._end(StopKind.ERROR, message=exc.message)
+                    return
+                token, p_final = result.token, result.p
+                chain.accept(token)
+                if step is not None:
+                    step = dataclasses.replace(
+                        step, top_p_final=result.p_final, top_cut_by=result.cut_by, stages=result.survivors
                     )
-                token, p_final = engine._draw(chain, logits, pool)
 
             if engine._is_eog(token):
                 self._end(StopKind.EOS, token_id=token, token_text=engine.token_text(token))
@@ -489,17 +477,19 @@ class _Reply:
             token_start = time.perf_counter()
             engine._decode_one(token)
 
-    def _step(self, params: SamplingParams, greedy: bool, logits: np.ndarray) -> StepDistribution:
-        """Top-N candidates, their probabilities and who cut them, for this step."""
+    def _step(self, params: SamplingParams, logits: np.ndarray) -> StepDistribution:
+        """Top-N candidates by raw logit, their raw probabilities and the entropy, for this step
+        (what the chain did to them is filled in from the chain's own run)."""
+        pool_k = params.top_k if not params.is_greedy and params.mirostat == 0 else 0
         return step_distribution(
             logits,
             top_n=self.engine.top_n,
-            greedy=greedy,
-            top_k=params.top_k,
-            top_p=params.top_p,
-            min_p=params.min_p,
-            temperature=params.temperature,
-            repeat_penalty=params.repeat_penalty,
+            greedy=pool_k <= 0,
+            top_k=pool_k,
+            top_p=1.0,
+            min_p=0.0,
+            temperature=1.0,
+            repeat_penalty=_any_penalty(params),
             history=self.tokens,
             repeat_last_n=params.repeat_last_n,
         )
@@ -545,7 +535,26 @@ class _Reply:
             entropy=entropy,
             params_version=version,
             elapsed_ms=(time.perf_counter() - token_start) * 1000.0,
+            stages=step.stages if step is not None else (),
         )
+
+
+def _any_penalty(params: SamplingParams) -> float:
+    """A repeat penalty other than 1 whenever any penalty is on (so the top-k pool holds every
+    penalised token; the value itself is not used for the draw)."""
+    if params.repeat_penalty != 1.0:
+        return params.repeat_penalty
+    return 2.0 if params.frequency_penalty != 0.0 or params.presence_penalty != 0.0 else 1.0
+
+
+def _greedy_step(step: StepDistribution, token: int) -> StepDistribution:
+    """The step's candidates under a plain arg-max: the token kept, every other one cut."""
+    return dataclasses.replace(
+        step,
+        top_p_final=[1.0 if t == token else 0.0 for t in step.top_ids],
+        top_cut_by=[None if t == token else CutBy.GREEDY for t in step.top_ids],
+        stages=(("greedy", 1),),
+    )
 
 
 def _eval(llm: Any, tokens: Sequence[int]) -> None:

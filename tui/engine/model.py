@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from settings.config import N_CTX_STEP
 from tui.engine.events import ModelInfo, ModelLoadError
 
 GGUF_MAGIC = b"GGUF"
 GGUF_HEADER_SIZE = 24
 """magic (4) + version (4) + tensor count (8) + metadata count (8)."""
 SUPPORTED_GGUF_VERSIONS = (2, 3)
-N_CTX_STEP = 256
-"""llama.cpp rounds the context size up to a multiple of this."""
 
 # ggml log levels (llama-cpp-python's own map is stale): 1 debug, 2 info, 3 warn, 4 error, 5 continue
 LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_CONT = 1, 2, 3, 4, 5

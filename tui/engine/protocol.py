@@ -23,7 +23,8 @@ class LoadConfig:
     n_threads: int | None = None
     """None = llama.cpp's default."""
     chat_template: str | None = None
-    """Jinja chat template overriding the GGUF's own."""
+    """Overrides the GGUF's own chat template: Jinja text, or the name of a llama.cpp built-in
+    template (``chatml``, ``llama3``, ``gemma``...)."""
     top_n: int = 10
     """How many candidates each TokenEvent carries (0 = no candidate capture)."""
     system_prompt: str | None = None
@@ -52,6 +53,7 @@ class ChatEngine(Protocol):
         cancel: threading.Event,
         *,
         continue_from: Sequence[int] = (),
+        raw: bool = False,
     ) -> Iterator[EngineEvent]:
         """Generate the assistant's reply to ``messages``.
 
@@ -60,6 +62,11 @@ class ChatEngine(Protocol):
         StopReason of kind ERROR, never an exception). ``live`` is read before every token.
         ``continue_from``: token ids already fixed at the start of the reply (branching);
         they are evaluated (reusing the KV cache) but not re-emitted.
+        ``raw`` (text completion): no chat template and no system prompt; the prompt is the
+        messages' contents joined as they are, tokenized as plain text (the model's BOS first if it
+        wants one), and the reply continues that text. The same token loop, events and stop rules
+        apply. When the text does not fit, its oldest tokens are dropped (PromptTrimmed with
+        ``dropped_tokens``).
         """
         ...
 

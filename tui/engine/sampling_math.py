@@ -264,6 +264,8 @@ class StepDistribution:
     """With top-k on: token ids holding every token the samplers can keep (the top ones by raw
     logit plus every penalized one), so a sampler chain fed only these draws exactly as if fed
     the whole vocabulary. None when the chain needs the whole vocabulary."""
+    stages: tuple[tuple[str, int], ...] = ()
+    """(stage, how many tokens it left) for each stage of the chain that ran (engine only)."""
 
     def p_raw_of(self, logit: float) -> float:
         """Raw probability of a token with this raw logit."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from settings.sampling import SamplingParams
+from settings.sampling import SamplerName, SamplingParams
 from tui.engine.events import Candidate, CutBy, TokenEvent
 from tui.engine.sampling_math import TOP_P_TOLERANCE, FilterResult, apply_samplers
 
@@ -34,19 +34,67 @@ class WhatIfParams:
     greedy: bool = False
     repeat_penalty: float = 1.0
     """Applied to the token ids passed as ``penalized`` (greedy mode ignores it, like the engine)."""
+    unknown: tuple[str, ...] = ()
+    """Samplers in force that the stored top N cannot recompute (typical-p needs the whole
+    vocabulary's entropy, XTC and mirostat are random or stateful, DRY and frequency penalties
+    need the history's counts, a ban or grammar moves mass we can't see): the what-if leaves them
+    out and says so rather than guessing."""
 
     @classmethod
     def of(cls, params: SamplingParams) -> WhatIfParams:
         """The what-if settings equal to ``params``."""
         return cls(
             params.temperature, params.top_k, params.top_p, params.min_p, params.is_greedy,
-            params.repeat_penalty if params.repeat_last_n > 0 else 1.0,
+            params.repeat_penalty if params.repeat_last_n > 0 else 1.0, unknown_samplers(params),
         )  # fmt: skip
 
     @property
     def is_greedy(self) -> bool:
         """True when only the arg-max survives (greedy, or temperature 0)."""
         return self.greedy or self.temperature <= 0.0
+
+
+def unknown_samplers(params: SamplingParams) -> tuple[str, ...]:
+    """The samplers on in ``params`` that a what-if on the stored top N cannot recompute."""
+    p = params
+    sampling = not p.is_greedy
+    names: list[str] = []
+    if sampling and p.mirostat:
+        names.append("mirostat")
+    if sampling and not p.mirostat:
+        names += [name for name, on in (
+            ("typical-p", p.typical_p < 1.0), ("top-n-sigma", p.top_n_sigma > 0.0),
+            ("XTC", p.xtc_probability > 0.0), ("dynamic temperature", p.dynatemp_range > 0.0),
+        ) if on]  # fmt: skip
+    if p.repeat_last_n != 0 and (p.presence_penalty or p.frequency_penalty):
+        names.append("presence/frequency penalty")
+    if p.dry_multiplier > 0.0:
+        names.append("DRY")
+    if p.logit_bias:
+        names.append("logit bias")
+    if p.has_constraint:
+        names.append("grammar")
+    if sampling and not p.mirostat and _reordered(p):
+        names.append("sampler order")
+    return tuple(names)
+
+
+def _reordered(params: SamplingParams) -> bool:
+    """Whether the order of penalties, top-k, top-p, min-p and temperature differs from the
+    what-if's own (penalties -> top-k -> top-p -> min-p -> temperature) among those that are on."""
+    classic = [SamplerName.PENALTIES, SamplerName.TOP_K, SamplerName.TOP_P, SamplerName.MIN_P,
+               SamplerName.TEMPERATURE]  # fmt: skip
+    used = [s for s in params.samplers if s in classic]
+    on = {
+        SamplerName.PENALTIES: params.repeat_penalty != 1.0 and params.repeat_last_n != 0,
+        SamplerName.TOP_K: params.top_k > 0,
+        SamplerName.TOP_P: params.top_p < 1.0,
+        SamplerName.MIN_P: params.min_p > 0.0,
+        SamplerName.TEMPERATURE: True,
+    }
+    missing = [s for s in classic if on[s] and s not in used]
+    active = [s for s in used if on[s]]
+    return bool(missing) or active != [s for s in classic if on[s]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +342,7 @@ def what_if(
             # Lifted tokens past the top N may join the survivors: no cut is sure.
             uncertain = [u or code != 0 for u, code in zip(uncertain, result.cut_code.tolist(), strict=True)]
             exact = False
-    exact = exact and order_known
+    exact = exact and order_known and not params.unknown
     if outside is not None and not params.is_greedy:
         # Its rank past the top N is unknown: kept by top-k (k > N) or past an unreached top-p
         # only "as far as known"; and if it survives, the survivors go on past the top N.

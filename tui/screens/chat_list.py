@@ -20,6 +20,7 @@ from textual.widgets.option_list import Option
 
 from tui.screens.confirm import ConfirmScreen
 from tui.store import ChatStore, ChatSummary, StoreError
+from tui.store.leases import Holder
 from tui.widgets.safe_text import clean, one_line
 
 LIST_LIMIT = 500
@@ -31,12 +32,18 @@ def describe_store_error(error: StoreError) -> str:
     return f"{error.message}\n{error.hint}".strip()
 
 
-def chat_option(summary: ChatSummary) -> Option:
-    """One chat as a row of the list: title, date and size, then the matching text or first prompt."""
+OPEN_ELSEWHERE = "open in another window"
+
+
+def chat_option(summary: ChatSummary, elsewhere: Holder | None = None) -> Option:
+    """One chat as a row of the list: title, date and size (and whether another window is writing
+    it), then the matching text or first prompt."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(one_line(summary.title, 200), style="bold")  # titles come from prompts and imported files
     when = summary.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
     text.append(f"  {when} · {summary.message_count} messages", style="dim")
+    if elsewhere is not None:
+        text.append(f"  ● {OPEN_ELSEWHERE}", style="bold #ffb300")
     if summary.snippet and summary.snippet != summary.title:
         text.append("\n  " + one_line(summary.snippet, 300), style="italic dim")
     return Option(text, id=f"chat-{summary.id}")
@@ -116,6 +123,8 @@ class ChatListScreen(ModalScreen[int | None]):
         self.store = store
         self.current_chat = current_chat
         self.summaries: list[ChatSummary] = []
+        self.open_elsewhere: dict[int, Holder] = {}
+        """Chats another running tokendial is writing (marked in the list)."""
 
     def compose(self) -> ComposeResult:
         """Search box, the list, an empty-state line and the keys."""
@@ -146,14 +155,17 @@ class ChatListScreen(ModalScreen[int | None]):
 
     def refresh_list(self, keep: int | None = None) -> None:
         """Reload the chats matching the search (highlighting ``keep`` or the current chat)."""
+        elsewhere: dict[int, Holder] = {}
         try:
             self.summaries = self.store.list_chats(search=self.search, limit=LIST_LIMIT)
+            elsewhere = self.store.chats_open_elsewhere()
         except StoreError as error:
             self.summaries = []
             self.notify(describe_store_error(error), title="Chats", severity="error", timeout=10)
+        self.open_elsewhere = elsewhere
         options = self.options
         options.clear_options()
-        options.add_options([chat_option(s) for s in self.summaries])
+        options.add_options([chat_option(s, elsewhere.get(s.id)) for s in self.summaries])
         empty = self.query_one("#chat-list-empty", Static)
         if self.summaries:
             empty.update(

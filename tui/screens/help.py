@@ -1,7 +1,8 @@
-"""The help screen: what each sampling parameter does, in a sentence, and the keys."""
+"""The help screen: what each sampling parameter does, in a sentence, and the keys (the command table's)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -9,6 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
+
+from tui.commands import current_keys, help_keys_markdown
 
 HELP_TEXT = """\
 # How the next token is picked
@@ -24,13 +27,24 @@ is drawn from what is left.
 | **top-k** | Keeps only the k most likely tokens and drops the rest (0 = off). |
 | **top-p** | Keeps the smallest set of top tokens whose probabilities add up to p (a cumulative mass). |
 | **min-p** | Drops every token less likely than min-p times the most likely one (0 = off). |
+| **typical-p** | Keeps the tokens whose surprise is closest to the average, up to a mass p (1 = off). |
+| **top-n-sigma** | Keeps only tokens whose score is within n standard deviations of the best one (0 = off). |
+| **XTC** | Now and then removes every likely token but the least likely of them: no obvious choice. |
 | **repeat penalty** | Makes tokens already used in the last 64 tokens less likely (1 = off). |
+| **presence / frequency** | Lower a recent token's score: once (presence), or once per use (frequency). |
+| **DRY** | Penalises a token that would continue a phrase the reply already repeated, more for longer ones. |
+| **dynamic temperature** | Raises the temperature when the model is unsure, lowers it when sure (± range). |
+| **mirostat** | Aims for a steady level of surprise (tau) and replaces the other cut-off samplers while on. |
+| **logit bias** | Adds a fixed amount to one token's score; a ban (-inf) means it can never be picked. |
+| **grammar / JSON schema** | Only tokens that keep the reply inside the grammar (or schema) may be picked. |
+| **order** | The samplers run top to bottom: each one only sees what the ones above it left. |
 | **max new tokens** | A cap on the reply's length, not a target: the reply stops there even mid-sentence. |
 | **seed** | Fixes the random draws so a reply can be reproduced; -1 picks a new seed each time. |
 | **stop strings** | The reply ends as soon as one of them appears (comma-separated, `\\n` for a new line). |
 
 A change in the panel applies from the **next token** of the reply being written; the token view
-marks the spot with ⚙.
+marks the spot with ⚙. Greedy mode still applies the logit bias, the grammar and the penalties,
+then takes the most likely token that is left.
 
 # Why a reply stopped
 
@@ -43,31 +57,9 @@ marks the spot with ⚙.
 | ✕ CANCELLED | You pressed Esc; the partial reply is kept. |
 | ! ERROR | Generation failed; the message says why. |
 
-# Keys
+"""
 
-| Key | Action |
-|---|---|
-| Enter / ctrl+j | send the prompt / new line in the prompt |
-| Esc | cancel the reply being generated |
-| ctrl+t | switch between the chat and the token view |
-| ctrl+o | colour tokens by probability |
-| ←/→, home/end, click (token view) | select a token |
-| i (token view) | open the token inspector: the candidates behind the selected token |
-| u (token view) | jump to the token the model was least sure of |
-| click the strip (token view) | select that token (the sparkline: p at T=1 per token, red = unsure) |
-| b (inspector) | branch: continue the reply from the highlighted candidate (the old continuation is kept) |
-| shift+←/→ (token view) | the tokens of the previous / next reply, to inspect or branch an earlier one |
-| [ / ] | previous / next branch of the last reply |
-| ctrl+r | regenerate the last reply with the current parameters |
-| ctrl+l | edit and resend the last prompt |
-| ctrl+n | new chat |
-| ctrl+g | greedy on/off |
-| f4 | go to the sampling panel (↑/↓ step a value, PgUp/PgDn a big step, Enter applies a typed one) |
-| f2 | load another model |
-| f3 | saved chats: open, rename, delete, search, export |
-| ctrl+p | command palette (every action) |
-| f1 | this help |
-
+BRANCH_NOTE = """\
 Branching from an **earlier** reply (not the last) asks first, then **removes the turns after it** from
 the chat for good: they answered the old reply, so they are not kept (the old reply itself stays as a
 branch). Export the chat first to keep a copy.
@@ -83,7 +75,13 @@ class HelpScreen(ModalScreen[None]):
         Binding("q", "dismiss", "Close", show=False, id="help.close_q", tooltip="Close the help"),
     ]
 
+    def __init__(self, keys: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self._keys = keys if keys is not None else current_keys({})
+        """Binding id -> its key now (the keymap applied), for the key list."""
+
     def compose(self) -> ComposeResult:
-        """The help text in a scrollable box."""
+        """The help text in a scrollable box; the key list from the command table."""
+        text = f"{HELP_TEXT}\n# Keys\n\n{help_keys_markdown(self._keys)}\n\n{BRANCH_NOTE}"
         with VerticalScroll(id="help-box"):
-            yield Markdown(HELP_TEXT, open_links=False)
+            yield Markdown(text, open_links=False)

@@ -1,13 +1,16 @@
-"""Pick another model: the GGUF files in the models folder, or a path typed in.
+"""Pick another model: the model library (every GGUF found, with its card), or a path typed in.
 
 Reachable with F2 and from the command palette, and offered when a model fails to load, so a
-bad ``model_path`` never leaves the user stuck. File names are shown as plain ``Text`` (a file
-called ``[@click=app.quit].gguf`` is just a name). The screen is dismissed with the chosen path,
-or None on Esc; the app checks and loads it.
+bad ``model_path`` never leaves the user stuck. The list is the library (models folder, extra
+folders, hub cache, llama.cpp, LM Studio, Ollama); the highlighted model's card is shown beside
+it, read from the GGUF header. Unusable entries are listed with the reason. File names are
+shown as plain ``Text`` (a file called ``[@click=app.quit].gguf`` is just a name). The screen is
+dismissed with the chosen path, or None on Esc; the app checks and loads it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -16,11 +19,13 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui.library.card import card_facts, card_line
+from tui.library.scan import Library, LibraryEntry, Location, default_locations, scan_library, shared_cards
 from tui.widgets.safe_text import clean, one_line
 
 LIST_LIMIT = 200
@@ -49,48 +54,78 @@ def find_gguf_files(folder: Path) -> ModelFiles:
     return ModelFiles(folder, tuple(files[:LIST_LIMIT]), problem)
 
 
-def _size(path: Path) -> str:
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return "?"
-    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
-
-
-def model_option(path: Path, folder: Path, current: Path | None) -> Option:
-    """One file as a list row: its name under the folder, its size, and a mark on the current model."""
-    try:
-        name = str(path.relative_to(folder))
-    except ValueError:
-        name = str(path)
+def entry_option(entry: LibraryEntry, current: Path | None, n_ctx: int) -> Option:
+    """One library entry as a list row: its name, a mark on the current model, its card in a line
+    (or why it can't be used)."""
+    is_current = current is not None and entry.path == current
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(one_line(name, 90), style="bold" if path == current else "")
-    text.append(f"  {_size(path)}", style="dim")
-    if path == current:
+    text.append(one_line(entry.label, 90), style="bold" if is_current else "")
+    if is_current:
         text.append("  (current)", style="italic")
-    return Option(text)
+    text.append(f"  {entry.source}", style="dim")
+    text.append("\n  ")
+    if entry.card is not None and entry.problem is None:
+        text.append(one_line(card_line(entry.card, n_ctx), 120), style="dim")
+    else:
+        text.append(one_line(f"unusable: {entry.problem or '?'}", 120), style="italic")
+    return Option(text, disabled=False)
+
+
+def card_text(entry: LibraryEntry | None, n_ctx: int) -> Text:
+    """The highlighted entry's card (every fact on its own line)."""
+    text = Text()
+    if entry is None:
+        return text
+    text.append(one_line(entry.label, 200) + "\n", style="bold")
+    text.append(one_line(f"{entry.source}: {entry.path}", 300) + "\n", style="dim")
+    if entry.card is None or entry.problem:
+        text.append(one_line(f"Can't be used: {entry.problem or '?'}", 300), style="italic")
+        return text
+    for name, value in card_facts(entry.card, n_ctx):
+        style = "bold" if name == "chat template" and not entry.card.has_chat_template else ""
+        text.append(f"{name:>16}  ", style="dim")
+        text.append(one_line(value, 200) + "\n", style=style)
+    return text
 
 
 class ModelPickerScreen(ModalScreen[Path | None]):
-    """Choose a GGUF file from the models folder or type a path; dismissed with it, or None on Esc."""
+    """Choose a model from the library or type a path; dismissed with it, or None on Esc."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="model_picker.cancel", tooltip="Keep the current model"),
     ]
 
-    def __init__(self, models_dir: Path, current: Path | None = None) -> None:
+    def __init__(
+        self,
+        models_dir: Path,
+        current: Path | None = None,
+        *,
+        library_dirs: Sequence[Path] = (),
+        n_ctx: int = 2048,
+        locations: Sequence[Location] | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
         super().__init__(id="model-picker")
-        self.models = find_gguf_files(models_dir)
+        self.models_dir = models_dir
         self.current = current
+        self.n_ctx = n_ctx
+        where = list(locations) if locations is not None else default_locations(models_dir, library_dirs)
+        self.library: Library = scan_library(where, shared_cards(data_dir))
+        self.entries = self.library.entries[:LIST_LIMIT]
 
     def compose(self) -> ComposeResult:
-        """The title, the files found, a path input and the keys."""
+        """The title, the library beside the highlighted model's card, a path input and the keys."""
         with Vertical(classes="dialog"):
             yield Label("Load another model", classes="dialog-title")
-            options = [model_option(path, self.models.folder, self.current) for path in self.models.files]
-            yield OptionList(*options, id="model-files")
-            if self.models.problem:
-                yield Static(Text(one_line(self.models.problem, 200), style="italic"), id="model-files-note")
+            with Horizontal(id="model-library"):
+                options = [entry_option(entry, self.current, self.n_ctx) for entry in self.entries]
+                yield OptionList(*options, id="model-files")
+                yield Static(
+                    card_text(self.entries[0] if self.entries else None, self.n_ctx), id="model-card"
+                )
+            note = self._note()
+            if note:
+                yield Static(Text(note, style="italic"), id="model-files-note")
             yield Input(
                 clean(str(self.current)) if self.current else "",
                 placeholder="or type the path of a .gguf file and press Enter",
@@ -98,17 +133,38 @@ class ModelPickerScreen(ModalScreen[Path | None]):
             )
             yield Static("enter: load · tab: list / path · esc: cancel", classes="dialog-keys")
 
+    def _note(self) -> str:
+        lines = [one_line(note, 200) for note in self.library.notes[:4]]
+        if not self.entries:
+            lines.insert(
+                0, f"no .gguf files in {one_line(str(self.models_dir), 150)} or the other model stores"
+            )
+        if len(self.library.entries) > LIST_LIMIT:
+            lines.append(f"showing {LIST_LIMIT} of {len(self.library.entries)} models")
+        return "\n".join(lines)
+
     def on_mount(self) -> None:
         """Focus the list if it has files, else the path input."""
-        if self.models.files:
+        if self.entries:
             self.query_one(OptionList).focus()
         else:
             self.query_one(Input).focus()
 
+    @on(OptionList.OptionHighlighted, "#model-files")
+    def _file_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        if 0 <= event.option_index < len(self.entries):
+            entry = self.entries[event.option_index]
+            self.query_one("#model-card", Static).update(card_text(entry, self.n_ctx))
+
     @on(OptionList.OptionSelected, "#model-files")
     def _file_chosen(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.dismiss(self.models.files[event.option_index])
+        entry = self.entries[event.option_index]
+        if entry.card is not None and not entry.card.is_language_model:
+            self.notify(f"{one_line(entry.label, 80)}: {entry.problem}", severity="warning")
+            return
+        self.dismiss(entry.path)
 
     @on(Input.Submitted, "#model-path")
     def _path_typed(self, event: Input.Submitted) -> None:

@@ -9,6 +9,7 @@ from tui.store.errors import (
     StoreVersionError,
 )
 from tui.store.fingerprint import fingerprint_model
+from tui.store.opening import OpenedStore, default_db_path, move_aside, open_store
 from tui.store.records import (
     ChatSummary,
     FingerprintKind,
@@ -20,7 +21,8 @@ from tui.store.records import (
     StoredReply,
     StoredSibling,
 )
-from tui.store.store import ChatStore, EventRetention, OpenedStore, default_db_path, move_aside, open_store
+from tui.store.store import ChatStore
+from tui.store.token_events import EventRetention
 
 __all__ = [
     "ChatStore",

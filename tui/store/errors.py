@@ -35,8 +35,34 @@ class NotFoundError(StoreError):
     """A chat or message id does not exist (e.g. deleted meanwhile)."""
 
 
+class ChatInUseError(StoreError):
+    """The chat is being written by another running tokendial (see ``holder``)."""
+
+    def __init__(self, message: str, hint: str, path: Path | None, holder: object) -> None:
+        super().__init__(message, hint, path)
+        self.holder = holder
+        """The :class:`~tui.store.leases.Holder` writing it."""
+
+
+class StoreGoneError(StoreError):
+    """The database file was deleted or replaced while this store had it open."""
+
+
 class ImportFormatError(StoreError):
     """Data handed to ``import_json`` is not a tokendial chat export this version can read."""
+
+
+SQLITE_BUSY = 5
+SQLITE_LOCKED = 6
+
+
+def is_busy(error: sqlite3.Error) -> bool:
+    """True when ``error`` means another connection holds a lock (worth waiting and trying again)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
 
 
 def _describe(path: Path | None) -> str:

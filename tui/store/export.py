@@ -3,7 +3,7 @@
 JSON format ``tokendial.chat`` version 2::
 
     {"format": "tokendial.chat", "version": 2, "exported_at": "<ISO time>",
-     "chat": {"title", "title_is_auto", "created_at", "updated_at", "last_params", "keep_events"},
+     "chat": {"title", "title_is_auto", "created_at", "updated_at", "last_params", "keep_events", "mode"},
      "messages": [{"role", "text", "created_at", "status", "reply": {...} | null,
                    "token_events": {"fields": [...], "candidate_fields": [...], "rows": [[...]]} | null,
                    "sibling_ordinal": 0, "branched_at": null,
@@ -18,9 +18,11 @@ place ``sibling_ordinal``). Version 1 files (no branches) import as well.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -28,6 +30,9 @@ from settings.sampling import SamplingParams
 from tui.store import events_codec
 from tui.store.errors import ImportFormatError
 from tui.store.records import MessageStatus, Role, StoredChat, StoredReply, now_utc
+
+if TYPE_CHECKING:
+    from tui.store.store import ChatStore
 
 EXPORT_FORMAT = "tokendial.chat"
 EXPORT_VERSION = 2
@@ -105,6 +110,7 @@ class ExportedChat(BaseModel):
     updated_at: datetime
     last_params: SamplingParams | None = None
     keep_events: bool = False
+    mode: Literal["chat", "completion"] = "chat"
 
 
 class ChatExport(BaseModel):
@@ -142,6 +148,7 @@ def chat_to_export(
             updated_at=chat.updated_at,
             last_params=chat.last_params,
             keep_events=chat.keep_events,
+            mode="completion" if chat.mode == "completion" else "chat",
         ),
         messages=[
             ExportedMessage(
@@ -273,3 +280,24 @@ def chat_to_markdown(chat: StoredChat) -> str:
             out += [f"> {line}  " for line in lines]
             out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def export_file_name(title: str, chat_id: int, kind: str) -> str:
+    """``<slug of the title>-<id>.<kind>``: a safe file name for an exported chat."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower()[:40] or "chat"
+    return f"{slug}-{chat_id}.{kind}"
+
+
+def write_json_exports(store: ChatStore, chat_ids: Sequence[int], directory: Path) -> list[Path]:
+    """Export each chat to ``directory`` as JSON (what quitting with unsaved chats offers); the files.
+
+    Raises OSError (the directory cannot be written) or StoreError (a chat cannot be read).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for chat_id in chat_ids:
+        data = store.export_json(chat_id)
+        path = directory / export_file_name(data["chat"]["title"], chat_id, "json")
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        written.append(path)
+    return written

@@ -206,6 +206,8 @@ class StoredChat(BaseModel):
     keep_events: bool
     """Token events of this chat are exempt from pruning."""
     messages: tuple[StoredMessage, ...]
+    mode: str = "chat"
+    """``chat`` (the chat template applies) or ``completion`` (the text is continued as it is)."""
 
     def engine_messages(self) -> list[ChatMessage]:
         """The conversation as the engine takes it (empty interrupted replies left out)."""

@@ -3,6 +3,10 @@
 Version 3: the other continuations (branch siblings) of an assistant reply. The message row is the
 branch shown (``sibling_ordinal`` is its place among its siblings, ``branched_at`` the token it
 branched at); ``reply_siblings`` holds the others, each with its text, reply facts and token events.
+
+Version 4: ``chat_leases``, which running tokendial writes which chat (see :mod:`tui.store.leases`).
+Version 5: a chat's ``mode``: ``chat`` (the chat template) or ``completion`` (text completion: the
+messages' texts joined are continued as they are).
 """
 
 from __future__ import annotations
@@ -89,6 +93,25 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        4,
+        """
+        CREATE TABLE chat_leases (
+            chat_id INTEGER PRIMARY KEY REFERENCES chats(id) ON DELETE CASCADE,
+            owner TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            heartbeat_at REAL NOT NULL
+        );
+        CREATE INDEX chat_leases_by_owner ON chat_leases(owner);
+        """,
+    ),
+    (
+        5,
+        """
+        ALTER TABLE chats ADD COLUMN mode TEXT NOT NULL DEFAULT 'chat' CHECK (mode IN ('chat', 'completion'));
+        """,
+    ),
 )
 """(version, SQL) in order; a file at version N gets every migration above N, each in its own transaction."""
 
@@ -114,31 +137,61 @@ def read_version(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
+def _statements(sql: str) -> list[str]:
+    """The statements of a migration script, one by one (so they run inside our own transaction)."""
+    statements: list[str] = []
+    pending = ""
+    for piece in sql.split(";"):
+        pending += piece + ";"
+        if not pending.strip(" \n;"):
+            pending = ""
+        elif sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        raise ValueError(f"incomplete statement in a migration: {pending.strip()[:60]}")
+    return statements
+
+
+def _newer_error(version: int) -> StoreVersionError:
+    return StoreVersionError(
+        f"The chat database was written by a newer tokendial (schema {version}, "
+        f"this version knows up to {MIGRATIONS[-1][0]}).",
+        "Update tokendial, or run with an in-memory store for this session.",
+    )
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the database up to CURRENT_VERSION; returns the version it had before.
 
+    Safe when several processes open the same file at once: each step re-reads the version
+    inside ``BEGIN IMMEDIATE`` (the write lock), so a step another process has just applied is
+    never applied twice, and a file another process is creating right now is waited for.
     ``conn`` must be in autocommit mode (isolation_level=None). Each step commits on its own,
     so an interrupted upgrade resumes where it stopped.
     """
-    start = read_version(conn)
-    if start > CURRENT_VERSION:
-        raise StoreVersionError(
-            f"The chat database was written by a newer tokendial (schema {start}, "
-            f"this version knows up to {CURRENT_VERSION}).",
-            "Update tokendial, or run with an in-memory store for this session.",
-        )
-    for version, sql in MIGRATIONS:
-        if version <= start:
-            continue
-        script = "BEGIN IMMEDIATE;\n"
-        if version == 1:
-            script += "CREATE TABLE schema_version (version INTEGER NOT NULL);\n"
-            script += "INSERT INTO schema_version (version) VALUES (0);\n"
-        script += f"{sql}\nUPDATE schema_version SET version = {version};\nCOMMIT;"
+    current = MIGRATIONS[-1][0]
+    start = read_version(conn)  # a committed snapshot; versions only ever go up
+    version = start
+    while True:
+        if version > current:
+            raise _newer_error(version)
+        if version == current:
+            return start
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executescript(script)
+            version = read_version(conn)  # again, under the write lock: it may have moved on
+            step = next(((v, sql) for v, sql in MIGRATIONS if v > version), None)
+            if step is not None:
+                if version == 0:
+                    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+                    conn.execute("INSERT INTO schema_version (version) VALUES (0)")
+                for statement in _statements(step[1]):
+                    conn.execute(statement)
+                conn.execute("UPDATE schema_version SET version = ?", (step[0],))
+                version = step[0]
+            conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-    return start

@@ -19,9 +19,9 @@ from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from tui.core.reply import ReplyRecord
+from tui.core.text import clean
 from tui.engine.events import ReplyDone
-from tui.reply import ReplyRecord
-from tui.widgets.safe_text import clean
 from tui.widgets.stop_badge import small_badge
 
 SHOWN_MESSAGES = 6

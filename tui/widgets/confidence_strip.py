@@ -31,7 +31,9 @@ UNKNOWN_CELL = "·"
 
 
 def confidence_color(p: float) -> str:
-    """Red (unsure) through amber to green (sure)."""
+    """Red (unsure) through amber to green (sure); grey when unknown (NaN: a server did not say)."""
+    if math.isnan(p):
+        return "#707070"
     p = min(max(p, 0.0), 1.0)
     if p < 0.5:
         t = p / 0.5

@@ -45,7 +45,32 @@ CUT_LABELS: dict[CutBy, str] = {
     CutBy.TOP_K: "top-k",
     CutBy.TOP_P: "top-p",
     CutBy.MIN_P: "min-p",
+    CutBy.BANNED: "banned",
+    CutBy.GRAMMAR: "grammar",
+    CutBy.TOP_N_SIGMA: "top-n-sigma",
+    CutBy.TYPICAL: "typical-p",
+    CutBy.XTC: "XTC",
+    CutBy.MIROSTAT: "mirostat",
+    CutBy.TEMPERATURE: "temp 0",
 }
+STAGE_LABELS: dict[str, str] = {
+    "logit_bias": "bias",
+    "grammar": "grammar",
+    "penalties": "penalties",
+    "dry": "DRY",
+    "top_n_sigma": "top-n-sigma",
+    "top_k": "top-k",
+    "typ_p": "typical",
+    "top_p": "top-p",
+    "min_p": "min-p",
+    "xtc": "XTC",
+    "temperature": "temp",
+    "mirostat": "mirostat",
+    "greedy": "greedy",
+}
+"""Short names of the chain's stages, for the survivors line."""
+BOOST_STEP = 2.0
+"""How much + / - raise or lower a token's logit bias."""
 TOKEN_WIDTH = 12
 DRAWN = "#66bb6a"
 RAW = "#5c6773"
@@ -88,6 +113,10 @@ def cut_label(row: CandidateRow) -> Text:
     unsure = "?" if row.uncertain else ""
     if row.cut_by is None:
         text = Text("kept" + unsure, DRAWN)
+    elif row.cut_by is CutBy.GRAMMAR:
+        text = Text("not in grammar" + unsure, "#e57373")
+    elif row.cut_by is CutBy.BANNED:
+        text = Text("banned" + unsure, "bold #e57373")
     else:
         text = Text("cut " + CUT_LABELS[row.cut_by] + unsure, "#e57373")
     if row.penalized:
@@ -113,8 +142,51 @@ def describe_params(params: SamplingParams | None, version: int, seed: int | Non
         )
     if params.repeat_penalty != 1.0:
         text.append(f" · repeat {params.repeat_penalty:g}/{params.repeat_last_n}")
+    extras = [f"{name} {value}" for name, value in _extras(params)]
+    if extras:
+        text.append(" · " + " · ".join(extras))
     if seed is not None and seed >= 0 and not params.is_greedy:
         text.append(f" · seed {seed}")
+    return text
+
+
+def _extras(params: SamplingParams) -> list[tuple[str, str]]:
+    """The samplers beyond the classic ones that are on, as (name, setting)."""
+    p = params
+    out: list[tuple[str, str]] = []
+    sampling = not p.is_greedy
+    if sampling and p.mirostat:
+        out.append((f"mirostat v{int(p.mirostat)}", f"τ {p.mirostat_tau:g} η {p.mirostat_eta:g}"))
+    if sampling and p.typical_p < 1.0:
+        out.append(("typical", f"{p.typical_p:g}"))
+    if sampling and p.top_n_sigma > 0.0:
+        out.append(("top-n-sigma", f"{p.top_n_sigma:g}"))
+    if sampling and p.xtc_probability > 0.0:
+        out.append(("XTC", f"{p.xtc_probability:g}@{p.xtc_threshold:g}"))
+    if sampling and p.dynatemp_range > 0.0:
+        out.append(("dyn T", f"±{p.dynatemp_range:g}"))
+    if p.presence_penalty or p.frequency_penalty:
+        out.append(("pres/freq", f"{p.presence_penalty:g}/{p.frequency_penalty:g}"))
+    if p.dry_multiplier > 0.0:
+        out.append(("DRY", f"{p.dry_multiplier:g}"))
+    if p.logit_bias:
+        bans = len(p.banned)
+        boosts = len(p.logit_bias) - bans
+        out.append(("bias", f"{boosts} + {bans} banned" if bans else f"{boosts}"))
+    if p.has_constraint:
+        out.append(("grammar" if p.grammar.strip() else "JSON schema", "on"))
+    return out
+
+
+def stages_line(stages: tuple[tuple[str, int], ...]) -> Text:
+    """The chain as it ran for a token: each stage and how many tokens it left."""
+    text = Text()
+    text.append("chain ", "dim")
+    for i, (name, kept) in enumerate(stages):
+        if i:
+            text.append(" → ", "dim")
+        text.append(STAGE_LABELS.get(name, name) + " ", "")
+        text.append(f"{kept}", "bold")
     return text
 
 
@@ -193,6 +265,12 @@ class Inspector(Vertical):
                 tooltip="Continue the reply from the highlighted candidate instead"),
         Binding("r", "reset_whatif", "Reset what-if", id="inspector.reset",
                 tooltip="Back to the parameters that generated this token"),
+        Binding("x", "bias('ban')", "Ban token", id="inspector.ban",
+                tooltip="Ban the highlighted candidate for the rest of the chat (logit bias -inf)"),
+        Binding("plus,equals_sign", "bias('up')", "Boost", id="inspector.boost",
+                tooltip=f"Raise the highlighted candidate's logit bias by {BOOST_STEP:g}"),
+        Binding("minus", "bias('down')", "Lower", id="inspector.lower",
+                tooltip=f"Lower the highlighted candidate's logit bias by {BOOST_STEP:g}"),
     ]  # fmt: skip
 
     DEFAULT_CSS = """
@@ -233,6 +311,23 @@ class Inspector(Vertical):
     class Closed(Message):
         """The user closed the inspector."""
 
+    class BiasRequested(Message):
+        """Ban ``token_id`` (``bias`` = -inf) or change its logit bias by ``bias``, for the chat."""
+
+        def __init__(self, inspector: Inspector, token_id: int, text: str, bias: float) -> None:
+            super().__init__()
+            self.inspector = inspector
+            self.token_id = token_id
+            self.text = text
+            """The token's text (for the confirmation)."""
+            self.bias = bias
+            """-inf: ban; otherwise added to the token's current bias."""
+
+        @property
+        def control(self) -> Inspector:
+            """The inspector that asked."""
+            return self.inspector
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.reply_id: int | None = None
@@ -270,7 +365,8 @@ class Inspector(Vertical):
             yield Button("Reset what-if", id="whatif-reset", compact=True,
                          tooltip="Back to the parameters that generated this token (r)")  # fmt: skip
         yield Static(
-            Text("↑/↓ candidate · b branch · r reset · [ ] branches · u least sure · i/esc close"),
+            Text("↑/↓ candidate · b branch · x ban · +/- bias · r reset · [ ] branches · u least sure · "
+                 "i/esc close"),
             id="inspector-keys",
         )
 
@@ -425,8 +521,14 @@ class Inspector(Vertical):
             bound = "≥ " if shown_mass < 1.0 - 1e-6 else ""  # survivors past the rows shown
             text.append(f" · draw entropy {bound}{step.draw_entropy_bits:.3f} bits")
         text.append(f"\ntop {n} hold {step.coverage:.1%} of the T=1 probability")
+        if step is self.actual and self.event is not None and self.event.stages:
+            text.append("\n")
+            text.append_text(stages_line(self.event.stages))
         if step is self.actual:
             text.append(" · p drawn: the engine's own numbers", "dim")
+        elif step.params.unknown:
+            text.append("\n≈ unknown: " + ", ".join(step.params.unknown), "#ffb300")
+            text.append(" are left out (the stored top N can't say what they would do)", "#ffb300")
         elif not step.exact:
             text.append("\n≈ survivors may go on past the top ", "#ffb300")
             text.append(f"{n}: p renormalised within the rows shown", "#ffb300")
@@ -480,6 +582,7 @@ class Inspector(Vertical):
             float(values["top_p"]),
             float(values["min_p"]),
             repeat_penalty=base.repeat_penalty,
+            unknown=base.unknown,
         )
         if dataclasses.replace(base, greedy=False) == whatif:
             whatif = base  # the fields say what generated the token: show it as it happened
@@ -503,6 +606,14 @@ class Inspector(Vertical):
             return
         row = self.step.rows[min(max(self.table.cursor_row, 0), self.step.n - 1)]
         self.post_message(self.BranchRequested(self, self.reply_id, self.event.index, row.token_id))
+
+    def action_bias(self, how: str) -> None:
+        """Ban (``ban``), boost (``up``) or lower (``down``) the highlighted candidate."""
+        row = self.highlighted_row()
+        if row is None:
+            return
+        bias = -math.inf if how == "ban" else BOOST_STEP if how == "up" else -BOOST_STEP
+        self.post_message(self.BiasRequested(self, row.token_id, row.text, bias))
 
     def action_reset_whatif(self) -> None:
         """Back to the step as it happened."""

@@ -12,7 +12,7 @@ from textual.strip import Strip
 from textual.widgets import TextArea
 from textual.widgets.text_area import EditResult
 
-from tui.widgets.safe_text import has_control, one_cell
+from tui.core.text import has_control, one_cell
 
 NEWLINE_KEYS = frozenset({"ctrl+j", "shift+enter", "alt+enter"})
 SOFT_WRAP_LIMIT = 50_000

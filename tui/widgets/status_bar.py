@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from rich.console import RenderableType
 from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from tui.core.state import ModelState
+from tui.core.text import one_line
 from tui.engine.events import ModelInfo, ReplyDone
-from tui.widgets.safe_text import one_line
+from tui.store.session import SaveState
 from tui.widgets.stop_badge import small_badge
 
+__all__ = ["GAUGE_WIDTH", "ModelState", "StatusBar", "context_gauge"]
+
 GAUGE_WIDTH = 12
-
-
-class ModelState(StrEnum):
-    """Where the model is in its life."""
-
-    LOADING = "loading"
-    READY = "ready"
-    GENERATING = "generating"
-    FAILED = "failed"
 
 
 def context_gauge(used: int, total: int, width: int = GAUGE_WIDTH) -> Text:
@@ -51,9 +44,12 @@ class StatusBar(Widget):
     state: reactive[ModelState] = reactive(ModelState.LOADING)
     model_label: reactive[str] = reactive("")
     context_used: reactive[int] = reactive(0)
-    """Tokens in the context after the last reply (exact; updated when a reply ends)."""
+    """Tokens of the chat in the context: the prompt and the reply (as it streams, and exact when it
+    ends), at most n_ctx (see :meth:`set_context`)."""
     live_tokens: reactive[int] = reactive(0)
     """Tokens of the reply being generated."""
+    save_label: reactive[str] = reactive("")
+    """"not saved" / "read-only" while the chat is not being saved ("" when it is)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -78,10 +74,23 @@ class StatusBar(Widget):
         self.model_label = f"{self._loading_name} not loaded (see the message; F2 picks another model)"
         self.state = ModelState.FAILED
 
+    def set_context(self, used: int) -> None:
+        """``used`` tokens of prompt and reply: the gauge shows them, at most the context's size.
+
+        A reply that ends on a full context has one token more than the context holds: its last
+        token was drawn but never evaluated into the context (it had no room left).
+        """
+        self.context_used = min(used, self.info.n_ctx) if self.info is not None else used
+
+    def set_save_state(self, state: SaveState) -> None:
+        """Whether the chat is being saved: a red segment (with the reason as tooltip) until it is."""
+        self.save_label = "" if state.saved else state.label
+        self.tooltip = None if state.saved else state.reason
+
     def set_done(self, done: ReplyDone) -> None:
         """The last reply ended."""
         self.last_done = done
-        self.context_used = done.prompt_tokens + done.generated
+        self.set_context(done.prompt_tokens + done.generated)
         self.live_tokens = 0
         if self.state is ModelState.GENERATING:
             self.state = ModelState.READY
@@ -104,6 +113,9 @@ class StatusBar(Widget):
             ModelState.FAILED: "model failed",
         }[self.state]
         text.append(f" {label} ", state_style)
+        if self.save_label:  # right after the state: it must survive a narrow terminal
+            text.append(" ")
+            text.append(f" {self.save_label} ", Style(color="white", bgcolor="#c62828", bold=True))
         text.append(" ")
         text.append(self.model_label, Style(bold=True))
         if self.info is not None:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 from rich.style import Style
 from rich.text import Text
 
+from tui.core.text import one_line
 from tui.engine.events import StopKind, StopReason
-from tui.widgets.safe_text import one_line
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ kept in step with it: the reply's tokens (appended as they stream) and the curso
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -35,10 +36,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
+from tui.core.reply import ReplyRecord, describe_change
+from tui.core.text import token_display
 from tui.engine.events import ReplyDone, TokenEvent
-from tui.reply import ReplyRecord, describe_change
 from tui.widgets.confidence_strip import ConfidenceStrip
-from tui.widgets.safe_text import token_display
 from tui.widgets.stop_badge import large_badge
 
 SHADES = ("#2d333b", "#444c56")
@@ -51,6 +52,8 @@ TEXT_COLOR = "#f5f5f5"
 
 def probability_color(p: float, odd: bool) -> str:
     """A background colour from red (unlikely) through amber to green (likely); odd tokens a bit darker."""
+    if math.isnan(p):  # a server that does not report it: unknown, shown grey
+        return "#3a3a3a" if odd else "#484848"
     p = min(max(p, 0.0), 1.0)
     if p < 0.5:
         t = p / 0.5
@@ -109,8 +112,8 @@ class TokenView(ScrollView, can_focus=True):
     color_by_probability: reactive[bool] = reactive(False)
     """Colour each token by the probability the model gave it instead of alternating shades."""
 
-    class TokenSelected(Message):
-        """The cursor moved to a token."""
+    class TokenMessage(Message):
+        """About token ``index`` of reply ``reply_id`` (its TokenEvent: ``event``)."""
 
         def __init__(self, view: TokenView, reply_id: int, index: int, event: TokenEvent) -> None:
             super().__init__()
@@ -123,6 +126,12 @@ class TokenView(ScrollView, can_focus=True):
         def control(self) -> TokenView:
             """The token view that sent this message."""
             return self.view
+
+    class TokenSelected(TokenMessage):
+        """The cursor moved to a token."""
+
+    class TokenClicked(TokenMessage):
+        """The user clicked a token (the cursor is on it now)."""
 
     class ReplyStepRequested(Message):
         """Show the tokens of the reply ``delta`` places before (-) or after (+) the one shown."""
@@ -415,3 +424,6 @@ class TokenView(ScrollView, can_focus=True):
         if isinstance(index, int):
             self.cursor = index
             self.focus()
+            record = self.record
+            if record is not None and 0 <= index < len(record.events):
+                self.post_message(self.TokenClicked(self, record.reply_id, index, record.events[index]))

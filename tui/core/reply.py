@@ -1,4 +1,4 @@
-"""What the UI keeps about one assistant reply (no Textual here, so the store can use it too)."""
+"""What the conversation keeps about one assistant reply: its TokenEvents, parameter versions and end."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ class ReplyRecord:
     prompt_tokens: int = 0
     """Tokens in the formatted prompt (known when the reply ends)."""
     done: ReplyDone | None = None
+    fixed_tokens: int = 0
+    """Tokens fixed before generation started (a branch: the old reply's tokens up to the picked one)."""
 
     @property
     def streamed_text(self) -> str:
