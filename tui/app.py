@@ -43,6 +43,7 @@ from tui.sampler_actions import SamplerActions
 from tui.screens.chat_list import ChatListScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
+from tui.screens.unsaved import ask_before_quit, watch_save_state
 from tui.store.session import ChatSession
 from tui.views import AppNotifier, MainViews
 from tui.widgets.chat_view import ChatView
@@ -155,6 +156,11 @@ class TokendialApp(App[int]):
             )
         self.models.start()
         self.chats.report_store_problem()
+        watch_save_state(self, self.chat_session, self.views.status)  # the "not saved" segment
+
+    async def action_quit(self) -> None:
+        """Quit; with unsaved chats, ask first and offer to export them."""
+        ask_before_quit(self, self.chat_session, self.chats.exports_dir, self.exit)
 
     def on_unmount(self) -> None:
         """Stop the engine thread."""

@@ -20,6 +20,7 @@ from tui.core.autosave import restore_chat
 from tui.core.conversation import ReplyTurn, UserTurn
 from tui.reply_flow import ReplyFlow
 from tui.screens.chat_list import ChatListScreen, TextPromptScreen, describe_store_error
+from tui.screens.unsaved import choose_open_mode
 from tui.store import ChatStore, StoreCorruptError, StoreError, default_db_path, move_aside, open_store
 from tui.store.session import ChatSession
 from tui.views import MainViews, Notifier
@@ -64,7 +65,7 @@ class ChatActions:
     def open_session(settings: Settings) -> tuple[ChatSession, StoreError | None]:
         """The chat database of ``settings.data_dir`` in a session (never raises: a problem comes back)."""
         opened = open_store(default_db_path(settings.data_dir))
-        return ChatSession(opened.store), opened.problem
+        return ChatSession(opened.store, problem=opened.problem), opened.problem
 
     def report_store_problem(self) -> None:
         """Tell the user (once, at start-up) when the chat database could not be used."""
@@ -123,8 +124,15 @@ class ChatActions:
         except StoreError as error:
             self.notify(describe_store_error(error), title="Chat not opened", severity="error")
             return False
+        mode = await choose_open_mode(self._app, self.session, chat_id)  # another window writes it?
+        if mode is None:
+            return False
         await self._new_chat()
-        chat = self.session.open_chat(chat_id)
+        try:
+            chat = self.session.open_chat(chat_id, mode)
+        except StoreError as error:  # e.g. claimed by another window just now
+            self.notify(describe_store_error(error), title="Chat not opened", severity="error")
+            return False
         for problem in restore_chat(self.conversation, self.session, chat):
             self.notify(problem, severity="warning")
         widgets: list[UserMessage | AssistantMessage] = []

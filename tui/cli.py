@@ -53,6 +53,21 @@ class GenerateCommand(Settings):
     """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
 
 
+class CompareCommand(Settings):
+    """Run PROMPT once per parameter set, all in one batch, and print each column and why it stopped."""
+
+    prompt: CliPositionalArg[str]
+    """The user message to reply to."""
+    sets: list[str] = Field(default_factory=list, alias="set")
+    """One column's parameters, KEY=VALUE[,KEY=VALUE] or a preset name (repeat: one --set per column)."""
+    json_output: bool = Field(False, alias="json")
+    """Print one JSON object per event (each with its column id) instead of plain text."""
+    view: bool = False
+    """Open the compare view (columns side by side, streaming) instead of printing."""
+    config: Path | None = None
+    """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
+
+
 class FetchCommand(BaseModel):
     """Install the default model (SmolLM2-135M-Instruct Q4_1, 98 MB) into the models folder, or, with
     hf:OWNER/REPO[:QUANT], download a GGUF from the Hugging Face hub into the hub cache."""
@@ -111,6 +126,8 @@ class TokendialCommand(Settings):
     """Install the default model, or download hf:OWNER/REPO[:QUANT]."""
     models: CliSubCommand[ModelsCommand]
     """List the model library with each model's card."""
+    compare: CliSubCommand[CompareCommand]
+    """Run one prompt under several parameter sets side by side (one batch)."""
     chats: CliSubCommand[ChatsCommand]
     """List the saved chats."""
 
@@ -135,6 +152,8 @@ def parse_command_line(argv: Sequence[str]) -> dict[str, Any]:
 
 
 _STOP_FLAG = "--sampling.stop"
+_LITERAL_FLAGS = (_STOP_FLAG, "--set")
+"""Flags whose values are taken literally (commas and all), see _literal_stop_strings."""
 _STOP_PLACEHOLDER = "tokendial-stop-{}"
 
 
@@ -168,12 +187,13 @@ def _literal_stop_strings(argv: Sequence[str]) -> tuple[list[str], dict[str, str
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg == _STOP_FLAG and i + 1 < len(args):
+        if arg in _LITERAL_FLAGS and i + 1 < len(args):
             out += [arg, placeholders(args[i + 1])]
             i += 2
             continue
-        if arg.startswith(_STOP_FLAG + "="):
-            arg = f"{_STOP_FLAG}={placeholders(arg.partition('=')[2])}"
+        flag = arg.partition("=")[0]
+        if flag in _LITERAL_FLAGS and "=" in arg:
+            arg = f"{flag}={placeholders(arg.partition('=')[2])}"
         out.append(arg)
         i += 1
     return out, stops
@@ -324,6 +344,9 @@ def _run(argv: Sequence[str]) -> int:
     generate = parsed.get("generate")
     fetch = parsed.get("fetch")
     models = parsed.get("models")
+    compare = parsed.get("compare")
+    if isinstance(compare, Mapping):  # from here on, a generate with its own runner
+        generate = compare
     cli_values = _settings_values(parsed)
     config = parsed.get("config")
     if isinstance(generate, Mapping):
@@ -383,6 +406,12 @@ def _run(argv: Sequence[str]) -> int:
         except ImportError as exc:
             return _missing_part("tokendial generate", exc)
         json_output = _truthy(generate.get("json", False))
+        if isinstance(compare, Mapping):
+            from tui.headless_compare import run_compare
+
+            sets = [str(s) for s in compare.get("set") or []]
+            view = _truthy(compare.get("view", False))
+            return run_compare(resolved, str(compare.get("prompt", "")), sets, json_output, view=view)
         raw = _truthy(generate.get("raw", False))
         prompt = str(generate.get("prompt", ""))
         # chat mode calls it as it was called before text completion existed

@@ -114,6 +114,9 @@ WIDGET_KEYS: tuple[tuple[str, str], ...] = (
      "branch: continue the reply from the highlighted candidate (the old continuation is kept)"),
     ("shift+←/→ (token view)",
      "the tokens of the previous / next reply, to inspect or branch an earlier one"),
+    ("x, + / - (inspector)",
+     "ban the highlighted candidate for the rest of the chat / raise or lower its bias"),
+    ("shift+↑/↓ (panel's order list)", "move the highlighted sampler up or down the chain"),
     ("ctrl+p", "command palette (every action)"),
 )  # fmt: skip
 """Keys bound by widgets (and Textual's palette), for the help screen."""

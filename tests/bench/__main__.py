@@ -1,8 +1,8 @@
 """Run every benchmark and print one table: ``python -m tests.bench`` (from the repo root).
 
 Options: ``--runs N`` (rounds, default 5), ``--skip-ui``, ``--skip-native``, ``--skip-procs``,
-``--skip-large-vocab``, ``--only startup|large-vocab``, ``--out FILE`` (also write the table there).
-See the README's Benchmarks section.
+``--skip-large-vocab``, ``--skip-compare``, ``--only startup|large-vocab``, ``--out FILE`` (also write
+the table there). See the README's Benchmarks section.
 """
 
 from __future__ import annotations
@@ -607,6 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-ui", action="store_true", help="skip section 4 (the app)")
     parser.add_argument("--skip-native", action="store_true", help="do not build or run llama-bench")
     parser.add_argument("--skip-procs", action="store_true", help="skip section 5 (start-up, memory)")
+    parser.add_argument("--skip-compare", action="store_true", help="skip section 6 (compare: batch rows)")
     parser.add_argument(
         "--skip-logprobs", action="store_true", help="skip llama-cpp-python with logprobs=10 (slow)"
     )
@@ -665,6 +666,11 @@ def main(argv: list[str] | None = None) -> int:
             if not args.skip_ui:
                 log("the app (section 4)...")
                 rows += ui_rows(args.runs)
+        if not args.skip_compare:
+            from tests.bench.compare import compare_rows
+
+            log("compare: one batch vs one reply after another (section 6)...")
+            rows += compare_rows(args.runs, log)
     if not args.skip_procs:
         log("start-up and memory in fresh processes (section 5)...")
         rows += procs_rows(args.runs)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -81,7 +82,8 @@ def run(runs: int) -> list[Row]:
             added_ms: list[float] = []
             gaps_ms: list[float] = []
             _reply(remote, replace_params(GREEDY, max_new_tokens=8))  # warm-up
-            for _ in range(runs):
+            for round_no in range(runs):
+                print(f"[bench servers] round {round_no + 1}/{runs}", file=sys.stderr, flush=True)
                 for mode, params in (("greedy", GREEDY), ("sampling", SAMPLING)):
                     done, _ = _reply(remote, params)
                     ours[mode].append(done.tokens_per_s)

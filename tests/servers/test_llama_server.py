@@ -12,7 +12,7 @@ from server_procs import ServerProcess
 
 from settings.sampling import SamplingMode, SamplingParams, replace_params
 from tui.engine.backends.llama_server import LlamaServerEngine
-from tui.engine.events import ChatMessage, CutBy, EngineEvent, PromptProgress, StopKind, TokenEvent
+from tui.engine.events import ChatMessage, CutBy, EngineEvent, PromptProgress, ReplyDone, StopKind, TokenEvent
 from tui.engine.live import LiveParams
 
 pytestmark = pytest.mark.llama_server
@@ -174,3 +174,14 @@ def test_mode_change_back_to_greedy_matches_the_greedy_reply(engine: LlamaServer
     live.set(replace_params(live.params, mode=SamplingMode.GREEDY, repeat_penalty=1.0))
     _, done = run_reply(engine, prompt, live=live)
     assert done.token_ids == plain.token_ids
+
+
+def test_raw_text_completion_continues_the_text_without_a_template(engine: LlamaServerEngine) -> None:
+    text = "The capital of France is"
+    events = list(
+        engine.stream_reply([ChatMessage("user", text)], LiveParams(GREEDY), threading.Event(), raw=True)
+    )
+    done = events[-1]
+    assert isinstance(done, ReplyDone) and done.stop.kind in (StopKind.EOS, StopKind.MAX_TOKENS)
+    assert done.prompt_tokens == len(engine.tokenize(text, add_special=True))  # no template around it
+    assert done.generated > 0

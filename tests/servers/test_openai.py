@@ -13,7 +13,7 @@ from settings.sampling import SamplingParams, replace_params
 from tui.engine.backends.common import UNKNOWN_TOKEN, ReplyState
 from tui.engine.backends.llama_server import LlamaServerEngine
 from tui.engine.backends.openai import TOP_LOGPROBS_MAX, OpenAIEngine
-from tui.engine.events import ChatMessage, EngineEvent, StopKind, TokenEvent
+from tui.engine.events import ChatMessage, EngineEvent, ReplyDone, StopKind, TokenEvent
 from tui.engine.live import LiveParams
 
 pytestmark = pytest.mark.llama_server
@@ -98,3 +98,14 @@ def test_llama_cpp_pythons_own_server(lcp_served: ServerProcess) -> None:
     _, stopped = run_reply(engine, "Name three colours.", replace_params(GREEDY, stop=(tokens[1].text,)))
     assert stopped.stop.kind is StopKind.STOP_STRING
     engine.close()
+
+
+def test_text_completion_is_refused_with_a_clear_reason(openai_engine: OpenAIEngine) -> None:
+    events = list(
+        openai_engine.stream_reply(
+            [ChatMessage("user", "Once upon a time")], LiveParams(GREEDY), threading.Event(), raw=True
+        )
+    )
+    done = events[-1]
+    assert isinstance(done, ReplyDone) and done.stop.kind is StopKind.ERROR
+    assert "text completion is not available" in (done.stop.message or "")

@@ -173,7 +173,7 @@ async def test_reopened_chat_continues_with_its_parameters(tmp_path: Path) -> No
             "And now?",
         ]
         done = list(app.records.values())[-1].done
-        assert done is not None and set(done.params.values()) == {chosen}
+        assert done is not None and list(done.params.values()) == [chosen]
 
     with ChatStore(default_db_path(data_dir)) as store:
         chats = store.list_chats()
@@ -184,7 +184,7 @@ async def test_reopened_chat_continues_with_its_parameters(tmp_path: Path) -> No
             REPLY,
         ]
         assert chat.messages[-1].reply is not None
-        assert set(chat.messages[-1].reply.params.values()) == {chosen}
+        assert list(chat.messages[-1].reply.params.values()) == [chosen]
 
 
 async def test_chat_list_search_rename_and_delete(tmp_path: Path) -> None:
@@ -363,7 +363,7 @@ async def test_real_model_reply_is_saved_and_reopened_chat_reuses_its_parameters
         assert reply.reply is not None and reply.reply.model is not None
         assert reply.reply.model.fingerprint == hashlib.sha256(model_path.read_bytes()).hexdigest()
         assert reply.reply.stop is not None and reply.reply.stop.kind.value in ("eos", "max_tokens")
-        assert set(reply.reply.params.values()) == {greedy}
+        assert reply.reply.params and all(p == greedy for p in reply.reply.params.values())
         events = store.load_events(reply.id)
         assert events is not None and len(events) == reply.reply.token_count
         assert all(e.candidates for e in events)
@@ -381,3 +381,35 @@ async def test_real_model_reply_is_saved_and_reopened_chat_reuses_its_parameters
         await wait_for(pilot, lambda: not app.busy, "regenerated", steps=6000)
         await pilot.pause()
         assert app.history[-1].content == first_text  # greedy: the same reply
+
+
+async def test_the_app_says_not_saved_and_asks_before_quitting(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    app = make_app(FakeEngine(), blocker / "data")  # the data dir cannot be made: chats in memory
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        bar = app.status
+        rendered = bar.render()
+        assert "not saved" in str(getattr(rendered, "plain", rendered))
+        assert "Cannot create the data directory" in str(bar.tooltip)
+        await ask(pilot, "kept in memory")
+        await app.action_quit()
+        await pilot.pause()
+        from tui.screens.unsaved import QuitUnsavedScreen
+
+        assert isinstance(app.screen, QuitUnsavedScreen)
+        assert [title for _, title in app.screen.chats] == ["kept in memory"]
+        await pilot.press("escape")  # back: still running, nothing lost
+        await pilot.pause()
+        assert not isinstance(app.screen, QuitUnsavedScreen) and app.is_running
+
+
+async def test_the_app_quits_at_once_when_everything_is_saved(tmp_path: Path) -> None:
+    app = make_app(FakeEngine(), tmp_path / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await ask(pilot, "saved")
+        await app.action_quit()
+        await pilot.pause()
+        assert not app.is_running

@@ -25,7 +25,7 @@ from tui.store.schema import CURRENT_VERSION, MIGRATIONS
 HERE = Path(__file__).parent
 WORKERS = 3
 ROUNDS_FRESH = 100
-ROUNDS_PER_OLD_VERSION = 20
+ROUNDS_PER_OLD_VERSION = 15
 
 
 def make_at_version(path: Path, version: int) -> None:

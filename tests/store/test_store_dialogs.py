@@ -18,6 +18,7 @@ from tui.screens.unsaved import (
     ChatInUseScreen,
     QuitUnsavedScreen,
     ask_before_quit,
+    choose_open_mode,
     open_chat_asking,
     watch_save_state,
 )
@@ -268,5 +269,30 @@ async def test_wired_open_of_a_chat_in_use_asks(tmp_path: Path, db_path: Path) -
         await pilot.pause()
         assert not isinstance(app.screen, ChatInUseScreen)
         assert "read-only" not in status_text(app.query_one(StatusBar))
+    other.store.close()
+    mine.store.close()
+
+
+async def test_choose_open_mode_asks_only_for_a_chat_in_use(db_path: Path) -> None:
+    other = ChatSession(ChatStore(db_path))
+    other.user_message("theirs", SamplingParams())
+    assert other.chat_id is not None
+    mine = ChatSession(ChatStore(db_path))
+    mine.user_message("mine", SamplingParams())
+    assert mine.chat_id is not None
+    app = Host()
+    async with app.run_test(size=(100, 30)) as pilot:
+
+        async def choose(chat_id: int) -> None:
+            app.results.append(await choose_open_mode(app, mine, chat_id))
+
+        app.run_worker(choose(mine.chat_id))
+        await pilot.pause()
+        app.run_worker(choose(other.chat_id))
+        await pilot.pause()
+        assert isinstance(app.screen, ChatInUseScreen)
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.results == [OpenMode.WRITE, OpenMode.READ_ONLY]
     other.store.close()
     mine.store.close()

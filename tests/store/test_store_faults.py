@@ -54,7 +54,7 @@ def test_the_file_deleted_while_running(db_path: Path) -> None:
         db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
     state = first.poll()
     assert (state.saved, state.label) == (False, "not saved")
-    assert "was deleted or replaced" in state.reason and "export them" in state.reason
+    assert "was deleted or replaced" in state.reason and "a new chat goes on" in state.reason
     assert [type(e).__name__ for e in errors] == ["StoreGoneError"]  # told once
     assert not first.user_message("typed after", PARAMS)  # not saved, and not told twice
     assert len(errors) == 1
@@ -67,6 +67,12 @@ def test_the_file_deleted_while_running(db_path: Path) -> None:
     assert second.save_state.saved and second.user_message("the new file", PARAMS)
     assert not first.user_message("more from the first", PARAMS)
     assert [c.title for c in second.store.list_chats()] == ["the new file"]
+
+    first.new_chat()  # a new chat: the first window goes on in the new file, its saved chat copied in
+    assert first.save_state.saved and first.unsaved_chats() == []
+    assert first.user_message("saved again", PARAMS)
+    titles = sorted(c.title for c in second.store.list_chats())
+    assert titles == ["saved again", "saved before", "the new file"]
     first.store.close()
     second.store.close()
 

@@ -84,7 +84,7 @@ def lock_holder(tmp_path: Path) -> Iterator[Path]:
 
 def test_three_windows_streaming_at_once_keep_every_message(lock_holder: Path) -> None:
     path = lock_holder
-    writers = [spawn("stream_writer.py", path, name, 2, 4) for name in ("alpha", "beta", "gamma")]
+    writers = [spawn("stream_writer.py", path, name, 2, 3) for name in ("alpha", "beta", "gamma")]
     reports = [report_of(w) for w in writers]
     retries = 0
     for report in reports:

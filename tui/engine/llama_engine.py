@@ -289,6 +289,9 @@ class _Reply:
         self.started = time.perf_counter()
         self.first_token_at: float | None = None
         self.ended_at: float | None = None
+        self._chain: SamplerChain | None = None
+        self._chain_params: SamplingParams | None = None
+        self._text_before = 0
 
     def done(self) -> ReplyDone:
         """The final event."""
@@ -374,108 +377,156 @@ class _Reply:
         return common
 
     def _loop(self, decoder: codecs.IncrementalDecoder) -> Iterator[EngineEvent]:
-        engine = self.engine
-        chain = SamplerChain(engine._lib, engine._vocab, engine._n_vocab, engine.n_ctx)
+        self.open_chain()
         try:
-            yield from self._tokens(decoder, chain)
+            yield from self._tokens(decoder)
         finally:
-            chain.close()
+            self.close_chain()
 
-    def _tokens(self, decoder: codecs.IncrementalDecoder, chain: SamplerChain) -> Iterator[EngineEvent]:
-        engine, llm, live, cancel = self.engine, self.engine._llm, self.live, self.cancel
+    def _tokens(self, decoder: codecs.IncrementalDecoder) -> Iterator[EngineEvent]:
+        engine, llm = self.engine, self.engine._llm
         n_ctx = engine.n_ctx
-        tokens = self.tokens
-        chain_params: SamplingParams | None = None
-        max_stop = 0
         token_start = time.perf_counter()
         while True:
-            if cancel.is_set():
-                self._end(StopKind.CANCELLED)
+            current = self.begin_step()
+            if current is None:
                 return
-            version, params = live.snapshot()
-            if version not in self.versions:
-                self.versions[version] = params
-            if len(tokens) >= params.max_new_tokens:
-                self._end(StopKind.MAX_TOKENS, limit=params.max_new_tokens)
+            version, params = current
+            event = self.take_token(version, params, engine._logits(), decoder, token_start)
+            if event is None:
                 return
-            if params is not chain_params:
-                seed = params.seed if params.seed >= 0 else self.seed
-                try:
-                    chain.update(chain_specs(params, seed=seed, n_ctx=n_ctx), tokens)
-                except EngineError as exc:
-                    self._end(StopKind.ERROR, message=str(exc))
-                    return
-                chain_params = params
-            logits = engine._logits()
-            step = self._step(params, logits) if engine.top_n > 0 else None
-            greedy_fast = params.is_greedy and len(chain.specs) == 1  # nothing but the arg-max
-            if greedy_fast:
-                token = int(np.argmax(logits))
-                p_final = 1.0
-                if step is not None:
-                    step = _greedy_step(step, token)
-                chain.accept(token)
-            else:
-                pool = None
-                if chain.pool_allowed():
-                    pool = step.chain_pool if step is not None else None
-                    if pool is None:
-                        pool = chain_pool(
-                            logits,
-                            top_k=params.top_k,
-                            history=tokens,
-                            repeat_penalty=_any_penalty(params),
-                            repeat_last_n=params.repeat_last_n,
-                        )
-                watched = np.asarray(step.top_ids, dtype=np.intp) if step is not None else None
-                try:
-                    result = chain.run(logits, pool, watched)
-                except GrammarDeadEnd as exc:
-                    self._end(StopKind.ERROR, message=exc.message)
-                    return
-                token, p_final = result.token, result.p
-                chain.accept(token)
-                if step is not None:
-                    step = dataclasses.replace(
-                        step, top_p_final=result.p_final, top_cut_by=result.cut_by, stages=result.survivors
-                    )
-
-            if engine._is_eog(token):
-                self._end(StopKind.EOS, token_id=token, token_text=engine.token_text(token))
-                return
-
-            event = self._event(token, p_final, version, step, logits, decoder, token_start)
-            tokens.append(token)
-            previous_len = len(self.text)
-            self.text += event.text
-            now = time.perf_counter()
-            if self.first_token_at is None:
-                self.first_token_at = now
-                self.first_token_ms = (now - self.started) * 1000.0
             yield event
-
-            if params.stop:
-                max_stop = max(len(s) for s in params.stop)
-                found = find_stop_string(self.text, params.stop, max(0, previous_len - max_stop + 1))
-                if found is not None:
-                    at, which = found
-                    self.text = self.text[:at]
-                    self._end(StopKind.STOP_STRING, stop_string=which)
-                    return
-            version, params = live.snapshot()
-            if len(tokens) >= params.max_new_tokens:
-                if version not in self.versions:
-                    self.versions[version] = params
-                self._end(StopKind.MAX_TOKENS, limit=params.max_new_tokens)
-                return
-            if cancel.is_set():
-                self._end(StopKind.CANCELLED)
+            if self.ended_after_token(params):
                 return
             if llm.n_tokens >= n_ctx:
                 self._end(StopKind.CONTEXT_FULL, limit=n_ctx)
                 return
             token_start = time.perf_counter()
-            engine._decode_one(token)
+            engine._decode_one(event.token_id)
+
+    # -- one step, shared by this loop and the batched one (tui.engine.batch) ------------------
+
+    def open_chain(self) -> None:
+        """Create this reply's sampler chain (before the first token)."""
+        engine = self.engine
+        self._chain = SamplerChain(engine._lib, engine._vocab, engine._n_vocab, engine.n_ctx)
+        self._chain_params = None
+
+    def close_chain(self) -> None:
+        """Free the sampler chain."""
+        if self._chain is not None:
+            self._chain.close()
+            self._chain = None
+
+    def begin_step(self) -> tuple[int, SamplingParams] | None:
+        """Before a token: the live (version, params), or None when the reply ended (cancel, cap)."""
+        if self.cancel.is_set():
+            self._end(StopKind.CANCELLED)
+            return None
+        version, params = self.live.snapshot()
+        if version not in self.versions:
+            self.versions[version] = params
+        if len(self.tokens) >= params.max_new_tokens:
+            self._end(StopKind.MAX_TOKENS, limit=params.max_new_tokens)
+            return None
+        return version, params
+
+    def take_token(
+        self,
+        version: int,
+        params: SamplingParams,
+        logits: np.ndarray,
+        decoder: codecs.IncrementalDecoder,
+        token_start: float,
+    ) -> TokenEvent | None:
+        """Choose the next token from ``logits`` and add it to the reply; None when it ended (EOS, error)."""
+        engine = self.engine
+        picked = self._pick(params, logits)
+        if picked is None:
+            return None
+        token, p_final, step = picked
+        if engine._is_eog(token):
+            self._end(StopKind.EOS, token_id=token, token_text=engine.token_text(token))
+            return None
+        event = self._event(token, p_final, version, step, logits, decoder, token_start)
+        self.tokens.append(token)
+        self._text_before = len(self.text)
+        self.text += event.text
+        now = time.perf_counter()
+        if self.first_token_at is None:
+            self.first_token_at = now
+            self.first_token_ms = (now - self.started) * 1000.0
+        return event
+
+    def ended_after_token(self, params: SamplingParams) -> bool:
+        """After a token made with ``params``: end the reply on one of their stop strings, the live
+        cap or a cancel."""
+        if params.stop:
+            max_stop = max(len(s) for s in params.stop)
+            found = find_stop_string(self.text, params.stop, max(0, self._text_before - max_stop + 1))
+            if found is not None:
+                at, which = found
+                self.text = self.text[:at]
+                self._end(StopKind.STOP_STRING, stop_string=which)
+                return True
+        version, params = self.live.snapshot()
+        if len(self.tokens) >= params.max_new_tokens:
+            if version not in self.versions:
+                self.versions[version] = params
+            self._end(StopKind.MAX_TOKENS, limit=params.max_new_tokens)
+            return True
+        if self.cancel.is_set():
+            self._end(StopKind.CANCELLED)
+            return True
+        return False
+
+    def _pick(
+        self, params: SamplingParams, logits: np.ndarray
+    ) -> tuple[int, float, StepDistribution | None] | None:
+        """The next token, its final probability and the step's distribution (None without top-N);
+        None when the chain could not go on (the reply then ended with an error)."""
+        engine, chain, tokens = self.engine, self._chain, self.tokens
+        assert chain is not None, "open_chain() first"
+        if params is not self._chain_params:
+            seed = params.seed if params.seed >= 0 else self.seed
+            try:
+                chain.update(chain_specs(params, seed=seed, n_ctx=engine.n_ctx), tokens)
+            except EngineError as exc:
+                self._end(StopKind.ERROR, message=str(exc))
+                return None
+            self._chain_params = params
+        step = self._step(params, logits) if engine.top_n > 0 else None
+        greedy_fast = params.is_greedy and len(chain.specs) == 1  # nothing but the arg-max
+        if greedy_fast:
+            token = int(np.argmax(logits))
+            p_final = 1.0
+            if step is not None:
+                step = _greedy_step(step, token)
+            chain.accept(token)
+            return token, p_final, step
+        pool = None
+        if chain.pool_allowed():
+            pool = step.chain_pool if step is not None else None
+            if pool is None:
+                pool = chain_pool(
+                    logits,
+                    top_k=params.top_k,
+                    history=tokens,
+                    repeat_penalty=_any_penalty(params),
+                    repeat_last_n=params.repeat_last_n,
+                )
+        watched = np.asarray(step.top_ids, dtype=np.intp) if step is not None else None
+        try:
+            result = chain.run(logits, pool, watched)
+        except GrammarDeadEnd as exc:
+            self._end(StopKind.ERROR, message=exc.message)
+            return None
+        chain.accept(result.token)
+        if step is not None:
+            step = dataclasses.replace(
+                step, top_p_final=result.p_final, top_cut_by=result.cut_by, stages=result.survivors
+            )
+        return result.token, result.p, step
 
     def _step(self, params: SamplingParams, logits: np.ndarray) -> StepDistribution:
         """Top-N candidates by raw logit, their raw probabilities and the entropy, for this step

@@ -21,6 +21,7 @@ from textual.widgets import Button, Input, Label, Static
 from tui.store import StoredChat, StoreError
 from tui.store.errors import ChatInUseError
 from tui.store.export import write_json_exports
+from tui.store.leases import in_use_error
 from tui.store.session import ChatSession, OpenMode
 from tui.widgets.safe_text import one_line
 from tui.widgets.status_bar import StatusBar
@@ -229,3 +230,17 @@ def watch_save_state(app: App[Any], session: ChatSession, bar: StatusBar, *, eve
     session.on_state = bar.set_save_state
     bar.set_save_state(session.save_state)
     return app.set_interval(every_s, session.poll)
+
+
+async def choose_open_mode(app: App[Any], session: ChatSession, chat_id: int) -> OpenMode | None:
+    """How to open chat ``chat_id``: WRITE when no other window writes it, else the user's choice
+    (COPY, READ_ONLY, or None for cancel). Call it from a worker (it waits for the dialog)."""
+    try:
+        holder = session.store.chats_open_elsewhere().get(chat_id)
+        if holder is None:
+            return OpenMode.WRITE
+        title = session.store.load_chat(chat_id).title
+    except StoreError:
+        return OpenMode.WRITE  # opening it reports the error
+    error = in_use_error(title, holder, session.store.path)
+    return await app.push_screen_wait(ChatInUseScreen(error))

@@ -14,6 +14,9 @@ import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
+
+from tui.store.errors import ChatInUseError
 
 HEARTBEAT_S = 5.0
 """How often a running store renews its leases."""
@@ -47,6 +50,17 @@ class Holder:
     def describe(self) -> str:
         """``process 1234 on host``, for messages."""
         return f"process {self.pid} on {self.host}"
+
+
+def in_use_error(title: str, holder: Holder, path: Path | None) -> ChatInUseError:
+    """The error (and message) for opening chat ``title`` while ``holder`` writes it."""
+    return ChatInUseError(
+        f"“{title}” is open in another tokendial window ({holder.describe()}, "
+        f"heard from {holder.age_s:.0f} s ago).",
+        "Open a copy to go on with it here, or open it read-only (nothing is saved then).",
+        path,
+        holder,
+    )
 
 
 def _pid_alive(pid: int) -> bool:

@@ -25,8 +25,9 @@ from pathlib import Path
 
 from settings.sampling import SamplingParams
 from tui.engine.events import ReplyDone, TokenEvent
-from tui.store.errors import ChatInUseError, NotFoundError, StoreError
+from tui.store.errors import NotFoundError, StoreError
 from tui.store.fingerprint import fingerprint_model
+from tui.store.leases import in_use_error
 from tui.store.records import ModelRef, StoredChat, StoredSibling, stored_reply_of
 from tui.store.store import ChatStore
 
@@ -239,11 +240,46 @@ class ChatSession:
         A reply still being generated (cancelled by the switch) is finished into its old chat.
         """
         self._release()
+        self._reattach()
         self.chat_id = None
         self.saving = True
         self.read_only = False
         self._finished.clear()
         self._state_changed()
+
+    def _reattach(self) -> None:
+        """The database file was deleted or replaced: go on in the file now at its path (a fresh
+        one, or the replacement), with this window's chats copied into it. Kept as it is when that
+        fails (the chats stay exportable from the old file)."""
+        old = self.store
+        if old.detached is None or old.path is None:
+            return
+        try:
+            fresh = ChatStore(
+                old.path,
+                retention=old.retention,
+                busy_timeout_s=old.busy_timeout_s,
+                lock_wait_s=old.lock_wait_s,
+            )
+        except StoreError as error:
+            log.warning("no database to go on in after %s: %s", old.path, error)
+            return
+        try:
+            for chat_id in sorted(self._written | self._failed):
+                fresh.import_json(old.export_json(chat_id))
+        except StoreError as error:
+            log.warning("chats not copied into the new database: %s", error)
+            fresh.close()
+            return
+        log.info(
+            "chat database %s is back; %d chats copied into it", old.path, len(self._written | self._failed)
+        )
+        self._claimed = None
+        old.close()
+        self.store = fresh
+        self._written.clear()
+        self._failed.clear()
+        self._reported_detached = False
 
     def open_chat(self, chat_id: int, mode: OpenMode | None = None) -> StoredChat:
         """Load a stored chat to show it; what follows is saved into it (or into its copy).
@@ -262,13 +298,7 @@ class ChatSession:
             if holder is not None and mode is None:
                 log.warning("chat %s is also open in %s", chat.id, holder.describe())
             elif holder is not None:
-                raise ChatInUseError(
-                    f"“{chat.title}” is open in another tokendial window ({holder.describe()}, "
-                    f"heard from {holder.age_s:.0f} s ago).",
-                    "Open a copy to go on with it here, or open it read-only (nothing is saved then).",
-                    self.store.path,
-                    holder,
-                )
+                raise in_use_error(chat.title, holder, self.store.path)
         if self._claimed == chat.id:
             self._claimed = None  # just claimed again: new_chat() must not drop it
         self.new_chat()

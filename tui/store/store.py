@@ -140,6 +140,7 @@ class ChatStore:
         """
         self.path = path
         self.retention = retention or EventRetention()
+        self.busy_timeout_s = busy_timeout_s
         self.lock_wait_s = lock_wait_s if lock_wait_s is not None else LOCK_WAIT_FACTOR * busy_timeout_s
         self.lock_retries = 0
         """How often a call met a locked database and was tried again (for tests and logs)."""
@@ -187,8 +188,9 @@ class ChatStore:
         if self.detached is None and self.path is not None and _file_identity(self.path) != self._identity:
             self.detached = StoreGoneError(
                 f"The chat database {self.path} was deleted or replaced while tokendial was running.",
-                "Chats of this window are no longer saved there: export them before quitting "
-                "(the other windows' chats are not touched).",
+                "Chats of this window are no longer saved; a new chat goes on in a fresh database at "
+                "that path with this window's saved chats copied into it (the other windows' chats "
+                "are not touched).",
                 self.path,
             )
             log.warning("%s", self.detached)

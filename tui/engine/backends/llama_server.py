@@ -157,9 +157,13 @@ class LlamaServerEngine:
         cancel: threading.Event,
         *,
         continue_from: Sequence[int] = (),
+        raw: bool = False,
     ) -> Iterator[EngineEvent]:
-        """Stream the reply; always ends with exactly one ReplyDone, never raises."""
+        """Stream the reply; always ends with exactly one ReplyDone, never raises.
+
+        ``raw``: text completion (no chat template, no system prompt; see ChatEngine)."""
         reply = _Reply(self, live, cancel, continue_from)
+        reply.raw = raw
         try:
             yield from reply.run(messages)
         except Exception as exc:  # the protocol's promise: a stop reason, never an exception
@@ -234,10 +238,14 @@ class _Reply(ReplyState):
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.requests = 0
         self.changed_at: float | None = None
+        self.raw = False
 
     def run(self, messages: Sequence[ChatMessage]) -> Iterator[EngineEvent]:
         engine = self.engine
-        prompt, dropped = engine.fit(messages, len(self.fixed), self.params)
+        if self.raw:  # text completion: the contents as plain text, the server's BOS first
+            prompt, dropped = engine.tokenize("".join(m.content for m in messages), add_special=True), 0
+        else:
+            prompt, dropped = engine.fit(messages, len(self.fixed), self.params)
         self.prompt_tokens = len(prompt)
         if dropped:
             yield PromptTrimmed(dropped_messages=dropped, prompt_tokens=len(prompt), n_ctx=engine.n_ctx)

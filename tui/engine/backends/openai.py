@@ -158,12 +158,17 @@ class OpenAIEngine:
         cancel: threading.Event,
         *,
         continue_from: Sequence[int] = (),
+        raw: bool = False,
     ) -> Iterator[EngineEvent]:
-        """Stream the reply; always ends with exactly one ReplyDone, never raises."""
+        """Stream the reply; always ends with exactly one ReplyDone, never raises.
+
+        ``raw``: text completion (no chat template, no system prompt; see ChatEngine)."""
         reply = _Reply(live, cancel)
         try:
             if continue_from:
                 raise ServerError("an OpenAI-compatible server can't continue from given tokens (branching)")
+            if raw:
+                raise ServerError("text completion is not available over the openai backend (chat only)")
             yield from reply.run(self, messages)
         except Exception as exc:
             reply.fail(exc)
