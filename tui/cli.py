@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import CliPositionalArg, CliSettingsSource, CliSubCommand, SettingsError
+from pydantic_settings import (
+    CliPositionalArg,
+    CliSettingsSource,
+    CliSubCommand,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from settings import ConfigError, Settings, load_settings
 from settings.config import config_path_from_env
@@ -34,6 +40,8 @@ PROG = "tokendial"
 
 class GenerateCommand(Settings):
     """Generate one reply to PROMPT on the configured model without the UI, print it and why it stopped."""
+
+    model_config = SettingsConfigDict(defer_build=True)
 
     prompt: CliPositionalArg[str]
     """The user message to reply to."""
@@ -64,7 +72,7 @@ class FetchCommand(BaseModel):
     """Install the default model (SmolLM2-135M-Instruct Q4_1, 98 MB) into the models folder, or, with
     hf:OWNER/REPO[:QUANT], download a GGUF from the Hugging Face hub into the hub cache."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
+    model_config = ConfigDict(use_attribute_docstrings=True, defer_build=True)
 
     source: CliPositionalArg[list[str]] = Field(default_factory=list)
     """hf:OWNER/REPO[:QUANT] (quant matched case-insensitively, default Q4_K_M); none: the default model."""
@@ -105,6 +113,8 @@ class TokendialCommand(Settings):
     Without a subcommand it starts the app. Settings come from these flags, then TOKENDIAL_* environment
     variables (nested with __, e.g. TOKENDIAL_SAMPLING__TOP_P=0.9), then the TOML config file, then defaults.
     """
+
+    model_config = SettingsConfigDict(defer_build=True)  # only parsed, never validated: no validator needed
 
     config: Path | None = None
     """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""

@@ -1,7 +1,8 @@
 """Run every benchmark and print one table: ``python -m tests.bench`` (from the repo root).
 
 Options: ``--runs N`` (rounds, default 5), ``--skip-ui``, ``--skip-native``, ``--skip-procs``,
-``--skip-compare``, ``--out FILE`` (also write the table there). See the README's Benchmarks section.
+``--skip-large-vocab``, ``--skip-compare``, ``--only startup|large-vocab``, ``--out FILE`` (also write
+the table there). See the README's Benchmarks section.
 """
 
 from __future__ import annotations
@@ -123,6 +124,21 @@ def native_reference(allow_build: bool) -> tuple[Path | None, str]:
     return binary, "built now"
 
 
+def rotated(plan: list[tuple[str, str]], round_no: int) -> list[tuple[str, str]]:
+    """The plan started at a different contender each round (so none always runs first)."""
+    shift = round_no % len(plan)
+    return plan[shift:] + plan[:shift]
+
+
+def llama_bench_run(binary: Path, model: Path, depth: int, round_no: int, what: str) -> native.NativeResult:
+    """One llama-bench tg run, repeated while other processes disturb it (silently in the warm-up)."""
+    return clean_run(
+        lambda: native.run_llama_bench(binary, model, N_GEN, THREADS, reps=1, depth=depth),
+        log if round_no else None,
+        what,
+    )
+
+
 def decode_section(runs: int, allow_native: bool, logprobs: bool = True) -> tuple[list[Row], Any]:
     """Sections 1-3: every contender interleaved, ``runs`` rounds after a warm-up round.
 
@@ -156,15 +172,10 @@ def decode_section(runs: int, allow_native: bool, logprobs: bool = True) -> tupl
         plan.append(("native", "greedy"))
     native_info = ""
     for round_no in range(runs + 1):  # round 0 is the warm-up, not recorded
-        shift = round_no % len(plan)
-        for key, mode in plan[shift:] + plan[:shift]:
+        for key, mode in rotated(plan, round_no):
             if key == "native":
                 assert binary is not None
-                res = clean_run(
-                    lambda: native.run_llama_bench(binary, model, N_GEN, THREADS, reps=1, depth=depth),
-                    log if round_no else None,
-                    "llama-bench",
-                )
+                res = llama_bench_run(binary, model, depth, round_no, "llama-bench")
                 native_info = res.build_info
                 run = DecodeRun(res.samples[0], N_GEN)
             elif round_no == 0:
@@ -271,6 +282,76 @@ def decode_section(runs: int, allow_native: bool, logprobs: bool = True) -> tupl
             )
         )
     return rows, ours
+
+
+LARGE_VOCAB_TARGET = 0.97
+REAL_LARGE_MODEL = "gemma-3-270m-q4_k_m.gguf"
+"""A real base model with a 262k vocabulary, used when it is in models/ (see the README)."""
+
+
+def large_vocab_model() -> Path:
+    """``$TOKENDIAL_BENCH_LARGE_MODEL``, else models/gemma-3-270m-q4_k_m.gguf if there, else the default
+    model with its vocabulary padded to 262k tokens (built offline, tests/large_vocab.py)."""
+    from tests.large_vocab import build_large_vocab_model
+
+    env = os.environ.get("TOKENDIAL_BENCH_LARGE_MODEL")
+    if env:
+        return Path(env)
+    real = model_path().with_name(REAL_LARGE_MODEL)
+    return real if real.is_file() else build_large_vocab_model(model_path())
+
+
+def large_vocab_rows(runs: int, binary: Path | None) -> list[Row]:
+    """Section 2b: our loop on a 150k-260k vocabulary vs llama-bench tg and llama-cpp-python's stream."""
+    model = large_vocab_model()
+    lcp = LlamaCppPythonStream(model)
+    depth = len(lcp.prompt)
+    ours = OurEngine(model, top_n=10)
+    vocab = ours.engine.info.n_vocab
+    plan: list[tuple[str, str]] = [(k, m) for m in MODES for k in ("ours", "lcp")]
+    if binary is not None:
+        plan.append(("native", "greedy"))
+    speed: dict[str, list[float]] = {}
+    for round_no in range(runs + 1):
+        for key, mode in rotated(plan, round_no):
+            if key == "native":
+                assert binary is not None
+                tok_s = llama_bench_run(
+                    binary, model, depth, round_no, "llama-bench (large vocabulary)"
+                ).samples[0]
+            else:
+                contender = lcp if key == "lcp" else ours
+                tok_s = clean_run(lambda c=contender, m=mode: c.run(MODES[m]), log, f"{key}/{mode}").tok_s
+            if round_no:
+                speed.setdefault(f"{key}/{mode}", []).append(tok_s)
+        log(f"large-vocabulary round {round_no}/{runs} done" + (" (warm-up)" if round_no == 0 else ""))
+    ours.engine.close()
+    del lcp, ours
+    gc.collect()
+    what = f"{model.name}, {vocab:,} tokens"
+    rows = []
+    for mode in MODES:
+        if binary is not None:
+            rows.append(
+                ratio_row(
+                    "2b",
+                    f"large vocabulary ({what}), {mode}: ours (top-10) vs llama-bench tg{N_GEN}",
+                    speed[f"ours/{mode}"],
+                    speed["native/greedy"],
+                    LARGE_VOCAB_TARGET,
+                )
+            )
+        rows.append(
+            ratio_row(
+                "2b",
+                f"large vocabulary ({what}), {mode}: ours (top-10) vs llama-cpp-python "
+                "create_completion(stream=True)",
+                speed[f"ours/{mode}"],
+                speed[f"lcp/{mode}"],
+                1.0,
+            )
+        )
+    return rows
 
 
 def overhead_rows(ours: OurEngine) -> list[Row]:
@@ -412,6 +493,8 @@ def procs_rows(runs: int) -> list[Row]:
     def stat(mode: str, key: str) -> Stat:
         return Stat.of([s[key] for s in samples.get(mode, []) if key in s])
 
+    startup = startup_row(runs)
+
     rows = [
         Row(
             "5",
@@ -434,6 +517,7 @@ def procs_rows(runs: int) -> list[Row]:
             "the model loads in the engine thread after the screen is up",
         ),
     ]
+    rows.append(startup)
     app_speed, engine_speed = stat("app", "shown_tok_s"), stat("engine", "tok_s")
     rows.append(
         ratio_row(
@@ -482,6 +566,40 @@ def procs_rows(runs: int) -> list[Row]:
     return rows
 
 
+STARTUP_TARGET_S = 0.15
+"""``tokendial generate`` may take at most this much longer than the bare script (Python's own
+start and the settings/CLI layer; the model load is the same)."""
+
+
+def startup_row(runs: int) -> Row:
+    """Whole-process start-up: ``tokendial generate`` of one token vs a bare llama-cpp-python script."""
+    from tests.bench.procs import measure_startup, startup_commands
+
+    commands = startup_commands(model_path(), THREADS)
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    names = list(commands)
+    for round_no in range(runs + 1):  # round 0 warms the page cache
+        for name in names[round_no % 2 :] + names[: round_no % 2]:
+            elapsed = measure_startup(commands[name])
+            if elapsed is None:
+                log(f"start-up: {name} failed")
+            elif round_no:
+                samples[name].append(elapsed)
+    ours, bare = Stat.of(samples["generate"]), Stat.of(samples["llama-cpp-python"])
+    delta = ours.median - bare.median
+    return Row(
+        "5",
+        "start-up, whole process: `tokendial generate` of one token vs llama-cpp-python "
+        "Llama() + create_chat_completion(max_tokens=1)",
+        ours.fmt(2, " s"),
+        bare.fmt(2, " s"),
+        f"{delta:+.2f} s",
+        f"<= +{STARTUP_TARGET_S:.2f} s",
+        delta <= STARTUP_TARGET_S,
+        "launch to exit, same model, n_ctx, threads, system prompt and greedy; interleaved",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse options, run the sections, print the table."""
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
@@ -492,6 +610,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-compare", action="store_true", help="skip section 6 (compare: batch rows)")
     parser.add_argument(
         "--skip-logprobs", action="store_true", help="skip llama-cpp-python with logprobs=10 (slow)"
+    )
+    parser.add_argument(
+        "--skip-large-vocab", action="store_true", help="skip section 2b (a 262k-token vocabulary)"
+    )
+    parser.add_argument(
+        "--only", choices=["startup", "large-vocab"], help="run just the start-up row or section 2b"
     )
     parser.add_argument("--out", type=Path, help="also write the table to this file")
     parser.add_argument(
@@ -513,11 +637,23 @@ def main(argv: list[str] | None = None) -> int:
     busy_before = cpu_busy()
     started = time.perf_counter()
     rows: list[Row] = []
+    if args.only:
+        with ignore_eos():
+            if args.only == "startup":
+                rows.append(startup_row(args.runs))
+            else:
+                rows += large_vocab_rows(args.runs, None if args.skip_native else native.find_llama_bench())
+        print(render(rows, f"Benchmark of {stamp()} on {machine()}, {THREADS} threads; {NOISE.summary()}."))
+        return 0
     with ignore_eos():
         decode_rows, ours = decode_section(
             args.runs, allow_native=not args.skip_native, logprobs=not args.skip_logprobs
         )
         rows += decode_rows
+        if not args.skip_large_vocab:
+            log("large vocabulary (section 2b)...")
+            binary = None if args.skip_native else native.find_llama_bench()
+            rows += large_vocab_rows(args.runs, binary)
         if ours is not None:
             log("per-token overhead microbenchmark...")
             rows += overhead_rows(ours)

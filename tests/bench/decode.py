@@ -59,10 +59,14 @@ def _load_llama(model: Path, **kwargs: Any) -> Any:
 
 
 def prompt_tokens(llm: Any) -> list[int]:
-    """The benchmark chat rendered with the GGUF's own template, tokenized (special tokens on)."""
+    """The benchmark chat rendered with the GGUF's own template, tokenized (special tokens on); for a
+    model without a template, its texts as plain text."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    template = llm.metadata["tokenizer.chat_template"]
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:  # a base model: the conversation as plain text
+        text = "\n\n".join(m["content"] for m in chat_messages())
+        return list(llm.tokenize(text.encode("utf-8"), add_bos=True, special=False))
     eos = llm._model.token_get_text(llm.token_eos())
     bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else ""
     formatted = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)(messages=chat_messages())

@@ -7,6 +7,9 @@ Modes:
 - ``llama-cpp-python``: ``Llama(n_ctx=N_CTX)`` + one streamed 256-token completion.
 - ``engine``: our ``load_engine`` + one 256-token reply (no Textual).
 - ``app``: the real ``TokendialApp`` (headless), model load, one 256-token reply typed in.
+
+:func:`measure_startup` times whole processes instead (launch to exit, one token):
+``tokendial generate`` against a bare llama-cpp-python script doing the same.
 """
 
 from __future__ import annotations
@@ -105,6 +108,51 @@ def measure(mode: str, timeout: float = 180.0, threads: int | None = None) -> di
         return {"error": (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]}
     result: dict[str, Any] = json.loads(lines[-1])
     return result
+
+
+STARTUP_PROMPT = "Say hi."
+
+BARE_LLAMA_CPP_PYTHON = """
+import sys
+from llama_cpp import Llama
+
+model, n_ctx, threads, system, prompt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:6]
+llm = Llama(model_path=model, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
+messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+reply = llm.create_chat_completion(messages, max_tokens=1, temperature=0.0)
+print(reply["choices"][0]["message"]["content"])
+"""
+"""llama-cpp-python's own way: load, chat template, one token (greedy), print it."""
+
+
+def startup_commands(model: Path, threads: int) -> dict[str, list[str]]:
+    """The two whole-process contenders: ``tokendial generate`` of one token, and the bare script."""
+    from tests.bench.common import N_CTX, SYSTEM_PROMPT
+
+    console = Path(sys.executable).with_name("tokendial")
+    ours = [str(console)] if console.is_file() else [sys.executable, "-m", "tui.cli"]
+    return {
+        "generate": [
+            *ours, "generate", STARTUP_PROMPT, "--model-path", str(model), "--n-ctx", str(N_CTX),
+            "--n-threads", str(threads), "--system-prompt", SYSTEM_PROMPT, "--sampling.mode", "greedy",
+            "--sampling.max-new-tokens", "1",
+        ],
+        "llama-cpp-python": [
+            sys.executable, "-c", BARE_LLAMA_CPP_PYTHON, str(model), str(N_CTX), str(threads), SYSTEM_PROMPT,
+            STARTUP_PROMPT,
+        ],
+    }  # fmt: skip
+
+
+def measure_startup(command: list[str], timeout: float = 180.0) -> float | None:
+    """Seconds from launching ``command`` to its exit (None when it failed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENDIAL_")}
+    env["TOKENDIAL_CONFIG"] = str(Path(os.devnull).with_name("no-tokendial-config.toml"))  # defaults only
+    root = Path(__file__).resolve().parents[2]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+    elapsed = time.perf_counter() - start
+    return elapsed if done.returncode == 0 else None
 
 
 if __name__ == "__main__":

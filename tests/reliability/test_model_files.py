@@ -67,7 +67,8 @@ def _short_header(folder: Path) -> Path:
 
 
 def _unknown_arch(folder: Path) -> Path:
-    return write_unknown_arch_gguf(folder / "unknown-arch.gguf")
+    path: Path = write_unknown_arch_gguf(folder / "unknown-arch.gguf")
+    return path
 
 
 BAD_FILES: dict[str, tuple[Callable[[Path], Path], str, int]] = {
@@ -162,12 +163,13 @@ def app_on(model: Path, tmp_path: Path, models_dir: Path | None = None) -> Token
     return TokendialApp(settings, engine_factory=load_llama_engine, config_path=tmp_path / "config.toml")
 
 
-async def _shows_failure_and_picker(app: TokendialApp, phrase: str) -> None:
+async def _shows_failure_and_picker(app: TokendialApp, *phrases: str) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.model_state is ModelState.FAILED, "load failure", limit=1500)
         await pilot.pause()
         notice = str(app.chat_view.query_one("#load-error").render())
-        assert phrase in notice
+        for phrase in phrases:
+            assert phrase in notice, notice
         assert "F2" in notice
         assert "Traceback" not in screen_text(app)
         await pilot.press("f2")
@@ -372,7 +374,8 @@ def _name_too_long(folder: Path) -> Path:
 
 
 def _file_on_the_way(folder: Path) -> Path:
-    return write_gguf_header(folder / "plain.gguf") / "model.gguf"
+    plain: Path = write_gguf_header(folder / "plain.gguf")
+    return plain / "model.gguf"
 
 
 UNUSABLE_PATHS: dict[str, Callable[[Path], Path]] = {
@@ -394,7 +397,8 @@ def test_generate_refuses_unusable_paths(row: str, tmp_path: Path, capfd: pytest
 async def test_app_and_picker_refuse_unusable_paths(row: str, tmp_path: Path) -> None:
     """At start-up and typed into the picker (a 3,000-character path crashed the app there)."""
     path = UNUSABLE_PATHS[row](tmp_path)
-    await _shows_failure_and_picker(app_on(path, tmp_path), "Cannot use" if row == "a name too long" else "")
+    reason = "File name too long" if row == "a name too long" else "Not a directory"
+    await _shows_failure_and_picker(app_on(path, tmp_path), f"Cannot use {str(path)[:40]}", reason)
     good = write_gguf_header(tmp_path / "good.gguf")
     settings = Settings(model_path=good, models_dir=tmp_path, data_dir=tmp_path / "data")
     app = TokendialApp(settings, engine_factory=lambda config: FakeEngine(), config_path=tmp_path / "c.toml")

@@ -41,7 +41,8 @@ EMOJI_CJK = "👩‍👩‍👧‍👦 🇫🇷 👍🏽 🎉 日本語 中文 �
 
 def greedy_app(engine: LlamaEngine, tmp_path: Path, **sampling: Any) -> TokendialApp:
     """The app on the shared real engine, greedy with short replies unless overridden."""
-    return real_app(engine, tmp_path, **{**GREEDY.model_dump(), **sampling})
+    app: TokendialApp = real_app(engine, tmp_path, **{**GREEDY.model_dump(), **sampling})
+    return app
 
 
 async def test_megabyte_paste_is_kept_refused_clearly_and_the_chat_goes_on(

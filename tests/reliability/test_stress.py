@@ -387,26 +387,55 @@ def test_ctrl_c_while_generate_streams(model_path: Path) -> None:
 
 @pytest.mark.real_model
 def test_ctrl_c_while_generate_loads(model_path: Path, tmp_path: Path) -> None:
-    """SIGINT once llama.cpp has started loading (its first log line): a clean stop, no traceback."""
+    """SIGINT while llama.cpp is loading the model: a clean stop (exit 130), no traceback, no reply.
+
+    llama.cpp's log goes to a FIFO (TOKENDIAL_LLAMA_LOG). The test reads the first lines and closes
+    it, so the next log line blocks the load inside llama.cpp (its writer waits for a reader): the
+    signal surely arrives mid-load, and in Python code that llama.cpp called back.
+    """
     import os
     import signal
     import subprocess
     import sys
 
     log = tmp_path / "llama.log"
+    os.mkfifo(log)
     command = [sys.executable, "-u", "-m", "tui.cli", "generate", "Hi", "--model-path", str(model_path)]
     env = {**os.environ, "TOKENDIAL_LLAMA_LOG": str(log)}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    for _ in range(3000):
-        if log.exists() or process.poll() is not None:
-            break
-        time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode in (0, 130), err  # interrupted while loading, or cancelled right after
+    try:
+        with open(log, "rb") as fifo:  # returns once the loader has opened it to write its first line
+            first = fifo.read()  # up to the writer's close
+        time.sleep(0.2)  # the loader is blocked on its next line now
+        assert process.poll() is None
+        process.send_signal(signal.SIGINT)
+        drained = threading.Thread(target=_drain_fifo, args=(log, process), daemon=True)
+        drained.start()
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert first
+    assert process.returncode == 130, err
+    assert "interrupted" in err and out == ""
     assert "Traceback" not in err
-    if process.returncode == 130:
-        assert "interrupted" in err and out == ""
+
+
+def _drain_fifo(path: Path, process: Any) -> None:
+    """Read the FIFO until the process has exited (a writer blocks while no one reads)."""
+    import os
+
+    while process.poll() is None:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            while process.poll() is None:
+                try:
+                    if not os.read(fd, 65536):
+                        time.sleep(0.005)
+                except BlockingIOError:
+                    time.sleep(0.005)
+        finally:
+            os.close(fd)
 
 
 @pytest.mark.real_model

@@ -137,7 +137,7 @@ async def test_send_streams_reply_and_shows_eos_badge(tmp_path: Path, fake: Fake
 async def test_stop_badges(
     tmp_path: Path, engine: FakeEngine, sampling: dict[str, object], chat_badge: str, token_badge: str
 ) -> None:
-    app = make_app(engine, tmp_path, **sampling)  # type: ignore[arg-type]
+    app = make_app(engine, tmp_path, **sampling)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
         await send(pilot, "go")
@@ -306,7 +306,7 @@ async def test_preset_and_reset(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
         preset = app.panel.query_one("#preset")
-        preset.value = "creative"  # type: ignore[attr-defined]
+        preset.value = "creative"
         await pilot.pause()
         assert app.live.params == app.presets["creative"]
         assert app.panel.query_one("#field-temperature", StepInput).value == "1.2"

@@ -78,7 +78,7 @@ def wheel_up(chat: Widget) -> events.MouseScrollUp:
 
 
 async def test_scrolling_up_at_the_top_shows_more_and_keeps_the_view_in_place(tmp_path: Path) -> None:
-    app = make_app(FakeEngine(script=PARAGRAPH * 3), tmp_path)
+    app = make_app(FakeEngine(script=PARAGRAPH * 3, n_ctx=8192), tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await chat_of(pilot, 10)  # 20 messages, each reply ~8 lines: taller than the screen
         chat = app.chat_view
@@ -102,7 +102,7 @@ async def test_scrolling_up_at_the_top_shows_more_and_keeps_the_view_in_place(tm
 
 
 async def test_the_keyboard_shows_more(tmp_path: Path) -> None:
-    app = make_app(FakeEngine(script=PARAGRAPH * 3), tmp_path)
+    app = make_app(FakeEngine(script=PARAGRAPH * 3, n_ctx=8192), tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await chat_of(pilot, 12)  # 24 messages: 18 folded
         chat = app.chat_view

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,10 @@ from tui_app_helpers import SIZE, reply_done, send, wait_for
 from settings.config import Settings
 from settings.sampling import SamplingMode, SamplingParams
 from tui.app import TokendialApp
-from tui.engine.events import StopKind
+from tui.engine.events import ChatMessage, EngineEvent, ModelInfo, StopKind, TokenEvent
+from tui.engine.live import LiveParams
+from tui.engine.llama_engine import load_engine
+from tui.engine.protocol import ChatEngine, LoadConfig
 from tui.widgets.chat_view import AssistantMessage
 from tui.widgets.sampling_panel import StepInput
 from tui.widgets.status_bar import ModelState
@@ -22,30 +27,89 @@ pytestmark = pytest.mark.real_model
 LIMIT = 2000  # pauses of 10 ms: generous, the machine may be busy
 
 
-def real_app(model_path: Path, tmp_path: Path, **sampling: object) -> TokendialApp:
-    """The app with its default (llama.cpp) engine factory on ``model_path``."""
+class PausingEngine:
+    """The real engine, its reply paused after ``after`` tokens until ``resume`` is set. The reply is a
+    lazy generator, so llama.cpp waits too: a live change made meanwhile lands on the next token."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+        self.engine: ChatEngine | None = None
+        self.paused = threading.Event()
+        self.resume = threading.Event()
+
+    def load(self, config: LoadConfig) -> PausingEngine:
+        """The app's engine factory: load the real engine and wrap it."""
+        self.engine = load_engine(config)
+        return self
+
+    @property
+    def info(self) -> ModelInfo:
+        """The real engine's facts."""
+        assert self.engine is not None
+        return self.engine.info
+
+    def stream_reply(
+        self,
+        messages: Sequence[ChatMessage],
+        live: LiveParams,
+        cancel: threading.Event,
+        *,
+        continue_from: Sequence[int] = (),
+    ) -> Iterator[EngineEvent]:
+        """The real reply, held after ``after`` tokens."""
+        assert self.engine is not None
+        for event in self.engine.stream_reply(messages, live, cancel, continue_from=continue_from):
+            yield event
+            if isinstance(event, TokenEvent) and event.index + 1 == self.after:
+                self.paused.set()
+                while not self.resume.wait(0.01) and not cancel.is_set():
+                    pass
+
+    def count_tokens(self, text: str) -> int:
+        """The real engine's count."""
+        assert self.engine is not None
+        return self.engine.count_tokens(text)
+
+    def close(self) -> None:
+        """Free the real engine."""
+        if self.engine is not None:
+            self.engine.close()
+
+
+def real_app(
+    model_path: Path,
+    tmp_path: Path,
+    engine_factory: Callable[[LoadConfig], ChatEngine] | None = None,
+    **sampling: object,
+) -> TokendialApp:
+    """The app on ``model_path`` with its default (llama.cpp) engine factory, or ``engine_factory``."""
     settings = Settings(
         model_path=model_path,
         data_dir=tmp_path / "data",
         n_ctx=1024,
         sampling=SamplingParams(**sampling),
     )
-    return TokendialApp(settings, config_path=tmp_path / "config.toml")
+    if engine_factory is None:
+        return TokendialApp(settings, config_path=tmp_path / "config.toml")
+    return TokendialApp(settings, engine_factory=engine_factory, config_path=tmp_path / "config.toml")
 
 
 async def test_real_model_reply_hits_the_token_limit_with_a_live_change(
     model_path: Path, tmp_path: Path
 ) -> None:
-    app = real_app(model_path, tmp_path, max_new_tokens=24, temperature=0.7, seed=7)
+    engine = PausingEngine(after=3)
+    app = real_app(model_path, tmp_path, engine.load, max_new_tokens=24, temperature=0.7, seed=7)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.model_state is ModelState.READY, "model loaded", LIMIT)
         assert app.status.info is not None
         assert app.status.info.quantization == "Q4_1"
         await send(pilot, "Tell me a long story about a dragon.")
-        await wait_for(pilot, lambda: len(app.records[1].events) >= 3, "first tokens", LIMIT)
+        await wait_for(pilot, engine.paused.is_set, "first tokens", LIMIT)
         field = app.panel.query_one("#field-temperature", StepInput)
         field.focus()
-        await pilot.press("pageup")  # +0.5 while the reply is being generated
+        await pilot.press("pageup")  # +0.5 while the reply is being generated (held after 3 tokens)
+        await wait_for(pilot, lambda: app.live.version == 1, "the change made", LIMIT)
+        engine.resume.set()
         await wait_for(pilot, lambda: not app.busy, "reply finished", LIMIT)
         await reply_done(pilot)
         record = app.records[1]
@@ -59,12 +123,12 @@ async def test_real_model_reply_hits_the_token_limit_with_a_live_change(
         message = list(app.chat_view.query(AssistantMessage))[-1]
         assert message.markdown.source.strip()
         assert "stopped at 24/24" in str(message.query_one(".badge", Static).render())
-        if versions[-1] != 0:  # the change landed mid-reply: the token view marks it
-            await pilot.press("ctrl+t")
-            await pilot.pause()
-            rendered = app.token_view.render()
-            assert isinstance(rendered, Text)
-            assert "⚙ temperature 0.7→1.2" in rendered.plain
+        assert versions == [0] * 3 + [1] * 21  # the change landed on the 4th token
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        rendered = app.token_view.render()
+        assert isinstance(rendered, Text)
+        assert "⚙ temperature 0.7→1.2" in rendered.plain
 
 
 async def test_real_model_greedy_short_answer_ends_on_eos(model_path: Path, tmp_path: Path) -> None:

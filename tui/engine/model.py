@@ -47,6 +47,8 @@ class LlamaLog:
         self._level = LOG_INFO
         self._lock = threading.Lock()
         self._callback: Any = None
+        self.interrupted = False
+        """Ctrl-C arrived while llama.cpp was calling back (see :func:`load_model`)."""
 
     def install(self) -> None:
         """Route llama.cpp's log here (idempotent; keeps a reference to the ctypes callback)."""
@@ -57,7 +59,10 @@ class LlamaLog:
 
         @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
         def _on_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
-            self.write(level, text.decode("utf-8", errors="replace"))
+            try:
+                self.write(level, text.decode("utf-8", errors="replace"))
+            except KeyboardInterrupt:  # ctypes would swallow it: load_model raises it after the call
+                self.interrupted = True
 
         self._callback = _on_log
         llama_cpp.llama_log_set(_on_log, ctypes.c_void_p(0))
@@ -169,6 +174,7 @@ def load_model(
     if problem and not os.environ.get("TOKENDIAL_ALLOW_AMX"):
         raise ModelLoadError(*problem)
     LLAMA_LOG.install()
+    LLAMA_LOG.interrupted = False
     mark = LLAMA_LOG.mark()
     printed = io.StringIO()
     kwargs: dict[str, Any] = {
@@ -191,6 +197,9 @@ def load_model(
                 llm = llama_cpp.Llama(**kwargs, flash_attn=False)
     except Exception as exc:
         raise _load_failure(path, exc, LLAMA_LOG.since(mark)) from None
+    if LLAMA_LOG.interrupted and threading.current_thread() is threading.main_thread():
+        llm.close()
+        raise KeyboardInterrupt
     llm.verbose = False
     for line in printed.getvalue().splitlines():
         LLAMA_LOG.write(LOG_DEBUG, f"llama-cpp-python: {line}\n")
