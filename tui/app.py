@@ -25,6 +25,7 @@ from settings.config import ConfigWriteError, Settings, save_default_sampling
 from settings.sampling import DEFAULT_PRESETS, SamplingParams
 from tui.chat_actions import ChatActions
 from tui.commands import bindings, current_keys, palette_entries, unknown_keymap_ids
+from tui.compare_actions import CompareActions
 from tui.core.autosave import Autosave
 from tui.core.branches import BranchBook
 from tui.core.conversation import Conversation
@@ -127,6 +128,10 @@ class TokendialApp(App[int]):
         )
         self.models = ModelActions(self, settings, self.model, self.replies, session, self.views, notify)
         self.sampling = SamplerActions(self.conversation, self.model, self.views, notify)
+        self.comparing = CompareActions(
+            self, self.conversation, self.replies, self.model, self.views, notify,
+            presets=self.presets, export_dir=self.chats.exports_dir,
+        )  # fmt: skip
 
     # -- lifecycle -------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[None]:
@@ -353,6 +358,10 @@ class TokendialApp(App[int]):
     def action_cancel_reply(self) -> None:
         """Cancel the reply being generated; its partial text stays, marked cancelled."""
         self.replies.cancel()
+
+    def action_compare(self) -> None:
+        """Compare the prompt (the prompt box's, or the last one) under several settings."""
+        self.comparing.open_compare()
 
     async def action_regenerate(self) -> None:
         """Generate the last reply again with the current parameters."""

@@ -55,6 +55,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("app.regenerate", "regenerate", "Regenerate", "Regenerate",
             "Generate the last reply again with the current parameters", "ctrl+r",
             help_line="regenerate the last reply with the current parameters"),
+    Command("app.compare", "compare", "Compare: this prompt under several settings", "Compare",
+            "Run the prompt in the box (or the last prompt) under 2-4 parameter sets side by side, in one "
+            "batch; keep the column you like as the reply", "f5", show=False,
+            help_line="compare the prompt under several settings (p there keeps a column)"),
     Command("app.edit_last", "edit_last", "Edit last prompt", "Edit last",
             "Put the last prompt back in the prompt box to edit and resend it", "ctrl+l",
             help_line="edit and resend the last prompt"),

@@ -11,9 +11,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.message import Message
@@ -35,10 +35,34 @@ from tui.engine.events import (
 from tui.engine.live import LiveParams
 from tui.engine.protocol import ChatEngine, LoadConfig
 
+if TYPE_CHECKING:
+    from tui.engine.batch import CompareEvent
+
 EngineFactory = Callable[[LoadConfig], ChatEngine]
 """Loads a model: the real ``load_engine`` or a test fake's factory."""
 
 BATCH_SECONDS = 0.03
+
+CompareRunner = Callable[
+    [Sequence[ChatMessage], Sequence[LiveParams], threading.Event, Sequence[threading.Event]],
+    Iterator["CompareEvent"],
+]
+"""Runs a compare on the loaded engine (BatchDecoder.stream_compare, or a test fake with its rules)."""
+CompareRunnerFactory = Callable[[ChatEngine], CompareRunner]
+"""Makes the compare runner for an engine; raises EngineError when that engine can't compare."""
+
+
+def batch_runner(engine: ChatEngine) -> CompareRunner:
+    """The real compare runner: a BatchDecoder on the llama.cpp engine (imported lazily)."""
+    from tui.engine.batch import BatchDecoder
+    from tui.engine.llama_engine import LlamaEngine
+
+    if not isinstance(engine, LlamaEngine):
+        raise EngineError(
+            "compare runs on the local llama.cpp engine only",
+            "Load a GGUF model (F2) to compare parameter sets.",
+        )
+    return BatchDecoder(engine).stream_compare
 
 
 class ModelLoaded(Message):
@@ -110,6 +134,23 @@ class ReplyJob:
     """Text completion: continue the messages' joined text, no chat template (see ChatEngine)."""
 
 
+@dataclass
+class CompareJob:
+    """One compare: every column decoded in one batch on the worker's engine.
+
+    ``sink`` gets the events in batches (at most every ``handover_s``, and at once for the start,
+    a column's end and the end); it is called on the worker thread, so it must only post messages.
+    The last batch always ends with a CompareDone.
+    """
+
+    messages: tuple[ChatMessage, ...]
+    lives: tuple[LiveParams, ...]
+    stops: tuple[threading.Event, ...]
+    sink: Callable[[list[CompareEvent]], None]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    handover_s: float = BATCH_SECONDS
+
+
 _STOP = object()
 
 
@@ -124,16 +165,19 @@ class EngineWorker:
         live: LiveParams,
         *,
         batch_s: float = BATCH_SECONDS,
+        compare_runner: CompareRunnerFactory = batch_runner,
     ) -> None:
         self._app = app
+        self.compare_runner = compare_runner
+        """Makes the compare runner for the loaded engine (tests put a fake batch here)."""
         self._factory = factory
         self._config = config
         self._live = live
         self.batch_s = batch_s
         """Seconds between TokensStreamed messages while a reply streams (after the first token); the
         app may change it (a float: the worker thread reads it before every token)."""
-        self._jobs: queue.Queue[ReplyJob | object] = queue.Queue()
-        self._current: ReplyJob | None = None
+        self._jobs: queue.Queue[ReplyJob | CompareJob | object] = queue.Queue()
+        self._current: ReplyJob | CompareJob | None = None
         self._worker: Worker[None] | None = None
         self.engine: ChatEngine | None = None
         """The loaded engine (read-only for others; only the worker thread calls it)."""
@@ -144,14 +188,17 @@ class EngineWorker:
             self._run, name="engine", group="engine", thread=True, exit_on_error=False
         )
 
-    def submit(self, job: ReplyJob) -> None:
-        """Queue a reply; it starts once the model is loaded and earlier replies are done."""
+    def submit(self, job: ReplyJob | CompareJob) -> None:
+        """Queue a reply or a compare; it starts once the model is loaded and earlier jobs are done."""
         self._jobs.put(job)
 
     def cancel(self, reply_id: int | None = None) -> None:
         """Cancel the reply in progress (only if it is ``reply_id`` when given)."""
         current = self._current
-        if current is not None and (reply_id is None or current.reply_id == reply_id):
+        if isinstance(current, CompareJob):
+            if reply_id is None:
+                current.cancel.set()
+        elif current is not None and (reply_id is None or current.reply_id == reply_id):
             current.cancel.set()
 
     def shutdown(self) -> None:
@@ -161,7 +208,10 @@ class EngineWorker:
 
     def replaced(self, config: LoadConfig) -> EngineWorker:
         """A new, not yet started worker for ``config`` (same app, factory, live params, batching)."""
-        return EngineWorker(self._app, self._factory, config, self._live, batch_s=self.batch_s)
+        return EngineWorker(
+            self._app, self._factory, config, self._live, batch_s=self.batch_s,
+            compare_runner=self.compare_runner,
+        )  # fmt: skip
 
     def _run(self) -> None:
         worker = get_current_worker()
@@ -181,11 +231,14 @@ class EngineWorker:
                     job = self._jobs.get(timeout=0.1)
                 except queue.Empty:
                     continue
-                if job is _STOP or not isinstance(job, ReplyJob):
+                if job is _STOP or not isinstance(job, ReplyJob | CompareJob):
                     break
                 self._current = job
                 try:
-                    self._serve(engine, job)
+                    if isinstance(job, CompareJob):
+                        self._serve_compare(engine, job)
+                    else:
+                        self._serve(engine, job)
                 finally:
                     self._current = None
         finally:
@@ -235,6 +288,31 @@ class EngineWorker:
             ReplyFinished(job.reply_id, done, job.messages, self._live.params, tuple(tokens))
         )
 
+    def _serve_compare(self, engine: ChatEngine, job: CompareJob) -> None:
+        from tui.engine.batch import ColumnToken, CompareDone
+
+        batch: list[CompareEvent] = []
+        last = time.monotonic()
+        ended = False
+        try:
+            runner = self.compare_runner(engine)
+            for event in runner(job.messages, job.lives, job.cancel, job.stops):
+                batch.append(event)
+                ended = isinstance(event, CompareDone)
+                now = time.monotonic()
+                if not isinstance(event, ColumnToken) or now - last >= job.handover_s:
+                    job.sink(batch)
+                    batch = []
+                    last = now
+        except Exception as exc:  # the runner promises not to raise; if it does, end the compare cleanly
+            message = exc.message if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+            batch.append(compare_error(message, len(job.lives)))
+            ended = True
+        if not ended:
+            batch.append(compare_error("the compare ended without a final event", len(job.lives)))
+        if batch:
+            job.sink(batch)
+
 
 class ModelSlot:
     """The model the app runs: its load config, the engine worker that owns it, and its state.
@@ -273,4 +351,19 @@ def error_done(message: str, tokens: Sequence[TokenEvent] = ()) -> ReplyDone:
         first_token_ms=None,
         decode_ms=0.0,
         seed=-1,
+    )
+
+
+def compare_error(message: str, columns: int) -> CompareEvent:
+    """The CompareDone of a compare that could not run: every column stopped with ``message``."""
+    from tui.engine.batch import CompareDone
+
+    return CompareDone(
+        dones=tuple(error_done(message) for _ in range(columns)),
+        parting=None,
+        prompt_tokens=0,
+        prompt_evaluated=0,
+        steps=0,
+        decoded=0,
+        wall_ms=0.0,
     )

@@ -41,6 +41,13 @@ CompareRunner = Callable[
     Iterator[CompareEvent],
 ]
 """What runs a compare (BatchDecoder.stream_compare, or a fake with the same rules)."""
+CompareSink = Callable[[list[CompareEvent]], None]
+CompareSubmit = Callable[
+    [Sequence[ChatMessage], Sequence[LiveParams], threading.Event, Sequence[threading.Event], CompareSink],
+    None,
+]
+"""Hands a compare to the thread that owns the model (the app's engine worker); it sends the events
+to the sink in batches, the last one ending with a CompareDone."""
 FitCheck = Callable[[Sequence[ChatMessage], Sequence[SamplingParams]], str | None]
 """Why these sets can't run (what fits), or None."""
 COLUMN_MIN_WIDTH = 34
@@ -107,8 +114,9 @@ class CompareScreen(Screen[CompareOutcome | None]):
     def __init__(
         self,
         messages: Sequence[ChatMessage],
-        runner: CompareRunner,
+        runner: CompareRunner | None,
         *,
+        submit: CompareSubmit | None = None,
         base: SamplingParams,
         presets: Mapping[str, SamplingParams],
         sets: Sequence[SamplingParams] | None = None,
@@ -118,6 +126,8 @@ class CompareScreen(Screen[CompareOutcome | None]):
         super().__init__(id="compare")
         self.messages = list(messages)
         self.runner = runner
+        self.submit = submit
+        """If given, runs go to it (the app's engine worker) instead of this screen's own thread."""
         self.base = base
         self.check = check
         self.export_dir = export_dir
@@ -226,14 +236,22 @@ class CompareScreen(Screen[CompareOutcome | None]):
         self.running = True
         self.run_number += 1
         self._info(Text("evaluating the prompt once for every column…", style="dim"))
-        self._work(self.run_number, self.lives, self.stops, self.cancel)
+        if self.submit is not None:
+            run = self.run_number
+            self.submit(self.messages, self.lives, self.cancel, self.stops, lambda b: self._post(run, b))
+        else:
+            self._work(self.run_number, self.lives, self.stops, self.cancel)
         self.columns[0].view.focus()
+
+    def _post(self, run: int, batch: list[CompareEvent]) -> None:
+        self.post_message(self.Events(run, batch))
 
     @work(thread=True, exclusive=True, group="compare")
     def _work(
         self, run: int, lives: list[LiveParams], stops: list[threading.Event], cancel: threading.Event
     ) -> None:
         worker = get_current_worker()
+        assert self.runner is not None  # _work runs only without submit
         batch: list[CompareEvent] = []
         last = time.monotonic()
         for event in self.runner(self.messages, lives, cancel, stops):

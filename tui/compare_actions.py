@@ -1,0 +1,156 @@
+"""The compare part of the app: open the compare view on a prompt, run it on the engine worker, keep a column.
+
+A collaborator of :class:`~tui.app.TokendialApp` (composed, not mixed in), built like
+:class:`~tui.inspector_actions.InspectorActions`. The compare view opens on the text in the prompt
+box (a new prompt) or, when the box is empty, on the chat's last prompt (its reply is compared
+again). Every run goes to the app's one engine worker as a :class:`~tui.worker.CompareJob`: the
+thread that owns the model runs the batch; the UI never calls the model. Keeping a column puts it
+into the chat as the reply through the conversation (``add_prompt`` for a new prompt, or
+``take_back_reply`` for the last one, then ``start_reply`` / ``finish_reply``), so the store saves it
+as it saves any reply. The other columns are not kept as branches: the conversation's branches are
+continuations from a picked token (``Conversation.branch``), and it has no operation to add a
+finished reply as a sibling.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual.app import App
+
+from settings.sampling import SamplingParams
+from tui.core.conversation import Conversation, ReplyTurn, UserTurn
+from tui.core.state import ModelState
+from tui.engine.events import ChatMessage
+from tui.engine.live import LiveParams
+from tui.reply_flow import ReplyFlow
+from tui.views import MainViews, Notifier
+from tui.widgets.chat_view import AssistantMessage, UserMessage
+from tui.worker import CompareJob, ModelSlot
+
+if TYPE_CHECKING:  # the compare view imports the batch decoder (llama.cpp): loaded when first opened
+    from tui.compare_export import CompareOutcome
+    from tui.screens.compare import CompareScreen, CompareSink
+
+
+class CompareActions:
+    """The compare view, opened from the chat."""
+
+    def __init__(
+        self,
+        app: App[Any],
+        conversation: Conversation,
+        replies: ReplyFlow,
+        model: ModelSlot,
+        views: MainViews,
+        notify: Notifier,
+        *,
+        presets: Mapping[str, SamplingParams],
+        export_dir: Path | None = None,
+    ) -> None:
+        self._app = app
+        self.conversation = conversation
+        self.replies = replies
+        self.model = model
+        self.views = views
+        self.notify = notify
+        self.presets = presets
+        self.export_dir = export_dir
+        self.screen: CompareScreen | None = None
+        """The compare view while it is open."""
+        self._new_prompt: str | None = None
+        """The prompt box's text the view compares (None: the chat's last prompt)."""
+
+    def open_compare(self) -> CompareScreen | None:
+        """Open the compare view on the prompt box's text, or on the last prompt; None (with a note)."""
+        if self.replies.busy:
+            self.notify("A reply is being generated: wait, or press Esc to cancel it.", severity="warning")
+            return None
+        if self.model.state is not ModelState.READY:
+            self.notify("The model is not ready.", severity="error")
+            return None
+        if self.replies.modes.raw:
+            self.notify("Compare runs in chat mode: switch completion mode off (F8).", severity="warning")
+            return None
+        text = self.views.prompt.text.strip()
+        if text:
+            messages: tuple[ChatMessage, ...] = (*self.conversation.messages(), ChatMessage("user", text))
+            self._new_prompt = text
+        else:
+            messages = self._last_prompt_messages()
+            if not messages:
+                self.notify("Type a prompt first: compare runs it under several sets.", severity="warning")
+                return None
+            self._new_prompt = None
+        from tui.screens.compare import CompareScreen
+
+        screen = CompareScreen(
+            messages,
+            None,
+            submit=self.submit,
+            base=self.conversation.live.params,
+            presets=self.presets,
+            export_dir=self.export_dir,
+        )
+        self.screen = screen
+        self._app.push_screen(screen, self._closed)
+        return screen
+
+    def _last_prompt_messages(self) -> tuple[ChatMessage, ...]:
+        """What the last prompt's reply was sent (the messages without the replies after it)."""
+        messages = list(self.conversation.messages())
+        while messages and messages[-1].role == "assistant":
+            messages.pop()
+        return tuple(messages) if messages and messages[-1].role == "user" else ()
+
+    def submit(
+        self,
+        messages: Sequence[ChatMessage],
+        lives: Sequence[LiveParams],
+        cancel: threading.Event,
+        stops: Sequence[threading.Event],
+        sink: CompareSink,
+    ) -> None:
+        """Queue a compare run on the engine worker (the thread that owns the model)."""
+        self.model.worker.submit(CompareJob(tuple(messages), tuple(lives), tuple(stops), sink, cancel))
+
+    async def _closed(self, outcome: CompareOutcome | None) -> None:
+        self.screen = None
+        if outcome is None or outcome.promoted is None:
+            return
+        await self.keep(outcome, outcome.promoted)
+
+    async def keep(self, outcome: CompareOutcome, column: int) -> bool:
+        """Put column ``column`` of ``outcome`` into the chat as the reply to its prompt."""
+        done = outcome.dones[column]
+        if done is None:
+            self.notify("That column did not finish: nothing to keep.", severity="warning")
+            return False
+        if self.replies.busy:
+            self.notify("A reply is being generated: keep the column after it.", severity="warning")
+            return False
+        conversation = self.conversation
+        chat = self.views.chat_view
+        if self._new_prompt is not None:
+            self.views.prompt.clear()
+            conversation.add_prompt(self._new_prompt)
+            await chat.mount(UserMessage(self._new_prompt))
+        else:
+            last = conversation.turns[-1] if conversation.turns else None
+            if isinstance(last, ReplyTurn):
+                await self.replies.remove_reply(conversation.take_back_reply())
+            elif not isinstance(last, UserTurn):
+                self.notify("The chat changed: the column was not kept.", severity="warning")
+                return False
+        record = conversation.start_reply()
+        conversation.finish_reply(record.reply_id, done, outcome.events[column])
+        widget = AssistantMessage(record)
+        await chat.mount(widget)
+        await widget.finish(done)
+        self.views.token_view.show_reply(record)
+        self.views.status.set_done(done)
+        self.notify(f"Column {column + 1} is the reply now.", title="Compare", timeout=3)
+        return True
