@@ -32,12 +32,21 @@ from tui.engine.live import LiveParams
 from tui.engine.model import round_ctx
 from tui.engine.parting import where_they_part
 
-SHARED = ("The", " sky", " is")
+
+def sure(text: str) -> ScriptedToken:
+    """A token the model is sure of (the arg-max), so that greedy and sampled columns both take it,
+    as the real engine would: the fake's default probabilities sometimes rank an alternative first."""
+    return ScriptedToken(text, 0.9, ((text.strip() + "s" or "x", 0.06), (" the", 0.03)))
+
+
+SHARED = (sure("The"), sure(" sky"), sure(" is"))
+GREY = ScriptedToken(" grey", 0.12, ((" blue", 0.55), (" clear", 0.2)))
+PURPLE = ScriptedToken(" purple", 0.03, ((" blue", 0.55), (" grey", 0.12)))
 SCRIPTS: tuple[tuple[str | ScriptedToken, ...], ...] = (
-    (*SHARED, " blue", ".", " It", " is", " clear", " today", "."),
-    (*SHARED, ScriptedToken(" grey", 0.12, ((" blue", 0.55), (" clear", 0.2))), " and", " low", "."),
-    (*SHARED, ScriptedToken(" purple", 0.03, ((" blue", 0.55), (" grey", 0.12))), ",", " oddly", "."),
-    (*SHARED, " blue", ".", " Yes", "."),
+    (*SHARED, *map(sure, (" blue", ".", " It", " is", " clear", " today", "."))),
+    (*SHARED, GREY, *map(sure, (" and", " low", "."))),
+    (*SHARED, PURPLE, *map(sure, (",", " oddly", "."))),
+    (*SHARED, *map(sure, (" blue", ".", " Yes", "."))),
 )
 """What each column 'generates' (column i plays SCRIPTS[i % 4]): they share 3 tokens, then part."""
 

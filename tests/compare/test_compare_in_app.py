@@ -22,7 +22,7 @@ from tui.widgets.chat_view import AssistantMessage
 from tui.worker import CompareRunner
 
 SIZE = (140, 40)
-SETS = [SamplingParams(temperature=0.2, seed=1), SamplingParams(mode=SamplingMode.GREEDY)]
+SETS = [SamplingParams(mode=SamplingMode.GREEDY), SamplingParams(temperature=0.8, seed=1)]
 
 
 def script_text(script: Sequence[str | ScriptedToken]) -> str:

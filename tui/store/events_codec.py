@@ -23,8 +23,10 @@ EVENT_FIELDS: tuple[str, ...] = (
     "params_version",
     "elapsed_ms",
     "candidates",
+    "stages",
 )
-"""Order of the values in one event row."""
+"""Order of the values in one event row. ``stages`` (the survivors after each sampler stage) came later:
+a row without it (10 values, as older replies were saved) reads as no stages."""
 
 CANDIDATE_FIELDS: tuple[str, ...] = ("token_id", "text", "logit", "p_raw", "p_final", "cut_by")
 """Order of the values in one candidate row."""
@@ -49,6 +51,7 @@ def events_to_rows(events: Sequence[TokenEvent], *, with_candidates: bool = True
             ]
             if with_candidates
             else [],
+            [[name, count] for name, count in e.stages],
         ]
         for e in events
     ]
@@ -58,9 +61,10 @@ def rows_to_events(rows: Sequence[Sequence[Any]]) -> tuple[TokenEvent, ...]:
     """The inverse of :func:`events_to_rows` (raises ValueError/TypeError on malformed rows)."""
     events: list[TokenEvent] = []
     for row in rows:
-        if len(row) != len(EVENT_FIELDS):
+        if len(row) not in (len(EVENT_FIELDS) - 1, len(EVENT_FIELDS)):
             raise ValueError(f"a token event row has {len(row)} values, expected {len(EVENT_FIELDS)}")
-        index, token_id, text, piece, p_raw, p_final, entropy, version, elapsed, cands = row
+        index, token_id, text, piece, p_raw, p_final, entropy, version, elapsed, cands = row[:10]
+        stages = tuple((str(name), int(count)) for name, count in row[10]) if len(row) > 10 else ()
         candidates = []
         for c in cands:
             if len(c) != len(CANDIDATE_FIELDS):
@@ -87,6 +91,7 @@ def rows_to_events(rows: Sequence[Sequence[Any]]) -> tuple[TokenEvent, ...]:
                 entropy=float(entropy),
                 params_version=int(version),
                 elapsed_ms=float(elapsed),
+                stages=stages,
             )
         )
     return tuple(events)

@@ -50,7 +50,7 @@ class ExportedEvents(BaseModel):
 
     @model_validator(mode="after")
     def _rows_decode(self) -> ExportedEvents:
-        if tuple(self.fields) != events_codec.EVENT_FIELDS:
+        if tuple(self.fields) not in (events_codec.EVENT_FIELDS, events_codec.EVENT_FIELDS[:-1]):
             raise ValueError(f"token event fields must be {list(events_codec.EVENT_FIELDS)}")
         if tuple(self.candidate_fields) != events_codec.CANDIDATE_FIELDS:
             raise ValueError(f"candidate fields must be {list(events_codec.CANDIDATE_FIELDS)}")
