@@ -71,10 +71,13 @@ def report_of(proc: subprocess.Popen[str]) -> dict[str, Any]:
 
 @pytest.fixture
 def lock_holder(tmp_path: Path) -> Iterator[Path]:
-    """A database, and another process taking its write lock for 0.3 s every 0.5 s."""
+    """A database, and another process holding its write lock 0.3 s out of every 0.4 s.
+
+    The gaps (0.1 s) are shorter than any writer's run (its streaming alone sleeps 0.3 s), so every
+    writer meets a hold longer than its 0.1 s busy timeout, however fast the machine is."""
     path = tmp_path / "data" / "chats.sqlite3"
     ChatStore(path).close()
-    holder = spawn("lock_holder.py", path, 0.3, 0.5)
+    holder = spawn("lock_holder.py", path, 0.3, 0.1)
     assert holder.stdout is not None
     assert holder.stdout.readline().strip() == "HELD"
     yield path
