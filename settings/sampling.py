@@ -272,3 +272,16 @@ def with_bias(params: SamplingParams, token_id: int, bias: float) -> SamplingPar
             else:
                 current[token_id] = new
     return replace_params(params, logit_bias=current)
+
+
+def bias_problem(params: SamplingParams, n_vocab: int) -> str | None:
+    """Why the logit bias can't be used with a vocabulary of ``n_vocab`` tokens (or None)."""
+    outside = sorted(t for t in params.logit_bias if not 0 <= t < n_vocab)
+    if not outside:
+        return None
+    names = ", ".join(str(t) for t in outside[:5]) + (", ..." if len(outside) > 5 else "")
+    which = "token" if len(outside) == 1 else "tokens"
+    return (
+        f"the logit bias names {which} {names}, but this model's vocabulary has {n_vocab} tokens "
+        f"(ids 0-{n_vocab - 1})"
+    )
