@@ -93,7 +93,8 @@ class SamplerActions:
         try:
             params = with_bias(self.conversation.live.params, token, message.bias)
         except ValidationError as exc:
-            self.notify(str(exc.errors(include_url=False)[0]["msg"]), title="Logit bias", severity="error")
+            said = str(exc.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
+            self.notify(said, title="Logit bias", severity="error")
             return
         self.conversation.set_params(params)
         panel = self.views.panel

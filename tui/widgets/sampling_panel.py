@@ -747,7 +747,8 @@ class SamplingPanel(VerticalScroll):
         except ValidationError as exc:
             error = exc.errors(include_url=False)[0]
             where = str(error["loc"][0]) if error["loc"] else "json_schema" if schema.strip() else "grammar"
-            self._show_error(where if where in ("grammar", "json_schema") else "grammar", str(error["msg"]))
+            message = str(error["msg"]).removeprefix("Value error, ")
+            self._show_error(where if where in ("grammar", "json_schema") else "grammar", message)
             return
         self._show_error("grammar", None)
         self._show_error("json_schema", None)
@@ -814,4 +815,4 @@ class OrderList(OptionList):
 
 def _first_error(exc: ValidationError) -> str:
     error = exc.errors(include_url=False)[0]
-    return str(error["msg"])
+    return str(error["msg"]).removeprefix("Value error, ")
