@@ -35,8 +35,13 @@ def test_the_text_forms() -> None:
     assert breakers_from_text(",") == (",",)
     assert breakers_from_text(" ## ") == (" ## ",)  # as it is: spaces kept
     assert breakers_from_text("") == ()
-    for bad, words in (("a,b", "one breaker or several"), ('["a", 1]', "JSON list of strings"),
-                       ('["a"', "not a valid JSON list"), ('"a", "b"', "one breaker or several")):  # fmt: skip
+    refused = [
+        ("a,b", "one breaker or several"),
+        ('"a", "b"', "one breaker or several"),
+        ('["a", 1]', "JSON list of strings"),
+        ('["a"', "not a valid JSON list"),
+    ]
+    for bad, words in refused:
         with pytest.raises(ValueError, match=words):
             breakers_from_text(bad)
     with pytest.raises(ValueError, match="must not be empty"):
