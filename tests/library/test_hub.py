@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gguf_files import write_gguf
-from hub_server import HubState, serve_hub
 
+from tests.library.gguf_files import write_gguf
+from tests.library.hub_server import HubState, serve_hub
 from tui.library.hub import HubError, HubSpec, choose_model, fetch_hf, hub_cache_dir, parse_hf_spec
 from tui.library.scan import SOURCE_HUB, CardCache, Location, scan_library
 
