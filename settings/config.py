@@ -468,7 +468,7 @@ def describe_validation_error(
         dotted = ".".join(str(part) for part in loc) or "settings"
         field = _field_at(loc)
         allowed = allowed_values(field, str(loc[-1])) if field is not None and loc else None
-        message = error["msg"]
+        message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown setting"
         line = f"bad setting {dotted} = {_show_value(error.get('input'))} (from {source}): {message}"
@@ -570,8 +570,10 @@ def reference_table() -> str:
             allowed = "an http:// or https:// URL"
         elif dotted == "keymap":
             allowed = "a table of binding id = key(s)"
-        elif dotted in ("sampling.stop", "sampling.dry_sequence_breakers"):
+        elif dotted == "sampling.stop":
             allowed = "a list of non-empty strings"
+        elif dotted == "sampling.dry_sequence_breakers":
+            allowed = "a list of non-empty strings (a flag or env: a JSON list, or one breaker)"
         elif dotted == "sampling.logit_bias":
             allowed = 'a table of token id = bias (-100 to 100, or "-inf" to ban)'
         elif dotted == "sampling.samplers":

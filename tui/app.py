@@ -291,6 +291,7 @@ class TokendialApp(App[int]):
     def on_model_loaded(self, message: ModelLoaded) -> None:
         """The model is ready."""
         self.models.loaded(message)
+        self.sampling.model_loaded(message.info)
 
     async def on_model_load_failed(self, message: ModelLoadFailed) -> None:
         """The model did not load."""

@@ -146,9 +146,45 @@ def parse_command_line(argv: Sequence[str]) -> dict[str, Any]:
         cli_avoid_json=True,
         cli_exit_on_error=True,
     )
-    args, stops = _literal_stop_strings(argv)
+    args, stops = _literal_stop_strings(_one_breakers_flag(argv))
     parsed: dict[str, Any] = _restore_stop_strings(source(args=args)(), stops)
     return parsed
+
+
+_BREAKERS_FLAG = "--sampling.dry-sequence-breakers"
+
+
+def _one_breakers_flag(argv: Sequence[str]) -> list[str]:
+    """``--sampling.dry-sequence-breakers`` given more than once as one JSON list of them all.
+
+    Its value reaches SamplingParams as it was typed (the field is not decoded: a JSON list, or
+    one breaker); given twice, pydantic-settings would join the texts with a comma.
+    """
+    args = list(argv)
+    values: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == _BREAKERS_FLAG and i + 1 < len(args):
+            values.append(args[i + 1])
+            i += 2
+            continue
+        if arg.startswith(_BREAKERS_FLAG + "="):
+            values.append(arg.partition("=")[2])
+        else:
+            rest.append(arg)
+        i += 1
+    if len(values) < 2:
+        return args
+    items: list[str] = []
+    for value in values:
+        try:
+            decoded = json.loads(value) if value.lstrip().startswith("[") else None
+        except ValueError:
+            decoded = None
+        items += decoded if isinstance(decoded, list) else [value]
+    return [*rest, _BREAKERS_FLAG, json.dumps(items)]
 
 
 _STOP_FLAG = "--sampling.stop"

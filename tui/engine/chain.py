@@ -25,13 +25,14 @@ import math
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from settings.sampling import Mirostat, SamplerName, SamplingParams
+from settings.sampling import Mirostat, SamplerName, SamplingParams, bias_problem
 from tui.engine.events import CutBy, EngineError
 
 MIROSTAT_M = 100
@@ -216,7 +217,58 @@ def grammar_error_message(log: str, grammar: str) -> str:
     return f"grammar error{where}: {what}"
 
 
+def _c_stderr() -> Any:
+    """The C library's ``stderr`` (a ``FILE *`` variable), or None where it can't be reached."""
+    global _C_STDERR
+    if _C_STDERR is None:
+        try:
+            libc = ctypes.CDLL(None)
+            libc.tmpfile.restype = ctypes.c_void_p
+            for name in ("fileno", "fflush", "fclose"):
+                getattr(libc, name).argtypes = [ctypes.c_void_p]
+            _C_STDERR = (libc, ctypes.c_void_p.in_dll(libc, "stderr"))
+        except (OSError, ValueError, AttributeError):  # not glibc-like (macOS: __stderrp)
+            _C_STDERR = False
+    return _C_STDERR or None
+
+
+_C_STDERR: Any = None
+_STDERR_LOCK = threading.Lock()
+
+
 def _capture_stderr(call: Any) -> tuple[Any, str]:
+    """Run ``call()`` catching what llama.cpp writes to C's ``stderr``; (result, what it wrote).
+
+    The C ``FILE *stderr`` is swapped for a temporary file, so the process's file descriptor 2
+    (where Textual draws the screen) is never touched; where that is not possible, fd 2 itself
+    is redirected for the call.
+    """
+    found = _c_stderr()
+    with _STDERR_LOCK:
+        if found is None:
+            return _capture_fd2(call)
+        libc, stderr = found
+        tmp = libc.tmpfile()
+        if not tmp:
+            return _capture_fd2(call)
+        saved = stderr.value
+        libc.fflush(saved)
+        stderr.value = tmp
+        try:
+            result = call()
+        finally:
+            libc.fflush(tmp)
+            stderr.value = saved
+        fd = libc.fileno(tmp)
+        os.lseek(fd, 0, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        libc.fclose(tmp)
+        return result, b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def _capture_fd2(call: Any) -> tuple[Any, str]:
     """Run ``call()`` with file descriptor 2 sent to a temporary file; (result, what it wrote)."""
     with tempfile.TemporaryFile() as tmp:
         saved = os.dup(2)
@@ -237,6 +289,23 @@ def parse_grammar(lib: Any, vocab: Any, grammar: str) -> Any:
     if not ptr:
         raise GrammarError(grammar_error_message(log, grammar), "Fix the grammar (panel: Constraints).")
     return ptr
+
+
+def params_problem(lib: Any, vocab: Any, n_vocab: int, params: SamplingParams) -> tuple[str, str] | None:
+    """What this model can't use in ``params``, as (field, message): a bias for a token outside
+    the vocabulary, a grammar llama.cpp can't parse (line and column), a JSON schema the
+    converter can't handle. None when the chain can be built."""
+    problem = bias_problem(params, n_vocab)
+    if problem:
+        return "logit_bias", problem
+    field_name = "grammar" if params.grammar.strip() else "json_schema"
+    try:
+        text = grammar_text(params)
+        if text:
+            lib.llama_sampler_free(parse_grammar(lib, vocab, text))
+    except GrammarError as exc:
+        return field_name, exc.message
+    return None
 
 
 @dataclass
@@ -339,13 +408,9 @@ class SamplerChain:
         match spec.name:
             case "logit_bias":
                 entries = key[0]
-                for token, _ in entries:
-                    if not 0 <= token < self.n_vocab:
-                        raise EngineError(
-                            f"The logit bias names token {token}, but this model's vocabulary has "
-                            f"{self.n_vocab} tokens (ids 0-{self.n_vocab - 1}).",
-                            "Remove that entry from logit_bias.",
-                        )
+                problem = bias_problem(SamplingParams(logit_bias=dict(entries)), self.n_vocab)
+                if problem:
+                    raise EngineError(problem[0].upper() + problem[1:] + ".", "Remove it from logit_bias.")
                 array = (lib.llama_logit_bias * len(entries))()
                 for i, (token, bias) in enumerate(entries):
                     array[i].token = token
