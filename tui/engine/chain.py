@@ -65,9 +65,27 @@ _COMPACTED = frozenset({"logit_bias", "grammar", "top_n_sigma"})
 class GrammarError(EngineError):
     """A GBNF grammar llama.cpp cannot parse, or a JSON schema that cannot be turned into one."""
 
+    def __str__(self) -> str:
+        end = "" if self.message.endswith(".") else "."
+        return f"{self.message}{end} {self.hint}".strip()
+
+
+DEAD_END = "The grammar allows no token"
+"""How the stop reason of a reply the grammar could not continue starts (see is_dead_end)."""
+
 
 class GrammarDeadEnd(EngineError):
     """The grammar allows no token at this step (or the reply so far does not match it)."""
+
+
+def is_dead_end(message: str | None) -> bool:
+    """Whether an error stop reason says the grammar (or a ban) left no token to continue with."""
+    return bool(message) and (
+        str(message).startswith((DEAD_END, "The logit bias bans every token", _NO_MATCH))
+    )
+
+
+_NO_MATCH = "The reply so far does not match the new grammar"
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,8 +484,8 @@ class SamplerChain:
         for token in tokens:
             if stage.spec.name == "grammar" and not self.grammar_allows(stage.ptr, token):
                 raise GrammarDeadEnd(
-                    "The reply so far does not match the new grammar "
-                    f"(token {token} is not allowed there): it applies from the next reply.",
+                    f"{_NO_MATCH} (token {token} is not allowed there): the reply ends here; the "
+                    "grammar applies to the next reply."
                 )
             self._lib.llama_sampler_accept(stage.ptr, token)
 
@@ -483,7 +501,7 @@ class SamplerChain:
         """Raise GrammarDeadEnd if the grammar stage would not allow ``token`` (a fixed token)."""
         for stage in self._stages:
             if stage.spec.name == "grammar" and not self.grammar_allows(stage.ptr, token):
-                raise GrammarDeadEnd(f"The grammar does not allow token {token} at this point of the reply.")
+                raise GrammarDeadEnd(f"{DEAD_END} here: not token {token}, where the reply continues.")
 
     def accept(self, token: int) -> None:
         """Tell every stage the token that was chosen (penalty/DRY history, grammar, mirostat)."""
@@ -536,11 +554,7 @@ class SamplerChain:
                 finite = current["logit"] > -np.inf
                 kept = int(np.count_nonzero(finite))
                 if kept == 0 and name != "top_n_sigma":
-                    raise GrammarDeadEnd(
-                        "The grammar allows no token at this point of the reply"
-                        if name == "grammar"
-                        else "The logit bias bans every token"
-                    )
+                    raise GrammarDeadEnd(self._dead_end(name))
                 if 0 < kept < current.shape[0]:
                     # Drop the -inf entries: later samplers (typical-p, mirostat, the draw) need
                     # finite logits (llama.cpp's typical-p computes NaN with them).
@@ -591,6 +605,17 @@ class SamplerChain:
                 p_final = [float(v) if a else 0.0 for v, a in zip(got, alive.tolist(), strict=True)]
                 p_of[current["id"]] = 0.0
         return ChainStep(token, p, cut, p_final, tuple(survivors))
+
+    def _dead_end(self, stage: str) -> str:
+        """The stop reason when a constraint stage left no token."""
+        if stage != "grammar":
+            return "The logit bias bans every token: the reply ends here."
+        banned = any(s.spec.name == "logit_bias" for s in self._stages)
+        because = " (or the logit bias bans every token it allows)" if banned else ""
+        return (
+            f"{DEAD_END} at this point of the reply{because}: the reply ends here. "
+            "Check the grammar (panel: Constraints)."
+        )
 
     def _offset(self, array: Any) -> int:
         address = ctypes.cast(array.data, ctypes.c_void_p).value or self._base
