@@ -1,5 +1,5 @@
 """The server backends in the running app (Pilot): a server not running at start, the retry key, and
-the backend dialog (F9) switching the engine, each against a real llama-server on 127.0.0.1."""
+the backend dialog (F12) switching the engine, each against a real llama-server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_procs import ServerProcess, free_port, llama_server
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import Input, RadioButton
+from textual.widgets import Input, RadioButton, TextArea
 
 from settings.config import Backend, Settings
 from settings.sampling import SamplingMode, SamplingParams
 from tests.llama_tools import LlamaTools
+from tests.servers.server_procs import ServerProcess, free_port, llama_server
 from tui.app import TokendialApp
+from tui.commands import COMMANDS
 from tui.core.state import ModelState
 from tui.engine.events import ReplyDone, StopKind
 from tui.screens.backend_picker import BackendPickerScreen, check_choice
@@ -109,13 +110,13 @@ async def test_server_not_running_at_start_then_the_retry_key_connects(
 
 
 async def test_the_backend_dialog_switches_the_running_engine(
-    served: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    served: ServerProcess, model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TOKENDIAL_API_KEY", "sk-never-written-anywhere")
     app = app_for(tmp_path, backend=Backend.OPENAI, server_url="http://127.0.0.1:9/v1")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.model_state is ModelState.FAILED, "the first server is not there")
-        await pilot.press("f9")
+        await pilot.press("f12")
         await wait_for(pilot, lambda: isinstance(app.screen, BackendPickerScreen), "the dialog opened")
         dialog = app.screen
         assert "API key: found" in str(dialog.query_one("#backend-key-note").render())
@@ -133,7 +134,11 @@ async def test_the_backend_dialog_switches_the_running_engine(
         assert f"llama-server {served.url.removeprefix('http://')}" in str(app.views.status.render())
         done = await reply(pilot, app, "Say hi.")
         assert done.stop.kind is StopKind.MAX_TOKENS and done.generated == 6
-    assert app.engines.backend == "llama-server" and app.settings.backend is Backend.OPENAI  # not saved
+        assert app.engines.backend == "llama-server" and app.settings.backend is Backend.OPENAI  # not saved
+
+        assert await app.switch_model(model_path)  # F2's way: a model file runs here, locally
+        await wait_for(pilot, lambda: app.model_state is ModelState.READY, "the local model loaded")
+        assert app.engines.backend == "local" and "CPU" in str(app.views.status.render())
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert all(b"sk-never" not in p.read_bytes() for p in written)  # the key is in no file (store, config)
 
@@ -180,3 +185,16 @@ def test_a_choice_is_checked_before_it_is_tried() -> None:
     assert not isinstance(chosen, str) and (chosen.url, chosen.model) == ("http://box:8000/v1", "qwen")
     local = check_choice("local", "", "")
     assert not isinstance(local, str) and local.model is None
+
+
+def test_the_backend_and_retry_keys_are_free_in_the_app_and_the_prompt_box() -> None:
+    keys: dict[str, str] = {}
+    for command in COMMANDS:
+        for key in (command.key or "").split(","):
+            if key:
+                assert key not in keys, f"{key} is both {keys[key]} and {command.id}"
+                keys[key] = command.id
+    prompt_keys = {key for binding in TextArea.BINDINGS for key in binding.key.split(",")}  # type: ignore[union-attr]
+    for command_id in ("app.pick_backend", "app.retry_load"):
+        default = next(c.key for c in COMMANDS if c.id == command_id)
+        assert default and default not in prompt_keys, f"the prompt box takes {default} ({command_id})"
