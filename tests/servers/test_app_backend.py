@@ -16,6 +16,7 @@ from textual.widgets import Input, RadioButton, TextArea
 from settings.config import Backend, Settings
 from settings.sampling import SamplingMode, SamplingParams
 from tests.llama_tools import LlamaTools
+from tests.servers.misbehaving import Fault, Misbehaving
 from tests.servers.server_procs import ServerProcess, free_port, llama_server
 from tui.app import TokendialApp
 from tui.commands import COMMANDS
@@ -175,6 +176,33 @@ async def test_server_killed_mid_reply_in_the_app_keeps_the_partial_reply_in_the
         assert done.text  # what arrived before the server died is on disk
     finally:
         process.stop()
+
+
+async def test_slow_first_byte_in_the_app_shows_progress_and_esc_cancels(
+    served: ServerProcess, tmp_path: Path
+) -> None:
+    fake = Misbehaving(served.url).start()
+    fake.fault, fake.delay_s = Fault.SLOW_FIRST_BYTE, 60.0
+    app = app_for(tmp_path, backend=Backend.LLAMA_SERVER, server_url=fake.url)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.model_state is ModelState.READY, "connected")
+            app.views.prompt.focus()
+            app.views.prompt.text = "Hi"
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "reading the prompt" in shown_waiting(app), "progress shown")
+            await pilot.press("escape")  # while the server is still silent
+            await wait_for(pilot, lambda: app.views.status.last_done is not None, "the reply ended", 20)
+            done = app.views.status.last_done
+            assert done is not None and done.stop.kind is StopKind.CANCELLED
+            assert not fake.first_byte_sent.is_set()
+    finally:
+        fake.stop()
+
+
+def shown_waiting(app: TokendialApp) -> str:
+    """The text of the reply's waiting line(s)."""
+    return " ".join(str(w.render()) for w in app.views.chat_view.query(".waiting"))
 
 
 def test_a_choice_is_checked_before_it_is_tried() -> None:
