@@ -63,15 +63,25 @@ def again(app: TokendialApp, first: Widget) -> bool:
     return bool(shown) and shown.first() is not first
 
 
-async def reply(pilot: Pilot[Any], app: TokendialApp, prompt: str) -> ReplyDone:
-    """Send ``prompt`` and wait for its reply to end."""
+async def send(pilot: Pilot[Any], app: TokendialApp, prompt: str) -> None:
+    """Type ``prompt`` in the prompt box and press Enter."""
     app.views.prompt.focus()
     app.views.prompt.text = prompt
     await pilot.press("enter")
-    await wait_for(pilot, lambda: app.views.status.last_done is not None, "reply finished")
+
+
+async def ended(pilot: Pilot[Any], app: TokendialApp, limit_s: float = 60.0) -> ReplyDone:
+    """Wait for the reply to end; its ReplyDone."""
+    await wait_for(pilot, lambda: app.views.status.last_done is not None, "the reply ended", limit_s)
     done = app.views.status.last_done
     assert done is not None
     return done
+
+
+async def reply(pilot: Pilot[Any], app: TokendialApp, prompt: str) -> ReplyDone:
+    """Send ``prompt`` and wait for its reply to end."""
+    await send(pilot, app, prompt)
+    return await ended(pilot, app)
 
 
 async def test_server_not_running_at_start_then_the_retry_key_connects(
@@ -158,14 +168,11 @@ async def test_server_killed_mid_reply_in_the_app_keeps_the_partial_reply_in_the
     try:
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.model_state is ModelState.READY, "connected")
-            app.views.prompt.focus()
-            app.views.prompt.text = "Count to 200."
-            await pilot.press("enter")
+            await send(pilot, app, "Count to 200.")
             await wait_for(pilot, lambda: app.views.status.live_tokens >= 5, "a few tokens streamed")
             process.kill()
-            await wait_for(pilot, lambda: app.views.status.last_done is not None, "the reply ended")
-            done = app.views.status.last_done
-            assert done is not None and done.stop.kind is StopKind.ERROR
+            done = await ended(pilot, app)
+            assert done.stop.kind is StopKind.ERROR
             assert done.stop.message and "connection" in done.stop.message
             assert "partial reply is kept" in done.stop.message and done.generated >= 5
             assert "error" in str(app.views.status.render()).lower()  # the badge says so
@@ -187,14 +194,11 @@ async def test_slow_first_byte_in_the_app_shows_progress_and_esc_cancels(
     try:
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.model_state is ModelState.READY, "connected")
-            app.views.prompt.focus()
-            app.views.prompt.text = "Hi"
-            await pilot.press("enter")
+            await send(pilot, app, "Hi")
             await wait_for(pilot, lambda: "reading the prompt" in shown_waiting(app), "progress shown")
             await pilot.press("escape")  # while the server is still silent
-            await wait_for(pilot, lambda: app.views.status.last_done is not None, "the reply ended", 20)
-            done = app.views.status.last_done
-            assert done is not None and done.stop.kind is StopKind.CANCELLED
+            done = await ended(pilot, app, 20)
+            assert done.stop.kind is StopKind.CANCELLED
             assert not fake.first_byte_sent.is_set()
     finally:
         fake.stop()
