@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import Input, RadioButton, TextArea
+from textual.widgets import Input, RadioButton
 
 from settings.config import Backend, Settings
 from settings.sampling import SamplingMode, SamplingParams
@@ -19,7 +19,6 @@ from tests.llama_tools import LlamaTools
 from tests.servers.misbehaving import Fault, Misbehaving
 from tests.servers.server_procs import ServerProcess, free_port, llama_server
 from tui.app import TokendialApp
-from tui.commands import COMMANDS
 from tui.core.state import ModelState
 from tui.engine.events import ReplyDone, StopKind
 from tui.screens.backend_picker import BackendPickerScreen, check_choice
@@ -218,15 +217,3 @@ def test_a_choice_is_checked_before_it_is_tried() -> None:
     local = check_choice("local", "", "")
     assert not isinstance(local, str) and local.model is None
 
-
-def test_the_backend_and_retry_keys_are_free_in_the_app_and_the_prompt_box() -> None:
-    keys: dict[str, str] = {}
-    for command in COMMANDS:
-        for key in (command.key or "").split(","):
-            if key:
-                assert key not in keys, f"{key} is both {keys[key]} and {command.id}"
-                keys[key] = command.id
-    prompt_keys = {key for binding in TextArea.BINDINGS for key in binding.key.split(",")}  # type: ignore[union-attr]
-    for command_id in ("app.pick_backend", "app.retry_load"):
-        default = next(c.key for c in COMMANDS if c.id == command_id)
-        assert default and default not in prompt_keys, f"the prompt box takes {default} ({command_id})"
