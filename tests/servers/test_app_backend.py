@@ -216,4 +216,3 @@ def test_a_choice_is_checked_before_it_is_tried() -> None:
     assert not isinstance(chosen, str) and (chosen.url, chosen.model) == ("http://box:8000/v1", "qwen")
     local = check_choice("local", "", "")
     assert not isinstance(local, str) and local.model is None
-
