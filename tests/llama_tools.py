@@ -139,6 +139,13 @@ def _sources(log: list[str]) -> Path:
     return tree
 
 
+def compiler_launcher() -> tuple[str, ...]:
+    """ccache for the compilers when it is installed (not part of the cache key: same binaries)."""
+    if shutil.which("ccache") is None:
+        return ()
+    return ("-DCMAKE_C_COMPILER_LAUNCHER=ccache", "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache")
+
+
 def build_tools(jobs: int | None = None, nice: int = 10) -> tuple[LlamaTools | None, str]:
     """Find or build all the tools (niced, ``-j jobs``); returns (the tools or None, the build log)."""
     log: list[str] = []
@@ -153,7 +160,9 @@ def build_tools(jobs: int | None = None, nice: int = 10) -> tuple[LlamaTools | N
         niced = ["nice", "-n", str(nice)] if shutil.which("nice") else []
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
         jobs = jobs or os.cpu_count() or 2
-        configure = [*niced, "cmake", "-S", str(tree), "-B", str(build), *generator, *flags]
+        configure = [
+            *niced, "cmake", "-S", str(tree), "-B", str(build), *generator, *flags, *compiler_launcher(),
+        ]  # fmt: skip
         compile_ = [*niced, "cmake", "--build", str(build), "--target", *TARGETS, "-j", str(jobs)]
         started = time.monotonic()
         for cmd in (configure, compile_):

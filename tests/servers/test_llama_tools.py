@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,20 @@ def test_a_finished_build_is_found_in_its_keyed_cache(
     built, log = llama_tools.build_tools()
     assert built == tools and log.startswith("cached build")  # reused, nothing compiled
     assert native.find_llama_bench() == bin_dir / "llama-bench"  # the benchmark uses the shared build
+
+
+def test_ccache_is_used_when_installed_and_leaves_the_cache_key_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = os.environ.get("PATH", "")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert llama_tools.compiler_launcher() == ()
+    ccache = tmp_path / "ccache"
+    ccache.write_text('#!/bin/sh\nexec "$@"\n')
+    ccache.chmod(0o755)
+    assert llama_tools.compiler_launcher() == (
+        "-DCMAKE_C_COMPILER_LAUNCHER=ccache",
+        "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache",
+    )
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{path}")
+    assert llama_tools.compiler_launcher() and not any("LAUNCHER" in f for f in llama_tools.cmake_flags())
