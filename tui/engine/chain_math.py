@@ -249,7 +249,7 @@ def chain_result(
         elif name is SamplerName.DRY:
             continue
         removed(before, _STAGE_CUT.get(stage, CutBy.TEMPERATURE))
-        survivors.append((stage, arr.ids.shape[0] if stage != "penalties" else n_vocab))
+        survivors.append((stage, arr.ids.shape[0]))  # penalties cut nothing: what reached them
     p_final = np.zeros(n_vocab)
     if params.is_greedy:
         best = int(arr.ids[int(np.argmax(arr.logits))])
