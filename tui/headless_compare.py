@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from tui.core.conversation import Conversation
 from tui.core.loading import load_config
+from tui.core.text import clean
 from tui.engine.batch import (
     BatchDecoder,
     ColumnDone,
@@ -41,7 +42,6 @@ from tui.headless import (
     event_record,
     json_line,
 )
-from tui.widgets.safe_text import clean
 
 T = TypeVar("T")
 

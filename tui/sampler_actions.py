@@ -13,9 +13,9 @@ from pydantic import ValidationError
 
 from settings.sampling import with_bias
 from tui.core.conversation import Conversation
+from tui.core.text import one_line
 from tui.views import MainViews, Notifier
 from tui.widgets.inspector import Inspector
-from tui.widgets.safe_text import one_line
 from tui.worker import ModelSlot
 
 
