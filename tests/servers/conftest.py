@@ -10,13 +10,17 @@ import pytest
 from tests.llama_tools import LlamaTools
 from tests.servers.server_helpers import server_config
 from tests.servers.server_procs import ServerProcess, llama_cpp_python_server, llama_server, require_tools
+from tests.tui.tui_app_helpers import pytest_pyfunc_call
 from tui.engine.backends.llama_server import LlamaServerEngine
+
+__all__ = ["pytest_pyfunc_call"]  # the ``async def`` (Pilot) tests run in a fresh event loop, as in tests/tui
 
 
 @pytest.fixture(scope="session")
 def tools() -> LlamaTools:
     """The built llama.cpp tools (skip, or fail in CI, when missing)."""
-    return require_tools()
+    found: LlamaTools = require_tools()
+    return found
 
 
 @pytest.fixture(scope="session")

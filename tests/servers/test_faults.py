@@ -180,7 +180,9 @@ def test_openai_finish_reasons_from_a_scripted_server(fake: Misbehaving) -> None
         return json.dumps({"choices": [choice]})
 
     fake.script = [chunk("Hel"), chunk("lo", "stop", "END"), "[DONE]"]
-    _, by_string = run_reply(engine, "Hi")
+    events, by_string = run_reply(engine, "Hi")
+    for token in tokens_of(events):  # a server that ignores logprobs: each chunk a token, all unknown
+        assert token.candidates == () and token.p_raw != token.p_raw and token.token_id == -1
     assert (
         by_string.stop.kind is StopKind.STOP_STRING and by_string.stop.stop_string == "END"
     )  # vLLM's stop_reason
