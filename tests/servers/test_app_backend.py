@@ -115,7 +115,7 @@ async def test_the_backend_dialog_switches_the_running_engine(
     app = app_for(tmp_path, backend=Backend.OPENAI, server_url="http://127.0.0.1:9/v1")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.model_state is ModelState.FAILED, "the first server is not there")
-        await pilot.press("f9")
+        await pilot.press("f12")
         await wait_for(pilot, lambda: isinstance(app.screen, BackendPickerScreen), "the dialog opened")
         dialog = app.screen
         assert "API key: found" in str(dialog.query_one("#backend-key-note").render())
