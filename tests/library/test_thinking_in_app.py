@@ -7,11 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fakes import FakeEngine
 from textual.pilot import Pilot
 
 from settings.config import Settings
 from settings.sampling import SamplingParams
+from tests.fakes import FakeEngine
 from tui.app import TokendialApp
 from tui.core.state import ModelState
 from tui.engine.events import StopKind
