@@ -376,6 +376,10 @@ class TokendialApp(App[int]):
         """Switch this chat between chat and text completion."""
         self.models.toggle_mode()
 
+    def action_toggle_thinking(self) -> None:
+        """Open or fold the last reply's thinking section."""
+        self.models.toggle_thinking()
+
     async def action_new_chat(self) -> None:
         """Clear the transcript and start over (a reply in progress is cancelled)."""
         await self.replies.new_chat()

@@ -67,6 +67,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("app.toggle_mode", "toggle_mode", "Toggle completion mode", "Mode",
             "Switch this chat between chat (the chat template) and text completion (the model continues "
             "your text)", "f8", show=False, help_line="chat / text completion mode"),
+    Command("app.toggle_thinking", "toggle_thinking", "Thinking: open / fold", "Thinking",
+            "Open or fold the thinking section of the last reply that has one", "f9",
+            show=False, help_line="open / fold the last reply's thinking section"),
     Command("app.toggle_greedy", "toggle_greedy", "Toggle greedy", "Greedy", "Greedy mode on/off", "ctrl+g",
             help_line="greedy on/off"),
     Command("app.focus_panel", "focus_panel", "Sampling panel", "Panel", "Go to the sampling panel", "f4",

@@ -6,10 +6,9 @@ box (a new prompt) or, when the box is empty, on the chat's last prompt (its rep
 again). Every run goes to the app's one engine worker as a :class:`~tui.worker.CompareJob`: the
 thread that owns the model runs the batch; the UI never calls the model. Keeping a column puts it
 into the chat as the reply through the conversation (``add_prompt`` for a new prompt, or
-``take_back_reply`` for the last one, then ``start_reply`` / ``finish_reply``), so the store saves it
-as it saves any reply. The other columns are not kept as branches: the conversation's branches are
-continuations from a picked token (``Conversation.branch``), and it has no operation to add a
-finished reply as a sibling.
+``take_back_reply`` for the last one, then ``add_finished_replies``): the other finished columns
+become its branches (siblings, ``[`` / ``]`` switches), and the store saves them as it saves any
+branched reply.
 """
 
 from __future__ import annotations
@@ -145,12 +144,15 @@ class CompareActions:
             elif not isinstance(last, UserTurn):
                 self.notify("The chat changed: the column was not kept.", severity="warning")
                 return False
-        record = conversation.start_reply()
-        conversation.finish_reply(record.reply_id, done, outcome.events[column])
+        finished = [c for c, d in enumerate(outcome.dones) if d is not None]
+        replies = [(d, outcome.events[c]) for c, d in enumerate(outcome.dones) if d is not None]
+        record, siblings = conversation.add_finished_replies(replies, finished.index(column))
         widget = AssistantMessage(record)
         await chat.mount(widget)
         await widget.finish(done)
+        self.replies.label_message(record)
         self.views.token_view.show_reply(record)
         self.views.status.set_done(done)
-        self.notify(f"Column {column + 1} is the reply now.", title="Compare", timeout=3)
+        others = "" if siblings is None else f"; the other {len(replies) - 1} are its branches ([ ])"
+        self.notify(f"Column {column + 1} is the reply now{others}.", title="Compare", timeout=3)
         return True

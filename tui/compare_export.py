@@ -17,7 +17,7 @@ from typing import Any
 from settings.sampling import SamplingParams
 from tui.engine.events import ChatMessage, ReplyDone, TokenEvent
 from tui.engine.parting import Parting
-from tui.headless import _plain
+from tui.headless_io import plain
 
 FORMAT = "tokendial.compare"
 VERSION = 1
@@ -47,7 +47,7 @@ def comparison_record(outcome: CompareOutcome) -> dict[str, Any]:
         if done is not None:
             entry |= {
                 "params_versions": {str(v): p.model_dump(mode="json") for v, p in done.params.items()},
-                "stop": {**_plain(dataclasses.asdict(done.stop)), "label": done.stop.label()},
+                "stop": {**plain(dataclasses.asdict(done.stop)), "label": done.stop.label()},
                 "seed": done.seed,
                 "text": done.text,
                 "generated": done.generated,
@@ -60,7 +60,7 @@ def comparison_record(outcome: CompareOutcome) -> dict[str, Any]:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "messages": [{"role": m.role, "content": m.content} for m in outcome.messages],
         "columns": columns,
-        "parting": _plain(dataclasses.asdict(outcome.parting)) if outcome.parting else None,
+        "parting": plain(dataclasses.asdict(outcome.parting)) if outcome.parting else None,
     }
 
 

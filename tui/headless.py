@@ -17,19 +17,10 @@ some step: the reply so far is printed, then the stop reason).
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import enum
-import json
-import math
-import queue
-import re
-import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 from tui.core.conversation import Conversation
 from tui.core.loading import load_config
@@ -39,8 +30,6 @@ from tui.engine.events import (
     ChatMessage,
     EngineError,
     EngineEvent,
-    ModelInfo,
-    PromptProgress,
     PromptTrimmed,
     ReplyDone,
     StopKind,
@@ -49,20 +38,13 @@ from tui.engine.events import (
 from tui.engine.live import LiveParams
 from tui.engine.llama_engine import find_stop_string
 from tui.engine.protocol import ChatEngine
+from tui.headless_io import EXIT_FAILED, EXIT_OK, EXIT_USAGE, event_record, in_thread, is_terminal, json_line
 from tui.library.advice import no_template_notice
 
 if TYPE_CHECKING:
     from settings.config import Settings
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-_EVENT_NAMES: dict[type, str] = {
-    TokenEvent: "token",
-    PromptProgress: "prompt_progress",
-    PromptTrimmed: "prompt_trimmed",
-    ReplyDone: "done",
-}
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "event_record", "json_line", "open_engine", "run_generate"]
 
 
 def open_engine(settings: Settings, *, top_n: int) -> ChatEngine:
@@ -132,50 +114,22 @@ def _stream(
     raw: bool = False,
 ) -> ReplyDone | None:
     """Run the reply in a worker thread so that Ctrl-C becomes a clean cancel."""
-    cancel = threading.Event()
-    events: queue.Queue[EngineEvent | BaseException | None] = queue.Queue()
 
-    def work() -> None:
-        try:
-            replies = engine.stream_reply(messages, live, cancel, raw=True) if raw else None
-            for event in replies or engine.stream_reply(messages, live, cancel):
-                events.put(event)
-        except BaseException as exc:  # the engine promises not to raise; report it if it does
-            events.put(exc)
-        finally:
-            events.put(None)
+    def produce(cancel: threading.Event) -> Iterator[EngineEvent]:
+        if raw:
+            return iter(engine.stream_reply(messages, live, cancel, raw=True))
+        return iter(engine.stream_reply(messages, live, cancel))
 
-    worker = threading.Thread(target=work, name="tokendial-generate", daemon=True)
-    with _sigint_cancels(cancel):
-        worker.start()
-        done = _consume(engine, events, cancel, live, json_output, out, err)
-        # Wait for the engine thread to end before anyone closes the engine: freeing the model
-        # while it decodes crashes the process (a segmentation fault, seen with Ctrl-C).
-        while worker.is_alive():
-            try:
-                worker.join(timeout=0.1)
-            except KeyboardInterrupt:
-                cancel.set()
-    return done
-
-
-@contextlib.contextmanager
-def _sigint_cancels(cancel: threading.Event) -> Iterator[None]:
-    """Inside, Ctrl-C (SIGINT) sets ``cancel`` instead of raising KeyboardInterrupt (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: cancel.set())
+    items = in_thread(produce, name="tokendial-generate")
     try:
-        yield
+        return _consume(engine, items, live, json_output, out, err)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        items.close()  # waits for the engine thread before anyone closes the engine
 
 
 def _consume(
     engine: ChatEngine,
-    events: queue.Queue[EngineEvent | BaseException | None],
-    cancel: threading.Event,
+    events: Iterator[EngineEvent | BaseException],
     live: LiveParams,
     json_output: bool,
     out: TextIO,
@@ -187,15 +141,8 @@ def _consume(
     hold = max((len(stop) for stop in live.params.stop), default=1) - 1
     streamed = ""
     printed = 0
-    show = clean if _is_terminal(out) else str
-    while True:
-        try:
-            item = events.get()
-        except KeyboardInterrupt:
-            cancel.set()
-            continue
-        if item is None:
-            break
+    show = clean if is_terminal(out) else str
+    for item in events:
         if isinstance(item, BaseException):
             print(f"tokendial: the engine failed: {type(item).__name__}: {item}", file=err)
             break
@@ -225,56 +172,3 @@ def _consume(
         speed = f", {done.tokens_per_s:.1f} tok/s" if done.tokens_per_s else ""
         print(f"[{clean(done.stop.label())}] {done.generated} tokens{speed}", file=err)
     return done
-
-
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def json_line(record: dict[str, Any]) -> str:
-    """``record`` as one JSON line; every control character escaped (json leaves C1 and bidi raw)."""
-    text = json.dumps(record, ensure_ascii=False)
-    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
-
-
-def _is_terminal(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # a closed or unusual stream
-        return False
-
-
-def event_record(event: EngineEvent, info: ModelInfo) -> dict[str, Any]:
-    """One engine event as a JSON-ready dict (``event`` names its kind; NaN becomes null)."""
-    record: dict[str, Any] = {"event": _EVENT_NAMES[type(event)]}
-    record.update(_plain(dataclasses.asdict(event)))
-    if isinstance(event, ReplyDone):
-        record["stop"]["label"] = event.stop.label()
-        record["generated"] = event.generated
-        record["timings"] = {
-            "prompt_ms": event.prompt_ms,
-            "first_token_ms": event.first_token_ms,
-            "decode_ms": event.decode_ms,
-            "tokens_per_s": event.tokens_per_s,
-        }
-        record["params"] = {str(v): p.model_dump(mode="json") for v, p in event.params.items()}
-        model = _plain(dataclasses.asdict(info))
-        model["gpu_label"] = info.gpu_label
-        record["model"] = model
-    return record
-
-
-def _plain(value: Any) -> Any:
-    """dataclasses.asdict output made JSON-safe (enums by value, paths as text, NaN as null)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    return value

@@ -12,11 +12,9 @@ don't fit the context (named, and nothing starts).
 from __future__ import annotations
 
 import dataclasses
-import queue
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tui.core.conversation import Conversation
 from tui.core.loading import load_config
@@ -31,19 +29,17 @@ from tui.engine.batch import (
 from tui.engine.events import ChatMessage, EngineError, ModelInfo, PromptProgress, StopKind
 from tui.engine.live import LiveParams
 from tui.engine.param_sets import ParamSetError, describe, parse_param_sets
-from tui.headless import (
+from tui.headless_io import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
-    _is_terminal,
-    _plain,
-    _sigint_cancels,
     event_record,
+    in_thread,
+    is_terminal,
     json_line,
+    plain,
 )
 from tui.widgets.safe_text import clean
-
-T = TypeVar("T")
 
 if TYPE_CHECKING:
     from settings.config import Settings
@@ -123,7 +119,9 @@ def _stream(
     """The compare in a worker thread (Ctrl-C cancels every column cleanly)."""
     lives = [LiveParams(p) for p in params]
     done: CompareDone | None = None
-    for item in in_thread(lambda cancel: decoder.stream_compare(messages, lives, cancel)):
+    for item in in_thread(
+        lambda cancel: decoder.stream_compare(messages, lives, cancel), name="tokendial-compare"
+    ):
         if isinstance(item, BaseException):
             print(f"tokendial: the engine failed: {type(item).__name__}: {item}", file=err)
             break
@@ -137,44 +135,6 @@ def _stream(
     if done is not None and not json_output:
         _print_columns(done, params, out)
     return done
-
-
-def in_thread(produce: Callable[[threading.Event], Iterator[T]]) -> Iterator[T | BaseException]:
-    """The items of ``produce(cancel)``, run in a worker thread; Ctrl-C sets ``cancel`` (the
-    producer then ends cleanly); an exception in the producer comes out as the last item.
-    Returns only after the thread ended, so the engine is never closed while it decodes."""
-    cancel = threading.Event()
-    items: queue.Queue[T | BaseException | None] = queue.Queue()
-
-    def work() -> None:
-        try:
-            for item in produce(cancel):
-                items.put(item)
-        except BaseException as exc:  # the engine promises not to raise; report it if it does
-            items.put(exc)
-        finally:
-            items.put(None)
-
-    worker = threading.Thread(target=work, name="tokendial-compare", daemon=True)
-    with _sigint_cancels(cancel):
-        worker.start()
-        try:
-            while True:
-                try:
-                    item = items.get()
-                except KeyboardInterrupt:
-                    cancel.set()
-                    continue
-                if item is None:
-                    break
-                yield item
-        finally:
-            cancel.set()
-            while worker.is_alive():
-                try:
-                    worker.join(timeout=0.1)
-                except KeyboardInterrupt:
-                    cancel.set()
 
 
 def _view(
@@ -204,7 +164,7 @@ def _view(
 
 
 def _print_columns(done: CompareDone, params: Sequence[SamplingParams], out: TextIO) -> None:
-    show = clean if _is_terminal(out) else str
+    show = clean if is_terminal(out) else str
     for column, (reply, p) in enumerate(zip(done.dones, params, strict=True)):
         out.write(f"── column {column + 1}: {describe(p)} ──\n")
         out.write(show(reply.text) + "\n")
@@ -234,12 +194,12 @@ def compare_record(event: CompareEvent, params: Sequence[SamplingParams], info: 
     if isinstance(event, PromptProgress):
         return event_record(event, info)
     if isinstance(event, CompareStarted):
-        return {"event": "compare_started", **_plain(dataclasses.asdict(event))}
+        return {"event": "compare_started", **plain(dataclasses.asdict(event))}
     columns = [
         {
             "column": column,
             "params": p.model_dump(mode="json"),
-            "stop": {**_plain(dataclasses.asdict(reply.stop)), "label": reply.stop.label()},
+            "stop": {**plain(dataclasses.asdict(reply.stop)), "label": reply.stop.label()},
             "generated": reply.generated,
             "seed": reply.seed,
             "text": reply.text,
@@ -247,11 +207,11 @@ def compare_record(event: CompareEvent, params: Sequence[SamplingParams], info: 
         }
         for column, (reply, p) in enumerate(zip(event.dones, params, strict=True))
     ]
-    model = _plain(dataclasses.asdict(info))
+    model = plain(dataclasses.asdict(info))
     return {
         "event": "compare_done",
         "columns": columns,
-        "parting": _plain(dataclasses.asdict(event.parting)) if event.parting else None,
+        "parting": plain(dataclasses.asdict(event.parting)) if event.parting else None,
         "prompt_tokens": event.prompt_tokens,
         "prompt_evaluated": event.prompt_evaluated,
         "steps": event.steps,

@@ -21,6 +21,7 @@ from tui.core.state import ModelState
 from tui.core.text import one_line
 from tui.engine.events import ModelInfo, ModelLoadError
 from tui.engine.model import check_model_file
+from tui.library.thinking import ThinkingStyle, model_thinking_style
 from tui.reply_flow import ReplyFlow
 from tui.screens.model_picker import ModelPickerScreen
 from tui.store.session import ChatSession
@@ -59,6 +60,7 @@ class ModelActions:
     def start(self) -> None:
         """Show the loading state and start loading the model in the background."""
         path = self.model.config.model_path
+        self.views.chat_view.thinking = ThinkingStyle(hidden=self.settings.hide_thinking)
         self.views.status.show_loading(path.name)
         self.views.chat_view.mount(self._loading_notice(path))
         self.model.worker.start()
@@ -79,6 +81,15 @@ class ModelActions:
         for warning in message.info.warnings:
             self.notify(one_line(warning), title="Model", severity="warning", timeout=10)
         self._template_word(message.info)
+        self.views.chat_view.thinking = model_thinking_style(
+            message.info.path, self.settings.chat_template, hidden=self.settings.hide_thinking
+        )
+
+    def toggle_thinking(self) -> None:
+        """Open or fold the thinking section of the last reply that has one."""
+        if not self.views.chat_view.toggle_thinking():
+            hidden = " (hidden: setting hide_thinking)" if self.settings.hide_thinking else ""
+            self.notify(f"No reply on screen has a thinking section{hidden}.", title="Thinking")
 
     def _template_word(self, info: ModelInfo) -> None:
         """Say so when the model has no chat template; an empty chat takes the model's default mode."""

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from compare_fakes import SCRIPTS, FakeBatch
-from fakes import FakeEngine, ScriptedToken
 from textual.pilot import Pilot
 
 from settings.config import Settings
 from settings.sampling import SamplingMode, SamplingParams
+from tests.compare.compare_fakes import SCRIPTS, FakeBatch
+from tests.fakes import FakeEngine, ScriptedToken
 from tui.app import TokendialApp
 from tui.core.conversation import ReplyTurn, UserTurn
 from tui.engine.protocol import ChatEngine, LoadConfig
@@ -58,8 +59,10 @@ class Harness:
         asyncio.run(main())
 
 
-async def wait_for(pilot: Pilot[Any], condition: Any, what: str) -> None:
-    for _ in range(500):
+async def wait_for(pilot: Pilot[Any], condition: Any, what: str, limit_s: float = 60.0) -> None:
+    """Let the app run until ``condition()`` holds (a wall-clock limit: the shared machine is slow)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
         if condition():
             return
         await pilot.pause(0.01)
@@ -114,6 +117,19 @@ def test_compare_from_the_prompt_box_keeps_a_column(tmp_path: Path) -> None:
             ("user", "What colour is the sky?"),
             ("assistant", script_text(SCRIPTS[1])),
         ]
+        # the other column is its branch, in the conversation and in the store
+        siblings = app.conversation.branches.set_of(record.reply_id)
+        assert siblings is not None and siblings.active == 1
+        assert [r.streamed_text for r in siblings.records] == [
+            script_text(SCRIPTS[0]),
+            script_text(SCRIPTS[1]),
+        ]
+        assert stored[-1].sibling_count == 2 and stored[-1].sibling_ordinal == 1
+        await app.action_sibling(1)  # ] : the other column is shown, as any branch
+        await pilot.pause()
+        shown_now = app.conversation.last_reply
+        assert shown_now is not None and shown_now.streamed_text == script_text(SCRIPTS[0])
+        assert app.chat_session.store.load_chat(chat_id).messages[-1].text == script_text(SCRIPTS[0])
 
     harness.run(body)
 

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_helpers import server_config
-from server_procs import ServerProcess, llama_cpp_python_server, llama_server, require_tools
 
 from tests.llama_tools import LlamaTools
+from tests.servers.server_helpers import server_config
+from tests.servers.server_procs import ServerProcess, llama_cpp_python_server, llama_server, require_tools
 from tui.engine.backends.llama_server import LlamaServerEngine
 
 

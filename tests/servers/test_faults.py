@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from misbehaving import Fault, Misbehaving
-from server_helpers import GREEDY, run_reply, server_config, tokens_of
-from server_procs import ServerProcess, free_port, llama_server
 
 from settings.sampling import replace_params
 from tests.llama_tools import LlamaTools
+from tests.servers.misbehaving import Fault, Misbehaving
+from tests.servers.server_helpers import GREEDY, run_reply, server_config, tokens_of
+from tests.servers.server_procs import ServerProcess, free_port, llama_server
 from tui.engine.backends.llama_server import LlamaServerEngine
 from tui.engine.backends.openai import OpenAIEngine
 from tui.engine.events import ChatMessage, EngineEvent, ModelLoadError, PromptProgress, ReplyDone, StopKind

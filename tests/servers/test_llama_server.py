@@ -7,10 +7,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from server_helpers import GREEDY, run_reply, server_config, tokens_of
-from server_procs import ServerProcess
 
 from settings.sampling import SamplingMode, SamplingParams, replace_params
+from tests.servers.server_helpers import GREEDY, run_reply, server_config, tokens_of
+from tests.servers.server_procs import ServerProcess
 from tui.engine.backends.llama_server import LlamaServerEngine
 from tui.engine.events import ChatMessage, CutBy, EngineEvent, PromptProgress, ReplyDone, StopKind, TokenEvent
 from tui.engine.live import LiveParams

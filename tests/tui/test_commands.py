@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fakes import FakeEngine
 from textual.binding import Binding
 from textual.widgets import Markdown
-from tui_app_helpers import SIZE, make_settings, reply_done, send, wait_for, wait_ready
 
+from tests.fakes import FakeEngine
+from tests.tui.tui_app_helpers import SIZE, make_settings, reply_done, send, wait_for, wait_ready
 from tui.app import TokendialApp
 from tui.commands import COMMANDS, help_keys_markdown, key_text, keymap_reference, unknown_keymap_ids
 from tui.engine.protocol import ChatEngine, LoadConfig

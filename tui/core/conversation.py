@@ -313,6 +313,30 @@ class Conversation:
         record = self.start_reply(prefix)
         return record, self.branches.add(original, record, index)
 
+    def add_finished_replies(
+        self, replies: Sequence[tuple[ReplyDone, Sequence[TokenEvent]]], shown: int
+    ) -> tuple[ReplyRecord, BranchSet | None]:
+        """Finished replies to the last prompt, made elsewhere (a compare's columns): reply ``shown``
+        becomes the last turn and the others its branches (siblings, in this order); the store
+        saves them all. Returns the shown record and its BranchSet (None for a single reply)."""
+        self._refuse_while_active()
+        if not 0 <= shown < len(replies):
+            raise ConversationError(f"no reply {shown} among {len(replies)}")
+        last = self.turns[-1] if self.turns else None
+        if not isinstance(last, UserTurn):
+            raise ConversationError("the replies need a prompt before them")
+        done, tokens = replies[shown]
+        record = self.start_reply()
+        siblings = None
+        if len(replies) > 1:
+            records = [
+                record if place == shown else self.restored_reply(events, other)
+                for place, (other, events) in enumerate(replies)
+            ]
+            siblings = self.branches.restore(records, shown, {})
+        self.finish_reply(record.reply_id, done, tokens)
+        return record, siblings
+
     def switch_branch(self, delta: int) -> tuple[ReplyRecord, BranchSet] | None:
         """Show the sibling ``delta`` places on from the last reply; None if it has no branches.
 

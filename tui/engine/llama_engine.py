@@ -502,8 +502,8 @@ class _Reply:
             self._chain_params = params
         step = self._step(params, logits) if engine.top_n > 0 else None
         greedy_fast = params.is_greedy and len(chain.specs) == 1  # nothing but the arg-max
-        if greedy_fast:
-            token = int(np.argmax(logits))
+        if greedy_fast:  # the step's first candidate is the arg-max already (ties: lowest id)
+            token = step.top_ids[0] if step is not None and step.top_ids else int(np.argmax(logits))
             p_final = 1.0
             if step is not None:
                 step = _greedy_step(step, token)
