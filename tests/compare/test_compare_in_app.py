@@ -34,8 +34,8 @@ class Harness:
     """An app on a FakeEngine whose compares run on a FakeBatch; records which engine and thread ran them."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.engine = FakeEngine()
-        self.batch = FakeBatch()
+        self.engine: ChatEngine = FakeEngine()
+        self.batch: CompareRunner = FakeBatch()
         self.ran_on: list[tuple[ChatEngine, str]] = []
         settings = Settings(model_path=tmp_path / "FakeLM-135M.Q4_1.gguf", data_dir=tmp_path / "data")
         self.app = TokendialApp(settings, engine_factory=self.factory, config_path=tmp_path / "config.toml")
