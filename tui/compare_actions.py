@@ -75,9 +75,7 @@ class CompareActions:
         if self.model.state is not ModelState.READY:
             self.notify("The model is not ready.", severity="error")
             return None
-        if self.replies.modes.raw:
-            self.notify("Compare runs in chat mode: switch completion mode off (F8).", severity="warning")
-            return None
+        self._raw = self.replies.modes.raw  # completion mode: the texts continued, no template
         text = self.views.prompt.text.strip()
         if text:
             messages: tuple[ChatMessage, ...] = (*self.conversation.messages(), ChatMessage("user", text))
@@ -97,6 +95,7 @@ class CompareActions:
             base=self.conversation.live.params,
             presets=self.presets,
             export_dir=self.export_dir,
+            raw=self._raw,
         )
         self.screen = screen
         self._app.push_screen(screen, self._closed)
@@ -118,7 +117,9 @@ class CompareActions:
         sink: CompareSink,
     ) -> None:
         """Queue a compare run on the engine worker (the thread that owns the model)."""
-        self.model.worker.submit(CompareJob(tuple(messages), tuple(lives), tuple(stops), sink, cancel))
+        self.model.worker.submit(
+            CompareJob(tuple(messages), tuple(lives), tuple(stops), sink, cancel, raw=self._raw)
+        )
 
     async def _closed(self, outcome: CompareOutcome | None) -> None:
         self.screen = None
