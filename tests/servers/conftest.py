@@ -13,7 +13,7 @@ from tests.servers.server_procs import ServerProcess, llama_cpp_python_server, l
 from tests.tui.tui_app_helpers import pytest_pyfunc_call
 from tui.engine.backends.llama_server import LlamaServerEngine
 
-__all__ = ["pytest_pyfunc_call"]  # the ``async def`` (Pilot) tests run in a fresh event loop, as in tests/tui
+__all__ = ["pytest_pyfunc_call"]  # runs the ``async def`` (Pilot) tests in a fresh event loop, as tests/tui
 
 
 @pytest.fixture(scope="session")
