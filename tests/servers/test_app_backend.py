@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_procs import ServerProcess, free_port, llama_server
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input, RadioButton
@@ -17,6 +16,7 @@ from textual.widgets import Input, RadioButton
 from settings.config import Backend, Settings
 from settings.sampling import SamplingMode, SamplingParams
 from tests.llama_tools import LlamaTools
+from tests.servers.server_procs import ServerProcess, free_port, llama_server
 from tui.app import TokendialApp
 from tui.core.state import ModelState
 from tui.engine.events import ReplyDone, StopKind
