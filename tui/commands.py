@@ -98,7 +98,7 @@ COMMANDS: tuple[Command, ...] = (
             "Load another model: a GGUF file from the models folder, or a path", "f2", show=False,
             help_line="load another model", group="model"),
     Command("app.pick_backend", "pick_backend", "Backend: local, llama-server or an OpenAI-compatible server",
-            "Backend", "Where the model runs: local, llama-server or openai; server URL, model name", "f9",
+            "Backend", "Where the model runs: local, llama-server or openai; server URL, model name", "f12",
             show=False, help_line="where the model runs (local / llama-server / openai)", group="model"),
     Command("app.retry_load", "retry_load", "Retry: connect to the server again", "Retry",
             "Try again to connect to the server (or load the model) after it failed", "f10", show=False,

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App
 
 from settings.sampling import SamplingParams
+from tui.core.comparison import ComparedColumn, Comparison
 from tui.core.conversation import Conversation, ReplyTurn, UserTurn
 from tui.core.state import ModelState
 from tui.engine.events import ChatMessage
 from tui.engine.live import LiveParams
+from tui.engine.param_sets import column_labels
 from tui.reply_flow import ReplyFlow
 from tui.views import MainViews, Notifier
 from tui.widgets.chat_view import AssistantMessage, UserMessage
@@ -62,6 +64,8 @@ class CompareActions:
         """The compare view while it is open."""
         self._new_prompt: str | None = None
         """The prompt box's text the view compares (None: the chat's last prompt)."""
+        self._raw = False
+        """The compare runs in completion mode (the text continued as it is, no template)."""
 
     def open_compare(self) -> CompareScreen | None:
         """Open the compare view on the prompt box's text, or on the last prompt; None (with a note)."""
@@ -71,9 +75,7 @@ class CompareActions:
         if self.model.state is not ModelState.READY:
             self.notify("The model is not ready.", severity="error")
             return None
-        if self.replies.modes.raw:
-            self.notify("Compare runs in chat mode: switch completion mode off (F8).", severity="warning")
-            return None
+        self._raw = self.replies.modes.raw  # completion mode: the texts continued, no template
         text = self.views.prompt.text.strip()
         if text:
             messages: tuple[ChatMessage, ...] = (*self.conversation.messages(), ChatMessage("user", text))
@@ -93,6 +95,7 @@ class CompareActions:
             base=self.conversation.live.params,
             presets=self.presets,
             export_dir=self.export_dir,
+            raw=self._raw,
         )
         self.screen = screen
         self._app.push_screen(screen, self._closed)
@@ -114,13 +117,35 @@ class CompareActions:
         sink: CompareSink,
     ) -> None:
         """Queue a compare run on the engine worker (the thread that owns the model)."""
-        self.model.worker.submit(CompareJob(tuple(messages), tuple(lives), tuple(stops), sink, cancel))
+        self.model.worker.submit(
+            CompareJob(tuple(messages), tuple(lives), tuple(stops), sink, cancel, raw=self._raw)
+        )
 
     async def _closed(self, outcome: CompareOutcome | None) -> None:
         self.screen = None
-        if outcome is None or outcome.promoted is None:
+        if outcome is None:
             return
-        await self.keep(outcome, outcome.promoted)
+        kept = outcome.promoted is not None and await self.keep(outcome, outcome.promoted)
+        self.record(outcome, outcome.promoted if kept else None)
+
+    def record(self, outcome: CompareOutcome, kept: int | None) -> None:
+        """Save the finished comparison with the chat (its finished columns; ``kept``: the column
+        kept as the reply). A chat with no prompt sent yet is not stored, nor is its comparison."""
+        labels = column_labels(outcome.sets)
+        finished = [c for c, d in enumerate(outcome.dones) if d is not None]
+        columns = tuple(ComparedColumn(labels[c], d) for c, d in enumerate(outcome.dones) if d is not None)
+        if not columns:
+            return
+        prompt = outcome.messages[-1].content if outcome.messages else ""
+        self.conversation.record_comparison(
+            Comparison(
+                prompt,
+                columns,
+                kept=finished.index(kept) if kept in finished else None,
+                parting=outcome.parting.describe() if outcome.parting else None,
+                mode="completion" if self._raw else "chat",
+            )
+        )
 
     async def keep(self, outcome: CompareOutcome, column: int) -> bool:
         """Put column ``column`` of ``outcome`` into the chat as the reply to its prompt."""

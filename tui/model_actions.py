@@ -38,7 +38,7 @@ LOAD_FAILED_HELP = (
     "(flag --model-path, env TOKENDIAL_MODEL_PATH, or the config file)."
 )
 SERVER_FAILED_HELP = (
-    "What to do: press f10 to try again once the server is up, or f9 to pick another backend, "
+    "What to do: press f10 to try again once the server is up, or f12 to pick another backend, "
     "server URL or model name (flags --backend, --server-url, --server-model)."
 )
 
@@ -130,7 +130,7 @@ class ModelActions:
         """Show why the model did not load and what to do, in the transcript."""
         self.model.state = ModelState.FAILED
         server = self.engines.is_server
-        self.views.status.set_failed("f10 retries, f9 picks another server" if server else "")
+        self.views.status.set_failed("f10 retries, f12 picks another server" if server else "")
         chat = self.views.chat_view
         for notice in chat.query("#load-notice, #load-error"):
             notice.remove()
@@ -189,6 +189,12 @@ class ModelActions:
             kept = "" if self.model.state is ModelState.FAILED else "\nThe current model stays loaded."
             self.notify(one_line(detail, 400) + kept, title="Model not loaded", severity="error", timeout=10)
             return False
+        if self.engines.is_server:  # a model file runs here: back to the local backend
+            chosen = self.engines.settings
+            self.engines.choose("local", chosen.server_url, chosen.server_model)
+            self.notify(
+                "The model file runs in this process (backend local; f12 picks a server).", title="Model"
+            )
         self.session.set_model(path)
         await self._reload(dataclasses.replace(self.model.config, model_path=path))
         return True

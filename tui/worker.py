@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.app import App
 from textual.message import Message
@@ -43,11 +43,24 @@ EngineFactory = Callable[[LoadConfig], ChatEngine]
 
 BATCH_SECONDS = 0.03
 
-CompareRunner = Callable[
-    [Sequence[ChatMessage], Sequence[LiveParams], threading.Event, Sequence[threading.Event]],
-    Iterator["CompareEvent"],
-]
-"""Runs a compare on the loaded engine (BatchDecoder.stream_compare, or a test fake with its rules)."""
+
+class CompareRunner(Protocol):
+    """Runs a compare on the loaded engine (BatchDecoder.stream_compare, or a test fake with its rules)."""
+
+    def __call__(
+        self,
+        messages: Sequence[ChatMessage],
+        lives: Sequence[LiveParams],
+        cancel: threading.Event,
+        stops: Sequence[threading.Event],
+        /,
+        *,
+        raw: bool = False,
+    ) -> Iterator[CompareEvent]:
+        """Every column's events, the last a CompareDone (``raw``: completion mode, no template)."""
+        ...
+
+
 CompareRunnerFactory = Callable[[ChatEngine], CompareRunner]
 """Makes the compare runner for an engine; raises EngineError when that engine can't compare."""
 
@@ -149,6 +162,8 @@ class CompareJob:
     sink: Callable[[list[CompareEvent]], None]
     cancel: threading.Event = field(default_factory=threading.Event)
     handover_s: float = BATCH_SECONDS
+    raw: bool = False
+    """Completion mode: the prompt is the texts continued as they are (no chat template)."""
 
 
 _STOP = object()
@@ -296,7 +311,7 @@ class EngineWorker:
         ended = False
         try:
             runner = self.compare_runner(engine)
-            for event in runner(job.messages, job.lives, job.cancel, job.stops):
+            for event in runner(job.messages, job.lives, job.cancel, job.stops, raw=job.raw):
                 batch.append(event)
                 ended = isinstance(event, CompareDone)
                 now = time.monotonic()

@@ -49,7 +49,11 @@ def _engine(top_n: int = 10) -> Any:
     from tui.engine.llama_engine import load_engine
     from tui.engine.protocol import LoadConfig
 
-    return load_engine(LoadConfig(model_path=model_path(), n_ctx=N_CTX, n_threads=THREADS, top_n=top_n))
+    # TOKENDIAL_BENCH_THREADS=0: the engine's normal thread count (llama-cpp-python's default:
+    # half the cores for one token, all of them for a batch), as the app runs it
+    return load_engine(
+        LoadConfig(model_path=model_path(), n_ctx=N_CTX, n_threads=THREADS or None, top_n=top_n)
+    )
 
 
 def _messages(prompt: str | None = None) -> list[Any]:
@@ -236,10 +240,11 @@ def _rss_worker(mode: str) -> None:
     print(json.dumps({"maxrss_mb": _maxrss_mb()}))
 
 
-def compare_rows(runs: int, log: Any = None) -> list[Row]:
+def compare_rows(runs: int, log: Any = None, *, agreement: bool = True) -> list[Row]:
     """Every compare row (call inside ignore_eos for the throughput rows)."""
     rows = throughput_rows(runs, log=log)
-    rows.append(agreement_row(log))
+    if agreement:
+        rows.append(agreement_row(log))
     rows.append(rss_row(max(1, min(runs, 3))))
     return rows
 
@@ -252,12 +257,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m tests.bench.compare")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--skip-agreement", action="store_true", help="skip the greedy agreement row")
     parsed = parser.parse_args(args)
     started = time.perf_counter()
     with ignore_eos():
-        rows = compare_rows(parsed.runs, log=lambda m: print(m, file=sys.stderr, flush=True))
+        rows = compare_rows(
+            parsed.runs,
+            log=lambda m: print(m, file=sys.stderr, flush=True),
+            agreement=not parsed.skip_agreement,
+        )
+    threads = f"{THREADS} threads" if THREADS else "the engine's default threads (1 per token, 2 per batch)"
     header = (
-        f"Compare rows, {THREADS} threads, {parsed.runs} rounds after a warm-up, median (min-max); "
+        f"Compare rows, {threads}, {parsed.runs} rounds after a warm-up, median (min-max); "
         f"load average {os.getloadavg()[0]:.1f}; {time.perf_counter() - started:.0f} s."
     )
     print(render(rows, header))

@@ -30,6 +30,7 @@ from tui.engine.events import ChatMessage, PromptProgress, ReplyDone, TokenEvent
 from tui.engine.live import LiveParams
 from tui.engine.model import round_ctx
 from tui.engine.parting import where_they_part
+from tui.worker import error_done
 
 
 def sure(text: str) -> ScriptedToken:
@@ -62,6 +63,8 @@ class FakeBatch:
     """If set, every column holds before this token index until :meth:`release`."""
     vocab: dict[str, int] = field(default_factory=dict)
     engines: list[FakeEngine] = field(default_factory=list)
+    raw_calls: list[bool] = field(default_factory=list)
+    """For each run: completion mode (``raw``) or chat."""
 
     def release(self) -> None:
         """Let held columns go on."""
@@ -78,18 +81,27 @@ class FakeBatch:
         lives: Sequence[LiveParams],
         cancel: threading.Event,
         stops: Sequence[threading.Event],
+        /,
+        *,
+        raw: bool = False,
     ) -> Iterator[CompareEvent]:
-        """Run the columns: one FakeEngine reply each, one token per running column per step."""
+        """Run the columns: one FakeEngine reply each, one token per running column per step
+        (``raw``: completion mode, the fake's prompt without its template tokens)."""
+        self.raw_calls.append(raw)
         self.engines = [
             FakeEngine(script=self.scripts[c % len(self.scripts)], n_ctx=self.n_ctx, hold_at=self.hold_at)
             for c in range(len(lives))
         ]
-        prompt = self.engines[0].prompt_tokens(messages)
-        yield PromptProgress(prompt, prompt)
+        prompt = self.engines[0].prompt_tokens(messages, raw=raw)
         params = [live.params for live in lives]
+        problem = fit_problem(prompt, params, self.n_ctx)
+        if problem:  # as the real batch: nothing starts, the end says why
+            yield CompareDone(tuple(error_done(problem) for _ in lives), None, prompt, 0, 0, 0, 0.0, problem)
+            return
+        yield PromptProgress(prompt, prompt)
         yield CompareStarted(len(lives), prompt, prompt, 40.0, round_ctx(kv_needed(prompt, params)))
         streams = [
-            engine.stream_reply(messages, live, stop)
+            engine.stream_reply(messages, live, stop, raw=raw)
             for engine, live, stop in zip(self.engines, lives, stops, strict=True)
         ]
         for stream in streams:

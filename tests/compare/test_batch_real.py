@@ -17,7 +17,7 @@ from tui.engine.batch import (
     CompareEvent,
     CompareStarted,
 )
-from tui.engine.events import ChatMessage, PromptProgress, StopKind
+from tui.engine.events import ChatMessage, PromptProgress, ReplyDone, StopKind
 from tui.engine.live import LiveParams
 from tui.engine.llama_engine import LlamaEngine
 
@@ -170,7 +170,30 @@ def test_columns_that_do_not_fit_are_refused_with_what_fits(engine: LlamaEngine)
     events, done = run(engine, sets, decoder=decoder)
     assert [d.stop.kind for d in done.dones] == [StopKind.ERROR] * 3
     assert done.dones[0].stop.message == message
-    assert not any(isinstance(e, PromptProgress) for e in events)  # nothing started
+    assert done.refused == message and done.steps == 0 and done.prompt_evaluated == 0
+    assert events == [done]  # nothing started: no prompt, no column events
+
+
+def test_completion_mode_continues_the_text_without_a_template(engine: LlamaEngine) -> None:
+    text = "The lighthouse keeper opened the bottle and read"
+    messages = [ChatMessage("system", "ignored in completion mode"), ChatMessage("user", text)]
+    decoder = BatchDecoder(engine)
+    raw_prompt = engine._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+    assert decoder.prompt(messages, raw=True) == raw_prompt
+    assert len(decoder.prompt(messages)) > len(raw_prompt)  # the chat template adds its tokens
+    sets = [GREEDY.model_copy(update={"max_new_tokens": 5}), SamplingParams(seed=3, max_new_tokens=5)]
+    lives = [LiveParams(p) for p in sets]
+    events = list(decoder.stream_compare(messages, lives, threading.Event(), raw=True))
+    done = events[-1]
+    assert isinstance(done, CompareDone) and done.refused is None
+    assert done.prompt_tokens == len(raw_prompt) and done.prompt_evaluated == len(raw_prompt)
+    assert [d.stop.kind for d in done.dones] == [StopKind.MAX_TOKENS] * 2
+    # the greedy column starts as the engine's own completion of the text (the first token's logits
+    # come from the same single-token decode of the prompt's last token; later ones may differ by
+    # batch shape, see the README)
+    alone = list(engine.stream_reply(messages, LiveParams(sets[0]), threading.Event(), raw=True))[-1]
+    assert isinstance(alone, ReplyDone) and alone.stop.kind is StopKind.MAX_TOKENS
+    assert done.dones[0].token_ids[0] == alone.token_ids[0]
 
 
 def test_live_params_are_read_per_column_each_step(engine: LlamaEngine) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from settings.config import Settings
 from settings.sampling import SamplingMode, SamplingParams
@@ -34,8 +35,8 @@ class Harness:
     """An app on a FakeEngine whose compares run on a FakeBatch; records which engine and thread ran them."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.engine = FakeEngine()
-        self.batch = FakeBatch()
+        self.engine: ChatEngine = FakeEngine()
+        self.batch: CompareRunner = FakeBatch()
         self.ran_on: list[tuple[ChatEngine, str]] = []
         settings = Settings(model_path=tmp_path / "FakeLM-135M.Q4_1.gguf", data_dir=tmp_path / "data")
         self.app = TokendialApp(settings, engine_factory=self.factory, config_path=tmp_path / "config.toml")
@@ -166,5 +167,58 @@ def test_compare_without_a_prompt_says_so(tmp_path: Path) -> None:
         assert not isinstance(app.screen, CompareScreen)
         assert app.conversation.turns == []
         assert harness.ran_on == []
+
+    harness.run(body)
+
+
+def test_compare_in_completion_mode_continues_the_text(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    app = harness.app
+    batch = harness.batch
+    assert isinstance(batch, FakeBatch)
+
+    async def body(pilot: Pilot[Any]) -> None:
+        app.action_toggle_mode()  # F8: completion mode
+        app.prompt.text = "Once upon a time"
+        screen = await compare_and_keep(pilot, app, keep=0)
+        assert screen.raw  # its prompt line says "completion mode"
+        assert batch.raw_calls == [True]  # the batch got the raw text, no template
+        assert [e.raw_calls for e in batch.engines] == [[True], [True]]
+        record = app.conversation.last_reply
+        assert record is not None and record.done is not None
+        assert record.done.text == script_text(SCRIPTS[0])
+        chat_id = app.chat_session.chat_id
+        assert chat_id is not None
+        [saved] = app.chat_session.store.load_comparisons(chat_id)
+        assert saved.mode == "completion" and saved.kept == 0 and len(saved.columns) == 2
+
+    harness.run(body)
+
+
+def test_columns_that_do_not_fit_get_a_message_before_starting(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    app = harness.app
+
+    async def body(pilot: Pilot[Any]) -> None:
+        app.prompt.text = "What colour is the sky?"
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), "the compare view")
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await screen.show_sets([SamplingParams(max_new_tokens=1000, seed=i) for i in range(3)])
+        await pilot.pause()
+        await pilot.press("r")
+        info = screen.query_one("#compare-info", Static)
+        await wait_for(pilot, lambda: "Not started" in str(info.render()), "the refusal")
+        text = str(info.render())
+        assert "3 columns need" in text and "2 columns fit" in text and "(n_ctx)" in text
+        assert not screen.running and screen.done is None
+        assert all(not c.record.events and c.record.done is None for c in screen.columns)
+        await pilot.press("p")  # nothing to keep
+        await pilot.pause()
+        assert isinstance(app.screen, CompareScreen)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, CompareScreen), "the view to close")
+        assert app.conversation.turns == []
 
     harness.run(body)

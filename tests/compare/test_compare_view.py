@@ -17,6 +17,7 @@ from tui.engine.events import StopKind
 from tui.engine.param_sets import SWEEPS, sweep_sets
 from tui.screens.compare import CompareScreen
 from tui.widgets.compare_column import CompareColumn
+from tui.widgets.sampling_panel import StepInput
 
 SNAP_SIZE = (130, 34)
 
@@ -112,6 +113,43 @@ def test_brackets_change_the_focused_columns_temperature_live() -> None:
             assert second.done.params[second.events[-1].params_version].temperature == 1.0
             assert second.events[0].params_version == 0 and second.events[-1].params_version == 2
             assert app.compare.columns[0].record.events[-1].params_version == 0  # the others untouched
+
+    asyncio.run(scenario())
+
+
+def test_the_sampling_panel_drives_the_focused_column_live() -> None:
+    async def scenario() -> None:
+        batch = FakeBatch(hold_at=2)
+        app = CompareHost(batch, sets=sweep_sets(SWEEPS[0], SamplingParams()))
+        async with app.run_test(size=(160, 40)) as pilot:
+            await start_held(pilot, batch)
+            screen = app.compare
+            screen.focus_column(1)
+            await pilot.pause()
+            await pilot.press("t")  # the panel shows the focused column's parameters
+            await pilot.pause()
+            panel = screen.panel
+            assert panel.display and panel.border_title == "Sampling · column 2"
+            field = panel.query_one("#field-temperature", StepInput)
+            assert field.value == "0.8"  # the sweep's second set
+            field.focus()
+            field.value = "1.3"
+            await pilot.press("enter")
+            await wait_for(
+                pilot, lambda: screen.lives[1].params.temperature == 1.3, "the column's live params"
+            )
+            assert screen.focused_column == 1  # typing in the panel keeps the column it drives
+            assert [live.params.temperature for live in screen.lives] == [0.2, 1.3, 1.5]  # the others as set
+            batch.release()
+            await wait_for(pilot, lambda: screen.done is not None, "the end")
+            second = screen.columns[1].record
+            versions = [e.params_version for e in second.events]
+            assert versions[:2] == [0, 0] and set(versions[2:]) == {1}  # from its next token
+            assert second.done is not None and second.done.params[1].temperature == 1.3
+            view = screen.columns[1].view
+            shown = "".join(view.render_line(y).text for y in range(view.size.height))
+            assert "temperature 0.8→1.3" in shown  # marked at the token it took effect, as in the chat
+            assert {e.params_version for e in screen.columns[0].record.events} == {0}
 
     asyncio.run(scenario())
 

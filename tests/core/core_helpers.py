@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from settings.sampling import SamplingParams
 from tui.core.branches import BranchSet
+from tui.core.comparison import Comparison
 from tui.core.reply import ReplyRecord
 from tui.engine.events import Candidate, ReplyDone, StopKind, StopReason, TokenEvent
 
@@ -91,3 +92,6 @@ class Recorder:
 
     def cleared(self) -> None:
         self.calls.append(("cleared", None))
+
+    def comparison_recorded(self, comparison: Comparison) -> None:
+        self.calls.append(("comparison_recorded", len(comparison.columns)))

@@ -116,7 +116,7 @@ def test_json_export_round_trips_the_siblings(
 ) -> None:
     chat_id, message_id = branched_chat
     export = store.export_json(chat_id)
-    assert export["version"] == 2
+    assert export["version"] == 3
     reply = export["messages"][-1]
     assert reply["sibling_ordinal"] == 1 and reply["branched_at"] == 1
     assert [s["text"] for s in reply["siblings"]] == ["an apple", "a plum"]

@@ -86,7 +86,7 @@ def test_json_round_trip_into_another_database(full_chat: int, store: ChatStore,
 
 def test_json_export_has_the_documented_shape(store: ChatStore, full_chat: int) -> None:
     exported = store.export_json(full_chat)
-    assert (exported["format"], exported["version"]) == ("tokendial.chat", 2)
+    assert (exported["format"], exported["version"]) == ("tokendial.chat", 3)
     assert all(m["siblings"] == [] and m["sibling_ordinal"] == 0 for m in exported["messages"])
     reply = exported["messages"][2]
     assert reply["reply"]["params"]["1"]["temperature"] == 1.6

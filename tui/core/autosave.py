@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from settings.sampling import SamplingParams
 from tui.core.branches import BranchSet
+from tui.core.comparison import Comparison
 from tui.core.conversation import Conversation, ReplyTurn, SystemTurn, Turn, UserTurn
 from tui.core.reply import ReplyRecord
 from tui.engine.events import TokenEvent
@@ -71,6 +72,16 @@ class Autosave:
     def cleared(self) -> None:
         """The next prompt starts a new stored chat."""
         self.session.new_chat()
+
+    def comparison_recorded(self, comparison: Comparison) -> None:
+        """Saved with the stored chat (nothing is saved before the chat's first prompt)."""
+        self.session.comparison_finished(
+            comparison.prompt,
+            [(column.label, column.done) for column in comparison.columns],
+            kept=comparison.kept,
+            parting=comparison.parting,
+            mode=comparison.mode,
+        )
 
     def _store_siblings(self, record: ReplyRecord, siblings: BranchSet) -> bool:
         others = [

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from settings.sampling import SamplingParams
 from tui.core.branches import BranchBook, BranchSet, branch_event
+from tui.core.comparison import Comparison
 from tui.core.reply import ReplyRecord
 from tui.engine.events import ChatMessage, ReplyDone, TokenEvent
 from tui.engine.live import LiveParams
@@ -88,6 +89,10 @@ class ConversationObserver(Protocol):
 
     def cleared(self) -> None:
         """The conversation was emptied (a new chat)."""
+        ...
+
+    def comparison_recorded(self, comparison: Comparison) -> None:
+        """A compare run on this chat ended (saved with the chat, kept column or not)."""
         ...
 
 
@@ -336,6 +341,11 @@ class Conversation:
             siblings = self.branches.restore(records, shown, {})
         self.finish_reply(record.reply_id, done, tokens)
         return record, siblings
+
+    def record_comparison(self, comparison: Comparison) -> None:
+        """A compare run on this chat ended: the observers (the store) keep it with the chat."""
+        for observer in self._notify():
+            observer.comparison_recorded(comparison)
 
     def switch_branch(self, delta: int) -> tuple[ReplyRecord, BranchSet] | None:
         """Show the sibling ``delta`` places on from the last reply; None if it has no branches.

@@ -17,6 +17,7 @@ shared prompt once plus every column's reply: prompt + sum of the columns' max n
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import random
 import threading
 import time
@@ -92,6 +93,8 @@ class CompareDone:
     decoded: int
     """Tokens evaluated in those steps (sum over the steps of the columns still running)."""
     wall_ms: float
+    refused: str | None = None
+    """Why nothing started (the columns don't fit the context, with what would); None when it ran."""
 
 
 CompareEvent = PromptProgress | CompareStarted | ColumnToken | ColumnDone | CompareDone
@@ -145,13 +148,29 @@ class BatchDecoder:
         self.llama_evaluated = 0
         """Tokens llama.cpp itself counted as evaluated in the last compare (its perf counters)."""
 
-    def check(self, messages: Sequence[ChatMessage], params: Sequence[SamplingParams]) -> int:
-        """The prompt's token count; raises CompareDoesNotFit (or ChatTemplateError) before anything runs."""
-        prompt = self.engine.format_prompt(messages)
+    def check(
+        self, messages: Sequence[ChatMessage], params: Sequence[SamplingParams], *, raw: bool = False
+    ) -> int:
+        """The prompt's token count; raises CompareDoesNotFit (or EngineError) before anything runs."""
+        prompt = self.prompt(messages, raw=raw)
         problem = fit_problem(len(prompt), params, self.engine.n_ctx)
         if problem:
             raise CompareDoesNotFit(problem)
         return len(prompt)
+
+    def prompt(self, messages: Sequence[ChatMessage], *, raw: bool = False) -> list[int]:
+        """The shared prompt's tokens: the chat template applied, or (``raw``, completion mode) the
+        messages' texts joined and continued as they are (BOS as the model wants, no template)."""
+        if not raw:
+            try:
+                return self.engine.format_prompt(messages)
+            except ChatTemplateError as exc:
+                raise EngineError(str(exc)) from None
+        text = "".join(message.content for message in messages if message.role != "system")
+        tokens: list[int] = self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+        if not tokens:
+            raise EngineError("There is no text to continue.", "Write the start of a text first.")
+        return tokens
 
     def stream_compare(
         self,
@@ -159,19 +178,28 @@ class BatchDecoder:
         lives: Sequence[LiveParams],
         cancel: threading.Event,
         column_stops: Sequence[threading.Event] | None = None,
+        *,
+        raw: bool = False,
     ) -> Iterator[CompareEvent]:
-        """Generate one reply per LiveParams to ``messages``, all in one batch.
+        """Generate one reply per LiveParams to ``messages``, all in one batch (``raw``: completion
+        mode, the texts continued without the chat template).
 
         Yields PromptProgress, CompareStarted, ColumnToken/ColumnDone as they come and always a
-        final CompareDone (errors become ERROR stop reasons, never exceptions). ``column_stops[i]``
-        stops column i alone; ``cancel`` stops all.
+        final CompareDone (errors become ERROR stop reasons, never exceptions; columns that don't
+        fit start nothing and the CompareDone says why in ``refused``). ``column_stops[i]`` stops
+        column i alone; ``cancel`` stops all.
         """
         stops = list(column_stops) if column_stops is not None else [threading.Event() for _ in lives]
         if len(stops) != len(lives):
             raise ValueError("one stop event per column")
         run = _Compare(self, lives, cancel, stops)
+        refused = None
         try:
-            yield from run.run(messages)
+            yield from run.run(messages, raw)
+        except CompareDoesNotFit as exc:  # before anything started: no column events
+            refused = exc.message
+            for reply in run.columns:
+                reply.stop = StopReason(StopKind.ERROR, message=refused)
         except Exception as exc:  # the promise: errors become stop reasons
             message = exc.message if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
             for column in run.running():
@@ -181,7 +209,8 @@ class BatchDecoder:
             yield from run.finish_all()
         finally:
             run.close()
-        yield run.done()
+        done = run.done()
+        yield dataclasses.replace(done, refused=refused) if refused else done
 
 
 class _Compare:
@@ -218,7 +247,7 @@ class _Compare:
         """Columns still in the batch."""
         return [c for c, done in enumerate(self.finished) if not done]
 
-    def run(self, messages: Sequence[ChatMessage]) -> Iterator[CompareEvent]:
+    def run(self, messages: Sequence[ChatMessage], raw: bool = False) -> Iterator[CompareEvent]:
         engine = self.engine
         params = []
         for reply in self.columns:
@@ -227,10 +256,7 @@ class _Compare:
             reply.versions[version] = current
             reply.seed = current.seed if current.seed >= 0 else random.SystemRandom().randint(0, SEED_MAX)
             params.append(current)
-        try:
-            prompt = engine.format_prompt(messages)
-        except ChatTemplateError as exc:
-            raise EngineError(str(exc)) from None
+        prompt = self.decoder.prompt(messages, raw=raw)
         self.prompt_tokens = len(prompt)
         for reply in self.columns:
             reply.prompt_tokens = len(prompt)

@@ -1,6 +1,6 @@
 """Choose where the model runs: in this process, on a llama-server, or on an OpenAI-compatible server.
 
-Reachable with F9 and from the command palette. Three choices (local / llama-server / openai), the
+Reachable with F12 and from the command palette. Three choices (local / llama-server / openai), the
 server's URL and, for a server, the model name to ask for (empty: the one it serves, or the first
 it lists). The API key is never typed or shown here: the note says where it is read from
 (``$TOKENDIAL_API_KEY`` or ``api_key_file``) and whether one was found. The screen is dismissed
@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
-from tui.widgets.safe_text import one_line
+from tui.core.text import one_line
 
 BACKENDS: tuple[tuple[str, str], ...] = (
     ("local", "local: the model file, in this process"),

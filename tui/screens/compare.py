@@ -1,8 +1,9 @@
 """The compare view: one prompt, 2-4 parameter sets decoded together, side by side.
 
 Pick the sets (a sweep of one parameter on the current values, the presets, or the current
-values against greedy), run them (r), stop the focused column alone (s), cancel all or close
-(escape), and keep the focused column as the chat's reply (p). The columns stream in a thread
+values against greedy), run them (r), stop the focused column alone (s), change the focused
+column's parameters live (``[`` / ``]`` its temperature, ``t`` the sampling panel for it), cancel
+all or close (escape), and keep the focused column as the chat's reply (p). The columns stream in a thread
 worker that hands their events over in batches; the point where they parted is marked in each
 column as soon as it is known. On a narrow terminal the columns stack and scroll.
 """
@@ -27,13 +28,14 @@ from textual.worker import get_current_worker
 
 from settings.sampling import TEMPERATURE_MAX, SamplingMode, SamplingParams
 from tui.compare_export import CompareOutcome, write_comparison
+from tui.core.text import one_line
 from tui.engine.batch import ColumnDone, ColumnToken, CompareDone, CompareEvent, CompareStarted
 from tui.engine.events import ChatMessage, PromptProgress, StopReason, TokenEvent
 from tui.engine.live import LiveParams
 from tui.engine.param_sets import SWEEPS, ParamSetError, apply_changes, column_labels, sweep_sets
 from tui.engine.parting import Parting, where_they_part
 from tui.widgets.compare_column import CompareColumn
-from tui.widgets.safe_text import one_line
+from tui.widgets.sampling_panel import SamplingPanel
 from tui.widgets.token_view import TokenView
 
 CompareRunner = Callable[
@@ -89,6 +91,8 @@ class CompareScreen(Screen[CompareOutcome | None]):
                 tooltip="Lower the focused column's temperature by 0.1 (live while it runs)"),
         Binding("right_square_bracket", "nudge_temperature(0.1)", "T+", id="compare.temperature_up",
                 tooltip="Raise the focused column's temperature by 0.1 (live while it runs)"),
+        Binding("t", "toggle_panel", "Panel", id="compare.panel",
+                tooltip="The sampling panel for the focused column: a change applies from its next token"),
         Binding("e", "export", "Export", id="compare.export",
                 tooltip="Write this comparison (every column's parameters, stop reason and text) as JSON"),
         Binding("escape", "cancel_or_close", "Cancel/close", id="compare.close",
@@ -122,6 +126,7 @@ class CompareScreen(Screen[CompareOutcome | None]):
         sets: Sequence[SamplingParams] | None = None,
         check: FitCheck | None = None,
         export_dir: Path | None = None,
+        raw: bool = False,
     ) -> None:
         super().__init__(id="compare")
         self.messages = list(messages)
@@ -130,8 +135,11 @@ class CompareScreen(Screen[CompareOutcome | None]):
         """If given, runs go to it (the app's engine worker) instead of this screen's own thread."""
         self.base = base
         self.check = check
+        self.raw = raw
+        """Completion mode: the prompt's text is continued as it is (no chat template)."""
         self.export_dir = export_dir
         """Where ``e`` writes the comparison (None: export not offered)."""
+        self.presets = presets
         self.choices = set_choices(base, presets)
         if sets and all(list(sets) != chosen for _name, chosen in self.choices):
             self.choices.insert(0, (f"{len(sets)} sets given", list(sets)))
@@ -150,14 +158,18 @@ class CompareScreen(Screen[CompareOutcome | None]):
     def compose(self) -> ComposeResult:
         """Prompt, set chooser, the columns, status line, footer."""
         prompt = self.messages[-1].content if self.messages else ""
-        yield Static(Text(f"Compare: {one_line(prompt, 200)}"), id="compare-prompt")
+        mode = " (completion mode: the text continued, no template)" if self.raw else ""
+        yield Static(Text(f"Compare{mode}: {one_line(prompt, 200)}"), id="compare-prompt")
         with Horizontal(id="compare-bar"):
             options = [(name, i) for i, (name, _sets) in enumerate(self.choices)]
             yield Select(options, value=self._chosen_index(), allow_blank=False, id="compare-sets")
             yield Static(
-                "r run · s stop column · [ ] temperature · p keep · e export · esc cancel/close",
+                "r run · s stop column · [ ] temperature · t panel · p keep · e export · esc cancel/close",
                 id="compare-keys",
             )
+        panel = SamplingPanel(self.sets[0], dict(self.presets), self.base, id="compare-panel")
+        panel.border_title = "Sampling · column 1"
+        yield panel
         with ScrollableContainer(id="compare-columns"):
             yield from self._columns()
         yield Static("", id="compare-info")
@@ -215,7 +227,37 @@ class CompareScreen(Screen[CompareOutcome | None]):
                 if node.column != self.focused_column:
                     self.focused_column = node.column
                     self.post_message(self.ColumnFocused(node.column, node.params))
+                    self._show_in_panel()
                 return
+
+    # -- the sampling panel: drives the focused column --------------------------------------
+    @property
+    def panel(self) -> SamplingPanel:
+        """The sampling panel of the compare view (shown with ``t``)."""
+        return self.query_one("#compare-panel", SamplingPanel)
+
+    def action_toggle_panel(self) -> None:
+        """Show or hide the sampling panel for the focused column."""
+        panel = self.panel
+        shown = not panel.has_class("-shown")
+        panel.set_class(shown, "-shown")
+        if shown:
+            self._show_in_panel()
+        else:
+            self.focus_column(self.focused_column)
+
+    def _show_in_panel(self) -> None:
+        if not 0 <= self.focused_column < len(self.sets):
+            return
+        panel = self.panel
+        panel.border_title = f"Sampling · column {self.focused_column + 1}"
+        panel.set_params(self.sets[self.focused_column], announce=False)
+
+    @on(SamplingPanel.ParamsChanged, "#compare-panel")
+    def _panel_changed(self, event: SamplingPanel.ParamsChanged) -> None:
+        """A panel change goes to the focused column (from its next token while it runs), not the chat."""
+        event.stop()
+        self.set_column_params(self.focused_column, event.params)
 
     # -- running -----------------------------------------------------------------------------
     async def action_run(self) -> None:
@@ -310,6 +352,9 @@ class CompareScreen(Screen[CompareOutcome | None]):
 
     def _ended(self, done: CompareDone) -> None:
         self.running = False
+        if done.refused:  # the columns don't fit: nothing started, the columns stay as they were
+            self._info(Text(f"Not started: {done.refused}", style="bold red"))
+            return
         self.done = done
         self.parting = None
         for column in self.columns:

@@ -1,18 +1,22 @@
 """Chat export: readable Markdown, and a complete versioned JSON format that imports back.
 
-JSON format ``tokendial.chat`` version 2::
+JSON format ``tokendial.chat`` version 3::
 
     {"format": "tokendial.chat", "version": 2, "exported_at": "<ISO time>",
      "chat": {"title", "title_is_auto", "created_at", "updated_at", "last_params", "keep_events", "mode"},
      "messages": [{"role", "text", "created_at", "status", "reply": {...} | null,
                    "token_events": {"fields": [...], "candidate_fields": [...], "rows": [[...]]} | null,
                    "sibling_ordinal": 0, "branched_at": null,
-                   "siblings": [{"ordinal", "text", "status", "reply", "branched_at", "token_events"}]}]}
+                   "siblings": [{"ordinal", "text", "status", "reply", "branched_at", "token_events"}]}],
+     "comparisons": [{"prompt", "mode", "kept", "parting", "after_messages", "created_at",
+                      "columns": [{"label", "text", "reply"}]}]}
 
 ``reply`` holds every parameter version used, the model file and fingerprint, seed, stop reason,
 token count, speed and timings. Token event rows list their values in ``fields`` order.
 ``siblings`` are the other continuations of a branched reply (the message is the one shown, at
-place ``sibling_ordinal``). Version 1 files (no branches) import as well.
+place ``sibling_ordinal``). ``comparisons`` are the compare runs saved with the chat, each column's
+``reply`` holding its parameters, stop reason and token count (``kept``: the column kept as the
+reply). Version 1 (no branches) and 2 (no comparisons) files import as well.
 """
 
 from __future__ import annotations
@@ -29,14 +33,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from settings.sampling import SamplingParams
 from tui.store import events_codec
 from tui.store.errors import ImportFormatError
-from tui.store.records import MessageStatus, Role, StoredChat, StoredReply, now_utc
+from tui.store.records import MessageStatus, Role, StoredChat, StoredComparison, StoredReply, now_utc
 
 if TYPE_CHECKING:
     from tui.store.store import ChatStore
 
 EXPORT_FORMAT = "tokendial.chat"
-EXPORT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+EXPORT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 class ExportedEvents(BaseModel):
@@ -119,10 +123,11 @@ class ChatExport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format: Literal["tokendial.chat"]
-    version: Literal[1, 2]
+    version: Literal[1, 2, 3]
     exported_at: datetime
     chat: ExportedChat
     messages: list[ExportedMessage]
+    comparisons: list[StoredComparison] = Field(default_factory=list)
 
 
 SiblingRows = tuple[int, str, MessageStatus, StoredReply, int | None, list[list[Any]] | None]
@@ -133,9 +138,10 @@ def chat_to_export(
     chat: StoredChat,
     events: dict[int, list[list[Any]]],
     siblings: Mapping[int, Sequence[SiblingRows]] | None = None,
+    comparisons: Sequence[StoredComparison] = (),
 ) -> dict[str, Any]:
-    """The export dict of a stored chat; ``events`` maps message id to token event rows and
-    ``siblings`` to the other continuations of a branched reply."""
+    """The export dict of a stored chat; ``events`` maps message id to token event rows,
+    ``siblings`` to the other continuations of a branched reply; its saved ``comparisons``."""
     siblings = siblings or {}
     export = ChatExport(
         format=EXPORT_FORMAT,
@@ -174,6 +180,7 @@ def chat_to_export(
             )
             for m in chat.messages
         ],
+        comparisons=list(comparisons),
     )
     return export.model_dump(mode="json")
 
@@ -326,9 +333,14 @@ def _reply_lines(
     return lines
 
 
-def chat_to_markdown(chat: StoredChat, token_texts: Mapping[int, str] | None = None) -> str:
+def chat_to_markdown(
+    chat: StoredChat,
+    token_texts: Mapping[int, str] | None = None,
+    comparisons: Sequence[StoredComparison] = (),
+) -> str:
     """A readable Markdown transcript with the parameters (every sampler set, the order, biases,
-    the grammar) and the stop reason under each reply; ``token_texts`` names biased tokens."""
+    the grammar) and the stop reason under each reply, then the chat's saved comparisons (each
+    column's parameters, stop reason and text); ``token_texts`` names biased tokens."""
     out = [
         f"# {chat.title}",
         "",
@@ -350,6 +362,8 @@ def chat_to_markdown(chat: StoredChat, token_texts: Mapping[int, str] | None = N
                 )
             out += _quoted(lines)
             out.append("")
+    for number, comparison in enumerate(comparisons, 1):
+        out += _comparison_lines(number, comparison)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -368,6 +382,26 @@ def _quoted(lines: Sequence[str]) -> list[str]:
                 fence = None
         else:
             out.append(f"> {line}  ")
+    return out
+
+
+def _comparison_lines(number: int, comparison: StoredComparison) -> list[str]:
+    """One saved comparison in the Markdown export: the prompt, then each column."""
+    mode = " · completion mode" if comparison.mode == "completion" else ""
+    out = [
+        f"## Comparison {number} · {comparison.created_at:%Y-%m-%d %H:%M:%S} · "
+        f"{len(comparison.columns)} columns{mode}",
+        "",
+        f"_after message {comparison.after_messages}; prompt:_ {comparison.prompt}",
+        "",
+    ]
+    if comparison.parting:
+        out += [f"_{comparison.parting}_", ""]
+    for index, column in enumerate(comparison.columns):
+        kept = " · **kept as the reply**" if comparison.kept == index else ""
+        out += [f"### Column {index + 1}: {column.label}{kept}", ""]
+        out += _quoted(_reply_lines(column.reply, MessageStatus.FINISHED))
+        out += ["", column.text, ""]
     return out
 
 

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from settings.sampling import SamplingParams
 from tui.engine.events import ChatMessage, ReplyDone, StopKind, StopReason, TokenEvent
@@ -188,6 +189,42 @@ def _reply_done(
         seed=reply.seed if reply.seed is not None else -1,
         params=dict(reply.params),
     )
+
+
+class StoredComparisonColumn(BaseModel):
+    """One column of a saved comparison: its label, text and reply facts (parameters, stop, count)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: str
+    text: str
+    reply: StoredReply
+
+
+class StoredComparison(BaseModel):
+    """A compare run saved with its chat (``ChatStore.add_comparison`` / ``load_comparisons``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str
+    columns: tuple[StoredComparisonColumn, ...]
+    mode: Literal["chat", "completion"] = "chat"
+    """How the prompt was run: the chat template, or the text continued as it is."""
+    kept: int | None = None
+    """The column kept as the chat's reply (None: none was)."""
+    parting: str | None = None
+    """Where the columns parted, as the compare view said it."""
+    after_messages: int = 0
+    """How many messages the chat had when the comparison was saved."""
+    created_at: datetime
+
+    @model_validator(mode="after")
+    def _kept_is_a_column(self) -> StoredComparison:
+        if not self.columns:
+            raise ValueError("a comparison has at least one column")
+        if self.kept is not None and not 0 <= self.kept < len(self.columns):
+            raise ValueError(f"kept column {self.kept} is not one of the {len(self.columns)} columns")
+        return self
 
 
 class StoredChat(BaseModel):

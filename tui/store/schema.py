@@ -7,6 +7,9 @@ branched at); ``reply_siblings`` holds the others, each with its text, reply fac
 Version 4: ``chat_leases``, which running tokendial writes which chat (see :mod:`tui.store.leases`).
 Version 5: a chat's ``mode``: ``chat`` (the chat template) or ``completion`` (text completion: the
 messages' texts joined are continued as they are).
+Version 6: ``comparisons`` (a compare run saved with its chat: the prompt, which column was kept,
+where the columns parted) and ``comparison_columns`` (each column's label, text and reply facts:
+parameters, stop reason, token count, seed, speed, as one StoredReply JSON).
 """
 
 from __future__ import annotations
@@ -110,6 +113,30 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         5,
         """
         ALTER TABLE chats ADD COLUMN mode TEXT NOT NULL DEFAULT 'chat' CHECK (mode IN ('chat', 'completion'));
+        """,
+    ),
+    (
+        6,
+        """
+        CREATE TABLE comparisons (
+            id INTEGER PRIMARY KEY,
+            chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+            after_messages INTEGER NOT NULL,
+            prompt TEXT NOT NULL,
+            mode TEXT NOT NULL DEFAULT 'chat' CHECK (mode IN ('chat', 'completion')),
+            kept INTEGER,
+            parting TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE comparison_columns (
+            comparison_id INTEGER NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
+            column_index INTEGER NOT NULL,
+            label TEXT NOT NULL,
+            text TEXT NOT NULL,
+            reply TEXT NOT NULL,
+            PRIMARY KEY (comparison_id, column_index)
+        );
+        CREATE INDEX comparisons_by_chat ON comparisons(chat_id, id);
         """,
     ),
 )

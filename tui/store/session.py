@@ -28,7 +28,15 @@ from tui.engine.events import ReplyDone, TokenEvent
 from tui.store.errors import NotFoundError, StoreError
 from tui.store.fingerprint import fingerprint_model
 from tui.store.leases import in_use_error
-from tui.store.records import ModelRef, StoredChat, StoredSibling, stored_reply_of
+from tui.store.records import (
+    ModelRef,
+    StoredChat,
+    StoredComparison,
+    StoredComparisonColumn,
+    StoredSibling,
+    now_utc,
+    stored_reply_of,
+)
 from tui.store.store import ChatStore
 
 log = logging.getLogger(__name__)
@@ -383,6 +391,34 @@ class ChatSession:
             for other in others
         ]
         return self._write(lambda: self.store.set_siblings(message_id, ordinal, branched_at, siblings))
+
+    def comparison_finished(
+        self,
+        prompt: str,
+        columns: Sequence[tuple[str, ReplyDone]],
+        *,
+        kept: int | None = None,
+        parting: str | None = None,
+        mode: str = "chat",
+    ) -> bool:
+        """A compare run on this chat ended: save it with the stored chat (each column's label and
+        reply facts). True if saved; a chat not stored yet (no prompt sent) saves nothing."""
+        chat_id = self.chat_id
+        if chat_id is None or not columns:
+            return False
+        model = self.model
+        comparison = StoredComparison(
+            prompt=prompt,
+            columns=tuple(
+                StoredComparisonColumn(label=label, text=done.text, reply=stored_reply_of(done, model))
+                for label, done in columns
+            ),
+            mode="completion" if mode == "completion" else "chat",
+            kept=kept,
+            parting=parting,
+            created_at=now_utc(),
+        )
+        return self._write(lambda: self.store.add_comparison(chat_id, comparison))
 
     def message_id_of(self, reply_id: int) -> int | None:
         """The stored message id of app reply ``reply_id`` (None: not saved in this chat)."""

@@ -25,7 +25,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from settings.sampling import SamplingParams
 from tui.engine.events import ReplyDone, TokenEvent
-from tui.store import chats, events_codec, leases, messages, token_events, transfer
+from tui.store import chats, comparisons, events_codec, leases, messages, token_events, transfer
 from tui.store.database import BUSY_TIMEOUT_S, LOCK_WAIT_FACTOR, backoff_s, connect
 from tui.store.errors import StoreCorruptError, StoreError, StoreGoneError, is_busy, translate_sqlite_error
 from tui.store.leases import Holder, Instance
@@ -35,6 +35,7 @@ from tui.store.records import (
     ModelRef,
     Role,
     StoredChat,
+    StoredComparison,
     StoredSibling,
     now_utc,
 )
@@ -471,6 +472,22 @@ class ChatStore:
 
     # -- token events -----------------------------------------------------------------------------
 
+    # -- comparisons ------------------------------------------------------------------------------
+
+    @_guarded("saving a comparison", writes=True)
+    def add_comparison(self, chat_id: int, comparison: StoredComparison) -> int:
+        """Save a compare run with chat ``chat_id`` (its place: after the chat's messages now); its id."""
+        with self._transaction() as db:
+            after = comparisons.message_count(db, chat_id)
+            return comparisons.insert_comparison(
+                db, chat_id, comparison.model_copy(update={"after_messages": after})
+            )
+
+    @_guarded("loading the chat's comparisons")
+    def load_comparisons(self, chat_id: int) -> list[StoredComparison]:
+        """The compare runs saved with chat ``chat_id``, oldest first."""
+        return comparisons.load_comparisons(self._db, chat_id)
+
     @_guarded("loading token events")
     def load_events(self, message_id: int) -> tuple[TokenEvent, ...] | None:
         """A reply's token events, or None when they were not kept (or pruned, or unreadable)."""
@@ -499,7 +516,7 @@ class ChatStore:
         from tui.store.export import chat_to_markdown
 
         chat = self.load_chat(chat_id)
-        return chat_to_markdown(chat, self._bias_texts(chat))
+        return chat_to_markdown(chat, self._bias_texts(chat), self.load_comparisons(chat_id))
 
     def _bias_texts(self, chat: StoredChat) -> dict[int, str]:
         """The text of each token a reply's logit bias names, as the chat's token events recorded it."""

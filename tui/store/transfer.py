@@ -9,6 +9,7 @@ from typing import Any
 
 from tui.store import events_codec
 from tui.store.chats import load_chat
+from tui.store.comparisons import insert_comparison, load_comparisons
 from tui.store.export import ChatExport, SiblingRows, chat_to_export
 from tui.store.messages import sibling_rows
 from tui.store.rows import insert_siblings, write_events, write_reply
@@ -36,7 +37,7 @@ def export_chat(db: sqlite3.Connection, chat_id: int, *, include_events: bool) -
                 continue
             if rows is not None:
                 events[message.id] = rows
-    return chat_to_export(chat, events, siblings)
+    return chat_to_export(chat, events, siblings, load_comparisons(db, chat_id))
 
 
 def import_chat(db: sqlite3.Connection, export: ChatExport, stamp: str) -> int:
@@ -96,4 +97,6 @@ def import_chat(db: sqlite3.Connection, export: ChatExport, stamp: str) -> int:
         if message.token_events is not None:
             rows = message.token_events.rows
             write_events(db, message_id, len(rows), events_codec.pack_rows(rows), stamp)
+    for comparison in export.comparisons:
+        insert_comparison(db, chat_id, comparison)
     return chat_id
