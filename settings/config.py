@@ -400,6 +400,25 @@ def _field_at(loc: Sequence[str | int]) -> FieldInfo | None:
     return field
 
 
+def _setting_path(loc: Sequence[str | int]) -> tuple[str | int, ...]:
+    """The part of an error location that names a setting, not a key or an item inside its value
+    (``sampling.logit_bias`` for ``sampling.logit_bias.abc.[key]``; presets' tables walked into)."""
+    annotation: Any = Settings
+    for index, part in enumerate(loc):
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return tuple(loc[: index + 1])
+            annotation = field.annotation
+            continue
+        value = get_args(annotation)[1] if get_origin(annotation) is dict else None
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            annotation = value  # a named preset: its sampling keys follow
+            continue
+        return tuple(loc[:index])
+    return tuple(loc)
+
+
 def _unwrap_optional(annotation: Any) -> Any:
     args = [arg for arg in get_args(annotation) if arg is not type(None)]
     return args[0] if len(args) == 1 and type(None) in get_args(annotation) else annotation
@@ -463,12 +482,16 @@ def describe_validation_error(
         for end in range(len(loc), 0, -1):
             found = next((kind for kind, data in layers if _has_key_path(data, loc[:end])), None)
             if found is not None:
-                source = _source_label(found, loc[:end], config_path)
+                named = _setting_path(loc[:end]) if found == "flag" else loc[:end]  # the flag as typed
+                source = _source_label(found, named, config_path)
                 break
-        dotted = ".".join(str(part) for part in loc) or "settings"
+        dotted = ".".join(str(part) for part in loc if part != "[key]") or "settings"
         field = _field_at(loc)
         allowed = allowed_values(field, str(loc[-1])) if field is not None and loc else None
-        message = error["msg"]
+        setting = _setting_path(loc)
+        if allowed is None and setting != loc and (inside := _field_at(setting)) is not None:
+            allowed = _allowed_text(".".join(str(part) for part in setting), inside)  # a key or an item
+        message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown setting"
         line = f"bad setting {dotted} = {_show_value(error.get('input'))} (from {source}): {message}"
@@ -542,6 +565,32 @@ def _default_text(name: str, field: FieldInfo) -> str:
     return f"`{value}`"
 
 
+_ALLOWED_TEXT: dict[str, str] = {
+    "library_dirs": "a list of paths",
+    "model_path": "a path, or unset",
+    "api_key_file": "a path, or unset",
+    "models_dir": "a path",
+    "data_dir": "a path",
+    "chat_template": "Jinja text or a built-in name, or unset",
+    "server_model": "text, or unset",
+    "presets": "tables of sampling keys",
+    "server_url": "an http:// or https:// URL",
+    "keymap": "a table of binding id = key(s)",
+    "sampling.stop": "a list of non-empty strings",
+    "sampling.dry_sequence_breakers": "a list of non-empty strings (flag, env: a JSON list or one breaker)",
+    "sampling.logit_bias": 'a table of token id = bias (-100 to 100, or "-inf" to ban)',
+    "sampling.samplers": "sampler names in order (a list, or one string joined by ;)",
+    "sampling.grammar": "text (empty = none)",
+    "sampling.json_schema": "text (empty = none)",
+}
+"""The Allowed column where the field's type and bounds don't say it."""
+
+
+def _allowed_text(dotted: str, field: FieldInfo) -> str:
+    """What setting ``dotted`` accepts, in words (the reference table's Allowed column)."""
+    return _ALLOWED_TEXT.get(dotted) or allowed_values(field, dotted.rsplit(".", 1)[-1]) or "text"
+
+
 def reference_table() -> str:
     """The README's config reference: one Markdown row per setting (sampling fields expanded)."""
     rows = ["| Setting (TOML key) | Default | Allowed | What it does |", "| --- | --- | --- | --- |"]
@@ -555,29 +604,7 @@ def reference_table() -> str:
             fields.append((name, field))
     for dotted, field in fields:
         leaf = dotted.rsplit(".", 1)[-1]
-        allowed = allowed_values(field, leaf) or "text"
-        if dotted == "library_dirs":
-            allowed = "a list of paths"
-        elif dotted in ("model_path", "models_dir", "data_dir", "api_key_file"):
-            allowed = "a path" + (", or unset" if dotted in ("model_path", "api_key_file") else "")
-        elif dotted == "chat_template":
-            allowed = "Jinja text or a built-in name, or unset"
-        elif dotted == "server_model":
-            allowed = "text, or unset"
-        elif dotted == "presets":
-            allowed = "tables of sampling keys"
-        elif dotted == "server_url":
-            allowed = "an http:// or https:// URL"
-        elif dotted == "keymap":
-            allowed = "a table of binding id = key(s)"
-        elif dotted in ("sampling.stop", "sampling.dry_sequence_breakers"):
-            allowed = "a list of non-empty strings"
-        elif dotted == "sampling.logit_bias":
-            allowed = 'a table of token id = bias (-100 to 100, or "-inf" to ban)'
-        elif dotted == "sampling.samplers":
-            allowed = "sampler names in order (a list, or one string joined by ;)"
-        elif dotted in ("sampling.grammar", "sampling.json_schema"):
-            allowed = "text (empty = none)"
+        allowed = _allowed_text(dotted, field)
         description = (field.description or "").replace("|", "\\|").replace("\n", " ")
         rows.append(f"| `{dotted}` | {_default_text(leaf, field)} | {allowed} | {description} |")
     return "\n".join(rows)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 
 class SamplingMode(StrEnum):
@@ -111,8 +112,9 @@ class SamplingParams(BaseModel):
     """DRY: repeats up to this many tokens long are not penalised."""
     dry_last_n: int = Field(-1, ge=-1, le=32768)
     """DRY: how many recent tokens to scan for repeats (-1 = the whole context, 0 = off)."""
-    dry_sequence_breakers: tuple[str, ...] = ("\n", ":", '"', "*")
-    """DRY: strings that end a repeated sequence (a repeat never spans them)."""
+    dry_sequence_breakers: Annotated[tuple[str, ...], NoDecode] = ("\n", ":", '"', "*")
+    """DRY: strings that end a repeated sequence (a repeat never spans them); in a flag or the
+    environment a JSON list (`'["\\n", ":", ","]'`), or one breaker as it is."""
     mirostat: Mirostat = Mirostat.OFF
     """Mirostat 1 or 2 targets a surprise level and replaces the truncation samplers (0 = off)."""
     mirostat_tau: float = Field(5.0, gt=0.0, le=20.0)
@@ -149,9 +151,10 @@ class SamplingParams(BaseModel):
 
     @field_validator("dry_sequence_breakers", mode="before")
     @classmethod
-    def _one_breaker(cls, value: Any) -> Any:
+    def _breakers_from_text(cls, value: Any) -> Any:
+        """Text (a flag, the environment, a TOML string): see :func:`breakers_from_text`."""
         if isinstance(value, str):
-            return (value,) if value else ()
+            return breakers_from_text(value)
         return value
 
     @field_validator("dry_sequence_breakers")
@@ -242,6 +245,27 @@ class SamplingParams(BaseModel):
 BAN_WORDS = frozenset({"-inf", "-infinity", "ban"})
 
 
+def breakers_from_text(text: str) -> tuple[str, ...]:
+    """DRY sequence breakers from one text: a JSON list of strings (``'["\\n", ":", ","]'``), or
+    a single breaker as it is. A plain text with a comma in it (other than just ``,``) is
+    refused: it could be one breaker or several. Raises ValueError with the fix."""
+    if text.lstrip().startswith("["):
+        try:
+            decoded = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"sequence breakers: not a valid JSON list of strings ({exc})") from None
+        if not isinstance(decoded, list) or not all(isinstance(item, str) for item in decoded):
+            raise ValueError('sequence breakers: give a JSON list of strings, e.g. ["\\n", ":", ","]')
+        return tuple(decoded)
+    if "," in text and text != ",":
+        raise ValueError(
+            f"sequence breakers {text!r}: one breaker or several? Give a JSON list of strings, "
+            'e.g. ["\\n", ":", ","] (a plain value is one breaker, and may only contain a comma if '
+            "it is just ,)"
+        )
+    return (text,) if text else ()
+
+
 def replace_params(params: SamplingParams, **changes: Any) -> SamplingParams:
     """Return a new validated SamplingParams with ``changes`` applied (raises ValidationError)."""
     return SamplingParams.model_validate({**params.model_dump(), **changes})
@@ -272,3 +296,16 @@ def with_bias(params: SamplingParams, token_id: int, bias: float) -> SamplingPar
             else:
                 current[token_id] = new
     return replace_params(params, logit_bias=current)
+
+
+def bias_problem(params: SamplingParams, n_vocab: int) -> str | None:
+    """Why the logit bias can't be used with a vocabulary of ``n_vocab`` tokens (or None)."""
+    outside = sorted(t for t in params.logit_bias if not 0 <= t < n_vocab)
+    if not outside:
+        return None
+    names = ", ".join(str(t) for t in outside[:5]) + (", ..." if len(outside) > 5 else "")
+    which = "token" if len(outside) == 1 else "tokens"
+    return (
+        f"the logit bias names {which} {names}, but this model's vocabulary has {n_vocab} tokens "
+        f"(ids 0-{n_vocab - 1})"
+    )

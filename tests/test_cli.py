@@ -296,3 +296,21 @@ def test_stop_strings_from_flags_are_taken_literally(
     scope = parsed[where] if where else parsed
     assert scope["sampling"]["stop"] == expected
     assert Settings.model_validate({"sampling": scope["sampling"]}).sampling.stop == tuple(expected)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["generate", "hi"],
+        ["generate", "Say hi.", "--model-path", "m.gguf", "--n-ctx", "512", "--json", "--raw"],
+        ["generate", "x", "--sampling.stop", " a, b", "--sampling.mode", "greedy", "--config", "c.toml"],
+        ["generate", "--system-prompt", "Be brief.", "--", "--not-a-flag"],
+    ],
+)
+def test_generate_fast_path_parses_like_the_full_parser(argv: list[str]) -> None:
+    """`generate ...` skips building every command's parser, with the very same result (which also
+    names every subcommand, so the fast path's list of them is checked too)."""
+    args, stops = tui.cli._literal_stop_strings(argv)
+    source = tui.cli._cli_source(tui.cli.TokendialCommand, "tokendial")
+    full = tui.cli._restore_stop_strings(source(args=args)(), stops)
+    assert tui.cli.parse_command_line(argv) == full

@@ -33,6 +33,7 @@ from tui.core.loading import load_config
 from tui.core.reply import ReplyRecord
 from tui.core.state import ModelState
 from tui.core.text import clean, has_control, one_cell
+from tui.engine.backends import EngineChoice
 from tui.engine.events import ChatMessage, ModelLoadError
 from tui.engine.live import LiveParams
 from tui.engine.protocol import ChatEngine, LoadConfig
@@ -108,7 +109,9 @@ class TokendialApp(App[int]):
         self.conversation = Conversation(live, system_prompt=settings.system_prompt)
         """The chat on screen: the one copy (the store and the widgets follow it)."""
         config = load_config(settings)
-        self.model = ModelSlot(EngineWorker(self, engine_factory, config, live, batch_s=batch_s), config)
+        self.engines = EngineChoice(settings, engine_factory)
+        """The engine factory: ``engine_factory`` for the local backend, else the chosen server."""
+        self.model = ModelSlot(EngineWorker(self, self.engines, config, live, batch_s=batch_s), config)
         self.views = MainViews(self)
         notify = AppNotifier(self)
         session, problem = ChatActions.open_session(settings)
@@ -126,7 +129,9 @@ class TokendialApp(App[int]):
         self.inspection = InspectorActions(
             self, self.conversation, self.replies, self.model, self.views, notify
         )
-        self.models = ModelActions(self, settings, self.model, self.replies, session, self.views, notify)
+        self.models = ModelActions(
+            self, settings, self.model, self.replies, session, self.views, notify, self.engines
+        )
         self.sampling = SamplerActions(self.conversation, self.model, self.views, notify)
         self.comparing = CompareActions(
             self, self.conversation, self.replies, self.model, self.views, notify,
@@ -291,6 +296,7 @@ class TokendialApp(App[int]):
     def on_model_loaded(self, message: ModelLoaded) -> None:
         """The model is ready."""
         self.models.loaded(message)
+        self.sampling.model_loaded(message.info)
 
     async def on_model_load_failed(self, message: ModelLoadFailed) -> None:
         """The model did not load."""
@@ -375,6 +381,10 @@ class TokendialApp(App[int]):
         """Switch this chat between chat and text completion."""
         self.models.toggle_mode()
 
+    def action_toggle_thinking(self) -> None:
+        """Open or fold the last reply's thinking section."""
+        self.models.toggle_thinking()
+
     async def action_new_chat(self) -> None:
         """Clear the transcript and start over (a reply in progress is cancelled)."""
         await self.replies.new_chat()
@@ -444,6 +454,14 @@ class TokendialApp(App[int]):
         """Open the model picker."""
         self.models.pick()
 
+    def action_pick_backend(self) -> None:
+        """Open the backend dialog (local, llama-server, openai; server URL, model name)."""
+        self.models.pick_backend()
+
+    async def action_retry_load(self) -> None:
+        """Try again to connect to the server (or load the model) after it failed."""
+        await self.models.retry()
+
     async def action_inspect(self) -> None:
         """``i``: open the inspector; again: go into it; again: close it."""
         await self.inspection.inspect()
@@ -491,8 +509,6 @@ class TokendialApp(App[int]):
 
 def run_app(settings: Settings, *, config_path: Path | None = None) -> int:
     """Run the app until the user quits; returns the exit code."""
-    from tui.engine.backends import engine_factory_for
-
-    app = TokendialApp(settings, engine_factory_for(settings) or load_llama_engine, config_path=config_path)
+    app = TokendialApp(settings, load_llama_engine, config_path=config_path)
     result = app.run()
     return result if isinstance(result, int) else (app.return_code or 0)

@@ -137,18 +137,70 @@ TokendialCommand.__doc__ = inspect.cleandoc(TokendialCommand.__doc__ or "")
 
 def parse_command_line(argv: Sequence[str]) -> dict[str, Any]:
     """Parse ``argv`` into pydantic-settings' nested dict (``--help`` and usage errors exit here)."""
-    source: CliSettingsSource[TokendialCommand] = CliSettingsSource(
-        TokendialCommand,
-        cli_prog_name=PROG,
+    args, stops = _literal_stop_strings(_one_breakers_flag(argv))
+    parsed: dict[str, Any]
+    if args[:1] == ["generate"] and not any(arg in ("-h", "--help") for arg in args):
+        # The common headless start: parse with the generate command's own parser, the one the
+        # full parser would hand these arguments to, without building every other command's
+        # (that takes longer than the rest of start-up before the model load). Same dict.
+        parsed = {name: None for name in _SUBCOMMANDS}
+        parsed["generate"] = _cli_source(GenerateCommand, f"{PROG} generate")(args=args[1:])()
+    else:
+        parsed = _cli_source(TokendialCommand, PROG)(args=args)()
+    restored: dict[str, Any] = _restore_stop_strings(parsed, stops)
+    return restored
+
+
+_SUBCOMMANDS = ("generate", "fetch", "models", "compare", "chats")
+"""TokendialCommand's subcommand fields (a parsed command line names each: None for those not used)."""
+
+
+def _cli_source(model: type[Settings], prog: str) -> CliSettingsSource[Any]:
+    return CliSettingsSource(
+        model,
+        cli_prog_name=prog,
         cli_kebab_case=True,
         cli_implicit_flags=True,
         cli_hide_none_type=True,
         cli_avoid_json=True,
         cli_exit_on_error=True,
     )
-    args, stops = _literal_stop_strings(argv)
-    parsed: dict[str, Any] = _restore_stop_strings(source(args=args)(), stops)
-    return parsed
+
+
+_BREAKERS_FLAG = "--sampling.dry-sequence-breakers"
+
+
+def _one_breakers_flag(argv: Sequence[str]) -> list[str]:
+    """``--sampling.dry-sequence-breakers`` given more than once as one JSON list of them all.
+
+    Its value reaches SamplingParams as it was typed (the field is not decoded: a JSON list, or
+    one breaker); given twice, pydantic-settings would join the texts with a comma.
+    """
+    args = list(argv)
+    values: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == _BREAKERS_FLAG and i + 1 < len(args):
+            values.append(args[i + 1])
+            i += 2
+            continue
+        if arg.startswith(_BREAKERS_FLAG + "="):
+            values.append(arg.partition("=")[2])
+        else:
+            rest.append(arg)
+        i += 1
+    if len(values) < 2:
+        return args
+    items: list[str] = []
+    for value in values:
+        try:
+            decoded = json.loads(value) if value.lstrip().startswith("[") else None
+        except ValueError:
+            decoded = None
+        items += decoded if isinstance(decoded, list) else [value]
+    return [*rest, _BREAKERS_FLAG, json.dumps(items)]
 
 
 _STOP_FLAG = "--sampling.stop"

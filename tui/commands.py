@@ -67,6 +67,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("app.toggle_mode", "toggle_mode", "Toggle completion mode", "Mode",
             "Switch this chat between chat (the chat template) and text completion (the model continues "
             "your text)", "f8", show=False, help_line="chat / text completion mode"),
+    Command("app.toggle_thinking", "toggle_thinking", "Thinking: open / fold", "Thinking",
+            "Open or fold the thinking section of the last reply that has one", "f9",
+            show=False, help_line="open / fold the last reply's thinking section"),
     Command("app.toggle_greedy", "toggle_greedy", "Toggle greedy", "Greedy", "Greedy mode on/off", "ctrl+g",
             help_line="greedy on/off"),
     Command("app.focus_panel", "focus_panel", "Sampling panel", "Panel", "Go to the sampling panel", "f4",
@@ -94,6 +97,12 @@ COMMANDS: tuple[Command, ...] = (
     Command("app.pick_model", "pick_model", "Load another model", "Model",
             "Load another model: a GGUF file from the models folder, or a path", "f2", show=False,
             help_line="load another model", group="model"),
+    Command("app.pick_backend", "pick_backend", "Backend: local, llama-server or an OpenAI-compatible server",
+            "Backend", "Where the model runs: local, llama-server or openai; server URL, model name", "f12",
+            show=False, help_line="where the model runs (local / llama-server / openai)", group="model"),
+    Command("app.retry_load", "retry_load", "Retry: connect to the server again", "Retry",
+            "Try again to connect to the server (or load the model) after it failed", "f10", show=False,
+            help_line="retry connecting to the server (or loading the model)", group="model"),
     Command("app.inspect", "inspect", "Inspector: open / go into / close", "Inspect",
             "Token inspector: the candidates behind a token (open it, go into it, close it)", "i",
             show=False, help_line="(token view) open the token inspector: the candidates behind the "

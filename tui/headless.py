@@ -9,7 +9,10 @@ sequences that could recolour, clear or retitle the terminal, or write the clipb
 are shown as visible stand-ins (``␛``); piped or redirected, the reply is written exactly. JSON
 lines escape them in both cases (``\u001b``, also C1 controls and bidi overrides).
 Exit status: 0 on any normal stop (end of sequence, max tokens, stop string, context full,
-cancelled), 1 when the model cannot be loaded or the reply ends with an error, 2 for an empty prompt.
+cancelled), 1 when the model cannot be loaded or the reply ends with an error, 2 for an empty prompt
+or sampling settings the model can't use (a grammar llama.cpp can't parse, a JSON schema that can't
+be converted, a logit bias for a token outside the vocabulary, a grammar that allows no token at
+some step: the reply so far is printed, then the stop reason).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING, TextIO
 from tui.core.conversation import Conversation
 from tui.core.loading import load_config
 from tui.core.text import clean
+from tui.engine.chain import is_dead_end
 from tui.engine.events import (
     ChatMessage,
     EngineError,
@@ -79,6 +83,11 @@ def run_generate(
             print(f"  {exc.hint}", file=err)
         return EXIT_FAILED
     try:
+        check = getattr(engine, "params_problem", None)  # the local engine: its vocabulary, its parser
+        problem = check(settings.sampling) if check is not None else None
+        if problem is not None:
+            print(f"tokendial: bad setting sampling.{problem[0]}: {problem[1]}", file=err)
+            return EXIT_USAGE
         for warning in engine.info.warnings:
             print(f"tokendial: WARNING: {warning}", file=err)
         if not raw and (note := no_template_notice(engine.info, for_app=False)):
@@ -89,6 +98,8 @@ def run_generate(
         done = _stream(engine, messages, conversation.live, json_output, out, err, raw=raw)
     finally:
         engine.close()
+    if done is not None and done.stop.kind is StopKind.ERROR and is_dead_end(done.stop.message):
+        return EXIT_USAGE  # the grammar (or a ban) left no token: the settings, not the machine
     return EXIT_FAILED if done is None or done.stop.kind is StopKind.ERROR else EXIT_OK
 
 

@@ -19,9 +19,13 @@ from textual.app import App
 from settings.config import Settings
 from tui.core.state import ModelState
 from tui.core.text import one_line
+from tui.engine.backends import EngineChoice, read_api_key
 from tui.engine.events import ModelInfo, ModelLoadError
 from tui.engine.model import check_model_file
+from tui.engine.protocol import LoadConfig
+from tui.library.thinking import ThinkingStyle, model_thinking_style
 from tui.reply_flow import ReplyFlow
+from tui.screens.backend_picker import BackendChoice, BackendPickerScreen
 from tui.screens.model_picker import ModelPickerScreen
 from tui.store.session import ChatSession
 from tui.views import MainViews, Notifier
@@ -32,6 +36,10 @@ LOAD_FAILED_HELP = (
     "What to do: press F2 to load another model (a .gguf file from the models folder, or a path), "
     "run `tokendial fetch` to install the default model, or point `model_path` at a GGUF file "
     "(flag --model-path, env TOKENDIAL_MODEL_PATH, or the config file)."
+)
+SERVER_FAILED_HELP = (
+    "What to do: press f10 to try again once the server is up, or f12 to pick another backend, "
+    "server URL or model name (flags --backend, --server-url, --server-model)."
 )
 
 
@@ -47,9 +55,12 @@ class ModelActions:
         session: ChatSession,
         views: MainViews,
         notify: Notifier,
+        engines: EngineChoice,
     ) -> None:
         self._app = app
         self.settings = settings
+        self.engines = engines
+        """The app's engine factory: which backend the next load uses."""
         self.model = model
         self.replies = replies
         self.session = session
@@ -59,13 +70,15 @@ class ModelActions:
     def start(self) -> None:
         """Show the loading state and start loading the model in the background."""
         path = self.model.config.model_path
-        self.views.status.show_loading(path.name)
+        self.views.chat_view.thinking = ThinkingStyle(hidden=self.settings.hide_thinking)
+        self.views.status.show_loading(self.engines.label(path))
         self.views.chat_view.mount(self._loading_notice(path))
         self.model.worker.start()
 
-    @staticmethod
-    def _loading_notice(path: Path) -> Notice:
-        return Notice(f"Loading model {one_line(str(path), 120)} …", classes="loading", id="load-notice")
+    def _loading_notice(self, path: Path) -> Notice:
+        label = self.engines.label(path)
+        what = f"Connecting to {label}" if self.engines.is_server else f"Loading model {path}"
+        return Notice(f"{one_line(what, 130)} …", classes="loading", id="load-notice")
 
     def loaded(self, message: ModelLoaded) -> None:
         """Show the model in the status bar."""
@@ -79,6 +92,15 @@ class ModelActions:
         for warning in message.info.warnings:
             self.notify(one_line(warning), title="Model", severity="warning", timeout=10)
         self._template_word(message.info)
+        self.views.chat_view.thinking = model_thinking_style(
+            message.info.path, self.settings.chat_template, hidden=self.settings.hide_thinking
+        )
+
+    def toggle_thinking(self) -> None:
+        """Open or fold the thinking section of the last reply that has one."""
+        if not self.views.chat_view.toggle_thinking():
+            hidden = " (hidden: setting hide_thinking)" if self.settings.hide_thinking else ""
+            self.notify(f"No reply on screen has a thinking section{hidden}.", title="Thinking")
 
     def _template_word(self, info: ModelInfo) -> None:
         """Say so when the model has no chat template; an empty chat takes the model's default mode."""
@@ -107,16 +129,18 @@ class ModelActions:
     async def load_failed(self, message: ModelLoadFailed) -> None:
         """Show why the model did not load and what to do, in the transcript."""
         self.model.state = ModelState.FAILED
-        self.views.status.set_failed()
+        server = self.engines.is_server
+        self.views.status.set_failed("f10 retries, f12 picks another server" if server else "")
         chat = self.views.chat_view
-        for notice in chat.query("#load-notice"):
+        for notice in chat.query("#load-notice, #load-error"):
             notice.remove()
         text = Text()
-        text.append("The model could not be loaded.\n", style="bold")
-        text.append(one_line(message.message, 500) + "\n")
+        what = f"No connection to {self.engines.label(self.model.config.model_path)}." if server else ""
+        text.append(what or "The model could not be loaded.", style="bold")
+        text.append("\n" + one_line(message.message, 500) + "\n")
         if message.hint:
             text.append(one_line(message.hint, 500) + "\n")
-        text.append(LOAD_FAILED_HELP, style="italic")
+        text.append(SERVER_FAILED_HELP if server else LOAD_FAILED_HELP, style="italic")
         await chat.mount(Notice(text, classes="error", id="load-error"))
         job = self.replies.job
         if job is not None:
@@ -165,12 +189,57 @@ class ModelActions:
             kept = "" if self.model.state is ModelState.FAILED else "\nThe current model stays loaded."
             self.notify(one_line(detail, 400) + kept, title="Model not loaded", severity="error", timeout=10)
             return False
-        worker = self.model.replace(dataclasses.replace(self.model.config, model_path=path))
-        self.views.status.show_loading(path.name)
+        self.session.set_model(path)
+        await self._reload(dataclasses.replace(self.model.config, model_path=path))
+        return True
+
+    async def _reload(self, config: LoadConfig) -> None:
+        """A fresh engine thread for ``config`` (the chosen backend), with the loading state shown."""
+        worker = self.model.replace(config)
+        self.views.status.show_loading(self.engines.label(config.model_path))
         chat = self.views.chat_view
         await chat.query("#load-error, #load-notice").remove()
-        await chat.mount(self._loading_notice(path))
+        await chat.mount(self._loading_notice(config.model_path))
         chat.scroll_end(animate=False)
-        self.session.set_model(path)
         worker.start()
+
+    async def retry(self) -> None:
+        """Try again to load the model or connect to the server (after it failed)."""
+        if self.model.state is not ModelState.FAILED:
+            state = "is loading" if self.model.state is ModelState.LOADING else "is loaded"
+            self.notify(f"Nothing to retry: the model {state}.", title="Retry")
+            return
+        await self._reload(self.model.config)
+
+    def current_backend(self) -> BackendChoice:
+        """The backend, server URL and model name in use."""
+        chosen = self.engines.settings
+        return BackendChoice(str(chosen.backend), chosen.server_url, chosen.server_model)
+
+    def pick_backend(self) -> None:
+        """Open the backend dialog; the choice is connected to instead of the current engine."""
+        if self._switch_refused():
+            return
+
+        async def chosen(choice: BackendChoice | None) -> None:
+            if choice is not None:
+                await self.switch_backend(choice)
+
+        self._app.push_screen(BackendPickerScreen(self.current_backend(), key_note=self._key_note()), chosen)
+
+    def _key_note(self) -> str:
+        """Where the API key comes from and whether there is one (never the key itself)."""
+        try:
+            found = read_api_key(self.engines.settings) is not None
+        except ModelLoadError as exc:
+            return f"API key: {one_line(exc.message, 200)}"
+        where = "$TOKENDIAL_API_KEY or api_key_file; it is never stored"
+        return f"API key: {'found' if found else 'none'} ({where})."
+
+    async def switch_backend(self, choice: BackendChoice) -> bool:
+        """Run the model on ``choice`` from now on (a fresh engine, as a model switch); False if refused."""
+        if self._switch_refused():
+            return False
+        self.engines.choose(choice.backend, choice.url, choice.model)
+        await self._reload(self.model.config)
         return True

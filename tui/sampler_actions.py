@@ -1,4 +1,5 @@
-"""Sampler changes that come from outside the panel: ban or boost a token from the inspector.
+"""Sampler changes that come from outside the panel: ban or boost a token from the inspector; the
+loaded model's vocabulary for the panel (token texts, its size, llama.cpp's grammar parser).
 
 The inspector posts :class:`~tui.widgets.inspector.Inspector.BiasRequested`; this part makes the
 new frozen SamplingParams (:func:`settings.sampling.with_bias`), hands it to the Conversation (the
@@ -11,8 +12,9 @@ import math
 
 from pydantic import ValidationError
 
-from settings.sampling import with_bias
+from settings.sampling import SamplingParams, bias_problem, with_bias
 from tui.core.conversation import Conversation
+from tui.engine.events import ModelInfo
 from tui.views import MainViews, Notifier
 from tui.widgets.inspector import Inspector
 from tui.widgets.safe_text import one_line
@@ -30,6 +32,54 @@ class SamplerActions:
         self.views = views
         self.notify = notify
 
+    def model_loaded(self, info: ModelInfo) -> None:
+        """A model loaded (at start or after a switch): the panel's bias list shows its token texts
+        and its checks use its vocabulary; what it can't use in the current parameters (a bias
+        for a token it lacks, a grammar llama.cpp can't parse) is said now, before any reply."""
+        engine = self.model.engine
+        panel = self.views.panel
+        has_text = engine is not None and hasattr(engine, "token_text")
+        panel.set_token_text(
+            self.token_text if has_text else None, n_vocab=info.n_vocab or None, check=self.params_problem
+        )
+        problem = self.params_problem(self.conversation.live.params)
+        if problem is not None:
+            name, message = problem
+            panel.show_problem(name, message)
+            said = one_line(message[:1].upper() + message[1:], 300)
+            self.notify(
+                f"{said}. A reply would end at once with this error: fix {name} in the panel (Constraints).",
+                title="Sampling",
+                severity="error",
+                timeout=15,
+            )
+
+    def token_text(self, token_id: int) -> str:
+        """The loaded model's text for ``token_id`` (always the model loaded now: after a switch,
+        never the closed one's); LookupError while none is loaded."""
+        engine = self.model.engine
+        if engine is None or not 0 <= token_id < engine.info.n_vocab:
+            raise LookupError(token_id)
+        token_text = getattr(engine, "token_text", None)
+        if token_text is None:  # a server backend: ids only
+            raise LookupError(token_id)
+        text: str = token_text(token_id)
+        return text
+
+    def params_problem(self, params: SamplingParams) -> tuple[str, str] | None:
+        """What the loaded model can't use in ``params`` (field, message): a token outside its
+        vocabulary, or what its own check finds (llama.cpp's grammar parser); None if fine."""
+        engine = self.model.engine
+        if engine is None:
+            return None
+        n_vocab = engine.info.n_vocab
+        problem = bias_problem(params, n_vocab) if n_vocab else None
+        if problem:
+            return "logit_bias", problem
+        check = getattr(engine, "params_problem", None)
+        found: tuple[str, str] | None = check(params) if check is not None else None
+        return found
+
     def bias_requested(self, message: Inspector.BiasRequested) -> None:
         """Ban the token (for the rest of the chat) or move its bias; a bad one gets a message."""
         engine = self.model.engine
@@ -43,13 +93,11 @@ class SamplerActions:
         try:
             params = with_bias(self.conversation.live.params, token, message.bias)
         except ValidationError as exc:
-            self.notify(str(exc.errors(include_url=False)[0]["msg"]), title="Logit bias", severity="error")
+            said = str(exc.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
+            self.notify(said, title="Logit bias", severity="error")
             return
         self.conversation.set_params(params)
         panel = self.views.panel
-        token_text = getattr(engine, "token_text", None)
-        if token_text is not None and panel.token_text is None:
-            panel.token_text = token_text
         panel.set_params(params, announce=False)
         shown = one_line(message.text, 20)
         now = params.logit_bias.get(token, 0.0)

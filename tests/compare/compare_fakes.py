@@ -15,9 +15,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from fakes import FakeEngine, ScriptedToken
-
 from settings.sampling import SamplingParams
+from tests.fakes import FakeEngine, ScriptedToken
 from tui.engine.batch import (
     ColumnDone,
     ColumnToken,

@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from compare_fakes import FakeBatch
 from textual.app import App
 from textual.pilot import Pilot
 
 from settings.sampling import DEFAULT_PRESETS, SamplingParams
+from tests.compare.compare_fakes import FakeBatch
 from tui.compare_export import CompareOutcome
 from tui.engine.events import ChatMessage
 from tui.screens.compare import CompareScreen

@@ -9,13 +9,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from compare_fakes import SCRIPTS, FakeBatch
-from fakes import FakeEngine, ScriptedToken
 from textual.pilot import Pilot
 from textual.widgets import Static
 
 from settings.config import Settings
 from settings.sampling import SamplingMode, SamplingParams
+from tests.compare.compare_fakes import SCRIPTS, FakeBatch
+from tests.fakes import FakeEngine, ScriptedToken
 from tui.app import TokendialApp
 from tui.core.conversation import ReplyTurn, UserTurn
 from tui.engine.protocol import ChatEngine, LoadConfig

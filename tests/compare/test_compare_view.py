@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from compare_fakes import FakeBatch
-from compare_host import CompareHost, run_to_end, wait_for
 from textual.pilot import Pilot
 from textual.widgets import Static
 
 from settings.sampling import SamplingParams
+from tests.compare.compare_fakes import FakeBatch
+from tests.compare.compare_host import CompareHost, run_to_end, wait_for
 from tui.engine.events import StopKind
 from tui.engine.param_sets import SWEEPS, sweep_sets
 from tui.screens.compare import CompareScreen

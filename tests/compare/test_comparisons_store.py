@@ -7,8 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from compare_records import COLUMN_PARAMS, columns, saved_conversation
 
+from tests.compare.compare_records import COLUMN_PARAMS, columns, saved_conversation
 from tui.core.comparison import ComparedColumn, Comparison
 from tui.engine.events import StopKind
 from tui.store import ChatStore, StoredComparison

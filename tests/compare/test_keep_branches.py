@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from compare_records import COLUMN_TEXTS, columns, saved_conversation
 
 from settings.sampling import SamplingParams
+from tests.compare.compare_records import COLUMN_TEXTS, columns, saved_conversation
 from tui.core.autosave import restore_chat
 from tui.core.conversation import Conversation, ConversationError, ReplyTurn, UserTurn
 from tui.engine.events import StopKind

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core_helpers import done_of, tokens
-
 from settings.sampling import SamplingParams
+from tests.core.core_helpers import done_of, tokens
 from tui.core.autosave import Autosave, restore_chat
 from tui.core.conversation import Conversation, ReplyTurn, UserTurn
 from tui.engine.live import LiveParams

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from core_helpers import Recorder, done_of, tokens
 
 from settings.sampling import SamplingParams
+from tests.core.core_helpers import Recorder, done_of, tokens
 from tui.core.conversation import Conversation, ConversationError, ReplyTurn, SystemTurn, UserTurn
 from tui.engine.events import ChatMessage
 from tui.engine.live import LiveParams

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from engine_helpers import GREEDY, run_reply, user
 
 from settings.sampling import Mirostat, SamplerName, SamplingMode, SamplingParams
+from tests.engine.engine_helpers import GREEDY, run_reply, user
 from tui.engine.chain import (
     GrammarDeadEnd,
     GrammarError,

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_chain_exact import CHAINS, HISTORY_TEXT, ONLY, SAMPLE, TOL, prompt_logits, reference_survivors
 
 from settings.sampling import SamplingParams
+from tests.engine.test_chain_exact import (
+    CHAINS,
+    HISTORY_TEXT,
+    ONLY,
+    SAMPLE,
+    TOL,
+    prompt_logits,
+    reference_survivors,
+)
 from tui.engine.chain_math import UnsupportedSampler, chain_result, is_supported
 from tui.engine.events import CutBy
 from tui.engine.llama_engine import LlamaEngine

@@ -27,7 +27,10 @@ CHAT = [ChatMessage("system", "Be brief."), ChatMessage("user", "Hi")]
 
 
 def formatter(template: str | None, override: str | None = None) -> ChatFormatter:
-    return ChatFormatter.for_model(template, override, bos_token="<s>", eos_token="</s>")
+    """A Jinja formatter (these tests never name a built-in template)."""
+    chosen = ChatFormatter.for_model(template, override, bos_token="<s>", eos_token="</s>")
+    assert isinstance(chosen, ChatFormatter)
+    return chosen
 
 
 def test_gguf_template_renders_with_generation_prompt() -> None:

@@ -7,9 +7,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from large_vocab import LARGE_VOCAB, build_large_vocab_model
 
 from settings.sampling import SamplingMode, SamplingParams
+from tests.large_vocab import LARGE_VOCAB, build_large_vocab_model
 from tui.engine.events import ChatMessage, ReplyDone, StopKind, TokenEvent
 from tui.engine.live import LiveParams
 from tui.engine.llama_engine import load_engine

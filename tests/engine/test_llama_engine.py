@@ -6,9 +6,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from engine_helpers import GREEDY, run_reply, user
 
 from settings.sampling import SamplingMode, SamplingParams, replace_params
+from tests.engine.engine_helpers import GREEDY, run_reply, user
 from tui.engine.events import (
     ChatMessage,
     CutBy,
@@ -329,8 +329,8 @@ def test_chain_fed_the_pool_draws_like_the_chain_fed_everything(engine: LlamaEng
     """The engine feeds a top-k chain only the pool that can survive; same draws as llama.cpp's
     own llama_sampler_sample over the whole vocabulary, draw after draw (same seed)."""
     import llama_cpp
-    from test_chain_exact import SEED, reference_chain
 
+    from tests.engine.test_chain_exact import SEED, reference_chain
     from tui.engine.chain import SamplerChain, chain_specs
     from tui.engine.sampling_math import chain_pool
 

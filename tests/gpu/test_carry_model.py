@@ -9,7 +9,11 @@ from pathlib import Path
 import gguf
 import numpy as np
 import pytest
-from carry_model import rebuild, split  # tests/gpu is on sys.path (pytest's rootdir-relative import)
+
+from tests.gpu.carry_model import (  # tests/gpu is on sys.path (pytest's rootdir-relative import)
+    rebuild,
+    split,
+)
 
 LAYERS = 4
 

@@ -6,9 +6,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from compare_runs import summarize  # tests/gpu is on sys.path (pytest's rootdir-relative import)
-from fakes import fake_model_info
-
+from tests.fakes import fake_model_info
+from tests.gpu.compare_runs import summarize  # tests/gpu is on sys.path (pytest's rootdir-relative import)
 from tui.engine.events import (
     Candidate,
     ModelInfo,

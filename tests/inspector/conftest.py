@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inspector_helpers import tui_helpers
+from tests.tui.tui_app_helpers import pytest_pyfunc_call
 
-pytest_pyfunc_call = tui_helpers.pytest_pyfunc_call
+__all__ = ["pytest_pyfunc_call"]
 """Run ``async def`` tests in a fresh event loop (the TUI tests' hook)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fakes import FakeEngine, ScriptedToken
+from tests.fakes import FakeEngine, ScriptedToken
 
 # The lecture figure: "I had a slice of ..." cake 0.20, donut 0.10, banana 0.02, ...
 CAKE = ScriptedToken(

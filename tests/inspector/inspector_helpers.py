@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from textual.pilot import Pilot
 
+from tests.tui.tui_app_helpers import make_app, no_blink, reply_done, send, wait_for, wait_ready
 from tui.app import TokendialApp
 from tui.widgets.inspector import Inspector
 
-
-def _load_tui_helpers() -> ModuleType:
-    """tests/tui/conftest.py as a plain module (its helpers; importing it registers no fixtures)."""
-    path = Path(__file__).resolve().parents[1] / "tui" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("tokendial_tui_test_helpers", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tui_helpers = _load_tui_helpers()
-make_app = tui_helpers.make_app
-wait_for = tui_helpers.wait_for
-wait_ready = tui_helpers.wait_ready
-send = tui_helpers.send
-reply_done = tui_helpers.reply_done
-no_blink = tui_helpers.no_blink
 SIZE = (130, 40)
+SAMPLE: dict[str, Any] = {
+    "temperature": 0.7,
+    "top_k": 4,
+    "top_p": 0.9,
+    "min_p": 0.05,
+    "repeat_penalty": 1.0,
+    "seed": 7,
+}
+"""The sampling the inspector's app tests use (make_app keywords): the lecture's top-k 4, top-p 0.9."""
+
+# The TUI tests' helpers, re-exported for the inspector tests.
+__all__ = ["make_app", "no_blink", "reply_done", "send", "wait_for", "wait_ready"]
 
 
 async def replied(pilot: Pilot[Any], prompt: str = "What did you have?") -> TokendialApp:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inspector_fakes import LECTURE_SCRIPT, BranchingFake
-from inspector_helpers import SIZE, inspector_of, make_app, replied, reply_done
-
+from tests.inspector.inspector_fakes import LECTURE_SCRIPT, BranchingFake
+from tests.inspector.inspector_helpers import SAMPLE, SIZE, inspector_of, make_app, replied, reply_done
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.chat_view import AssistantMessage, UserMessage
 
-SAMPLE = {"temperature": 0.7, "top_k": 4, "top_p": 0.9, "min_p": 0.05, "repeat_penalty": 1.0, "seed": 7}
 ORIGINAL = "I had a slice of cake."
 DONUT = "I had a slice of donut with cream."
 

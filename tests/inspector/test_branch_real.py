@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from inspector_helpers import SIZE, wait_for
 from textual.pilot import Pilot
 
 from settings.config import Settings
 from settings.sampling import SamplingMode, SamplingParams
+from tests.inspector.inspector_helpers import SIZE, wait_for
 from tui.app import TokendialApp
 from tui.widgets.chat_view import AssistantMessage
 

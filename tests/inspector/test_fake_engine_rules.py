@@ -12,11 +12,11 @@ import math
 import threading
 
 import pytest
-from fakes import DEFAULT_SCRIPT, EOS_ID, FakeEngine, ScriptedToken, _as_scripted
-from inspector_fakes import CAKE, LECTURE_SCRIPT, BranchingFake
-from inspector_reference import reference
 
 from settings.sampling import SamplingMode, SamplingParams
+from tests.fakes import DEFAULT_SCRIPT, EOS_ID, FakeEngine, ScriptedToken, _as_scripted
+from tests.inspector.inspector_fakes import CAKE, LECTURE_SCRIPT, BranchingFake
+from tests.inspector.inspector_reference import reference
 from tui.engine.events import ChatMessage, EngineEvent, ReplyDone, StopKind, TokenEvent
 from tui.engine.live import LiveParams
 

@@ -5,17 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from inspector_fakes import LECTURE_SCRIPT, BranchingFake
-from inspector_helpers import SIZE, cell_text, inspector_of, make_app, replied, reply_done, wait_for
 
+from tests.inspector.inspector_fakes import LECTURE_SCRIPT, BranchingFake
+from tests.inspector.inspector_helpers import (
+    SAMPLE,
+    SIZE,
+    cell_text,
+    inspector_of,
+    make_app,
+    replied,
+    reply_done,
+    wait_for,
+)
 from tui.engine.events import CutBy
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.chat_view import AssistantMessage
 from tui.widgets.confidence_strip import ConfidenceStrip
 from tui.widgets.inspector import Inspector, WhatIfInput
 from tui.widgets.sampling_panel import SamplingPanel
-
-SAMPLE = {"temperature": 0.7, "top_k": 4, "top_p": 0.9, "min_p": 0.05, "repeat_penalty": 1.0, "seed": 7}
 
 
 def _fake() -> BranchingFake:
@@ -151,7 +158,9 @@ async def test_least_confident_key_and_strip_click(tmp_path: Path) -> None:
         app.prompt.clear()
         await pilot.press("ctrl+t", "u")  # from the token view, the inspector not opened first
         await pilot.pause()
-        ps = [event.p_raw for event in app.token_view.record.events]
+        record = app.token_view.record
+        assert record is not None
+        ps = [event.p_raw for event in record.events]
         assert app.token_view.cursor == ps.index(min(ps)) == 5  # " cake" at 0.20
         assert not app.inspector_open  # u only selects; the strip over the tokens marks it
         strip = app.screen.query_one(ConfidenceStrip)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from inspector_fakes import LECTURE_SCRIPT, BranchingFake
-from inspector_helpers import SIZE, inspector_of, make_app, replied
 from textual.widgets import Input
 
-SAMPLE = {"temperature": 0.7, "top_k": 4, "top_p": 0.9, "min_p": 0.05, "repeat_penalty": 1.0, "seed": 7}
+from tests.inspector.inspector_fakes import LECTURE_SCRIPT, BranchingFake
+from tests.inspector.inspector_helpers import SAMPLE, SIZE, inspector_of, make_app, replied
 
 
 async def test_x_bans_and_plus_minus_move_the_bias(tmp_path: Path) -> None:

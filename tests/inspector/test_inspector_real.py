@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from inspector_helpers import SIZE, wait_for
-from inspector_reference import reference
 from textual.pilot import Pilot
 
 from settings.config import Settings
 from settings.sampling import SamplingMode, SamplingParams
+from tests.inspector.inspector_helpers import SIZE, wait_for
+from tests.inspector.inspector_reference import reference
 from tui.app import TokendialApp
 from tui.engine.events import ChatMessage, ReplyDone, TokenEvent
 from tui.engine.live import LiveParams

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from inspector_fakes import LECTURE_SCRIPT, BranchingFake
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
 from settings.sampling import SamplingMode, SamplingParams
+from tests.inspector.inspector_fakes import LECTURE_SCRIPT, BranchingFake
 from tui.engine.events import ChatMessage, TokenEvent
 from tui.engine.live import LiveParams
 from tui.widgets.inspector import Inspector, WhatIfInput

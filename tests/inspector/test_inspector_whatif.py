@@ -7,9 +7,9 @@ import math
 import random
 
 import pytest
-from inspector_reference import reference, softmax, top_candidates
 
 from settings.sampling import SamplingMode, SamplingParams
+from tests.inspector.inspector_reference import reference, softmax, top_candidates
 from tui.engine.events import Candidate, CutBy, TokenEvent
 from tui.engine.whatif import (
     WhatIfParams,

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from gguf_files import copy_without_template
+from tests.library.gguf_files import copy_without_template
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
     "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
-THINKING_TEMPLATE = CHATML + "{% if add_generation_prompt %}<think>\\n{% endif %}{# </think> #}"
+THINKING_TEMPLATE = CHATML + "{% if add_generation_prompt %}{{ '<think>\\n' }}{% endif %}{# </think> #}"
 
 
 def write_gguf(

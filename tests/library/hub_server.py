@@ -3,7 +3,9 @@
 ``GET /api/models/OWNER/REPO/tree/REV[/PATH]`` (the file list), ``HEAD`` and ``GET``
 ``/OWNER/REPO/resolve/REV/FILE`` (metadata headers: X-Repo-Commit, ETag, Content-Length; the
 body, with Range requests). Unknown repos and files get the hub's 404 with ``X-Error-Code``.
-``drop_after`` makes the first GET of a file break off after that many bytes (a broken transfer).
+``drop_after`` makes the first GET of a file break off after that many bytes (a broken transfer);
+with ``gone_after_drop`` the hub then answers nothing more (every later connection is closed at
+once, as a server that went away). ``served`` counts the body bytes sent per file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -38,6 +41,16 @@ class HubState:
     stalled: threading.Event = field(default_factory=threading.Event)
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
     """(method, path, Range header) of every request."""
+    served: dict[str, int] = field(default_factory=dict)
+    """File name -> body bytes sent (every GET of it together)."""
+    gone_after_drop: bool = False
+    gone: bool = False
+    """Set after a drop when ``gone_after_drop``: the hub closes every connection without answering."""
+
+    def send(self, name: str, wfile: Any, data: bytes) -> None:
+        """Write ``data`` of file ``name`` and count it."""
+        wfile.write(data)
+        self.served[name] = self.served.get(name, 0) + len(data)
 
 
 def _handler(state: HubState) -> type[BaseHTTPRequestHandler]:
@@ -96,7 +109,7 @@ def _handler(state: HubState) -> type[BaseHTTPRequestHandler]:
                 return
             stall = state.stall_after.get(name)
             if stall is not None:
-                self.wfile.write(body[:stall])
+                state.send(name, self.wfile, body[:stall])
                 self.wfile.flush()
                 state.stalled.set()
                 state.release.wait(60)
@@ -104,18 +117,27 @@ def _handler(state: HubState) -> type[BaseHTTPRequestHandler]:
                 return
             cut = state.drop_after.pop(name, None)
             if cut is not None:
-                self.wfile.write(body[:cut])
+                state.send(name, self.wfile, body[:cut])
                 self.wfile.flush()
                 self.close_connection = True
+                state.gone = state.gone_after_drop
                 return
-            self.wfile.write(body)
+            state.send(name, self.wfile, body)
+
+        def _gone(self) -> bool:
+            if state.gone:
+                self.close_connection = True
+            return state.gone
 
         def do_HEAD(self) -> None:
             state.requests.append(("HEAD", self.path, self.headers.get("Range")))
-            self._file(head=True)
+            if not self._gone():
+                self._file(head=True)
 
         def do_GET(self) -> None:
             state.requests.append(("GET", self.path, self.headers.get("Range")))
+            if self._gone():
+                return
             path = unquote(urlsplit(self.path).path)
             tree = _TREE.match(path)
             if not tree:

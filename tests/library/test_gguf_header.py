@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gguf_files import CHATML, write_gguf
 
+from tests.library.gguf_files import CHATML, write_gguf
 from tui.library.card import card_from_header, quant_from_name
 from tui.library.gguf_header import GGUFHeaderError, read_header
 

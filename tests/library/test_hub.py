@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gguf_files import write_gguf
-from hub_server import HubState, serve_hub
 
+from tests.library.gguf_files import write_gguf
+from tests.library.hub_server import HubState, serve_hub
 from tui.library.hub import HubError, HubSpec, choose_model, fetch_hf, hub_cache_dir, parse_hf_spec
 from tui.library.scan import SOURCE_HUB, CardCache, Location, scan_library
 
@@ -22,7 +22,8 @@ REPO = "someone/Tiny-GGUF"
 
 
 def gguf_bytes(tmp_path: Path, name: str, **options: object) -> bytes:
-    return write_gguf(tmp_path / "made" / name, **options).read_bytes()  # type: ignore[arg-type]
+    data: bytes = write_gguf(tmp_path / "made" / name, **options).read_bytes()
+    return data
 
 
 @pytest.fixture
@@ -211,6 +212,7 @@ def test_an_interrupted_download_leaves_nothing(hub: tuple[HubState, dict[str, s
         stderr=subprocess.PIPE,
         text=True,
         env=_cli_env(env, tmp_path),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # also from a background job
     )
     try:
         assert state.stalled.wait(60), "the download never started"
@@ -219,7 +221,10 @@ def test_an_interrupted_download_leaves_nothing(hub: tuple[HubState, dict[str, s
     finally:
         process.kill()
     assert process.returncode != 0
-    assert "interrupted" in stderr.strip().splitlines()[-1] and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "tokendial: fetch failed: interrupted before any of tiny-Q8_0.gguf was written: run it again"
+    )
+    assert "Traceback" not in stderr
     repo = tmp_path / "hub" / "models--someone--Tiny-GGUF"
     assert not list((repo / "snapshots").rglob("*.gguf")) if (repo / "snapshots").exists() else True
     assert (

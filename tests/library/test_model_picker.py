@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gguf_files import write_gguf
 from textual.app import App
 from textual.widgets import OptionList, Static
 
+from tests.library.gguf_files import write_gguf
 from tui.library.scan import SOURCE_HUB, SOURCE_MODELS, Location
 from tui.screens.model_picker import ModelPickerScreen
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from gguf_files import write_gguf
 
+from tests.library.gguf_files import write_gguf
 from tui.cli import main
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from fakes import FakeEngine
-
 from settings.config import Settings
+from tests.fakes import FakeEngine
 from tui.app import TokendialApp
 from tui.core.state import ModelState
 from tui.engine.events import ModelInfo

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gguf_files import write_gguf
 
+from tests.library.gguf_files import write_gguf
 from tui.library.scan import (
     SOURCE_HUB,
     SOURCE_LLAMA_CPP,

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reliability_support import tui_support
 
+from tests.tui.tui_app_helpers import pytest_pyfunc_call
 from tui.engine.llama_engine import LlamaEngine, load_engine
 from tui.engine.protocol import LoadConfig
 
-pytest_pyfunc_call = tui_support.pytest_pyfunc_call
+__all__ = ["pytest_pyfunc_call"]
 """``async def`` tests run in a fresh event loop, as in tests/tui."""
 
 

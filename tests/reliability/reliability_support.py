@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 from textual.app import App
 from textual.pilot import Pilot
 
+from tests.tui.tui_app_helpers import (
+    SIZE,
+    make_app,
+    make_settings,
+    reply_done,
+    send,
+    send_and_hold,
+    wait_for,
+    wait_ready,
+)
 from tui.app import TokendialApp
 from tui.engine.events import ChatMessage, EngineEvent, ModelInfo, ReplyDone
 from tui.engine.live import LiveParams
@@ -21,25 +29,17 @@ from tui.widgets.chat_view import AssistantMessage
 
 TESTS = Path(__file__).resolve().parents[1]
 
-
-def _load_tui_support() -> ModuleType:
-    """tests/tui/conftest.py as a plain module (its app builders and waits), under another name."""
-    spec = importlib.util.spec_from_file_location("tui_test_support", TESTS / "tui" / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tui_support = _load_tui_support()
-SIZE: tuple[int, int] = tui_support.SIZE
-make_app = tui_support.make_app
-make_settings = tui_support.make_settings
-wait_for = tui_support.wait_for
-wait_ready = tui_support.wait_ready
-send = tui_support.send
-send_and_hold = tui_support.send_and_hold
-reply_done = tui_support.reply_done
+# The TUI tests' helpers, re-exported for the reliability tests.
+__all__ = [
+    "SIZE",
+    "make_app",
+    "make_settings",
+    "reply_done",
+    "send",
+    "send_and_hold",
+    "wait_for",
+    "wait_ready",
+]
 
 
 class SharedEngine:
@@ -60,9 +60,10 @@ class SharedEngine:
         cancel: threading.Event,
         *,
         continue_from: Sequence[int] = (),
+        raw: bool = False,
     ) -> Iterator[EngineEvent]:
         """The shared engine's reply."""
-        return self.engine.stream_reply(messages, live, cancel, continue_from=continue_from)
+        return self.engine.stream_reply(messages, live, cancel, continue_from=continue_from, raw=raw)
 
     def count_tokens(self, text: str) -> int:
         """The shared engine's token count."""

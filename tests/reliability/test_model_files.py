@@ -13,8 +13,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fakes import FakeEngine
-from reliability_support import (
+from textual.widgets import Input, OptionList
+
+from settings.config import Settings
+from settings.sampling import SamplingParams
+from tests.fakes import FakeEngine
+from tests.reliability.reliability_support import (
     SIZE,
     record_notifications,
     screen_text,
@@ -23,10 +27,6 @@ from reliability_support import (
     write_gguf_header,
     write_unknown_arch_gguf,
 )
-from textual.widgets import Input, OptionList
-
-from settings.config import Settings
-from settings.sampling import SamplingParams
 from tui.app import TokendialApp, load_llama_engine
 from tui.cli import main
 from tui.engine.events import ModelLoadError

@@ -7,11 +7,11 @@ import random
 from pathlib import Path
 
 import pytest
-from fakes import FakeEngine, ScriptedToken
-from reliability_support import SIZE, make_app, reply_done, send, wait_for, wait_ready
 from textual import events
 from textual.screen import ModalScreen
 
+from tests.fakes import FakeEngine, ScriptedToken
+from tests.reliability.reliability_support import SIZE, make_app, reply_done, send, wait_for, wait_ready
 from tui.engine.events import StopKind
 
 KEYS = [
@@ -32,7 +32,11 @@ async def test_random_keys_never_break_the_app(seed: int, tmp_path: Path) -> Non
     fake = FakeEngine(script=tuple(script), end=StopKind.MAX_TOKENS, delay_s=0.001)
     app = make_app(fake, tmp_path, max_new_tokens=40)
     quits: list[str] = []
-    app.action_quit = lambda: quits.append("quit")  # type: ignore[method-assign,assignment,unused-ignore]
+
+    async def record_quit() -> None:
+        quits.append("quit")
+
+    app.action_quit = record_quit  # type: ignore[method-assign]  # a stand-in: the app must not really quit
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
         await send(pilot, "start")

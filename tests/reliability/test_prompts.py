@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeEngine
-from reliability_support import (
+from textual import events
+
+from settings.sampling import SamplingMode, SamplingParams
+from tests.fakes import FakeEngine
+from tests.reliability.reliability_support import (
     SIZE,
     finished,
     last_done,
@@ -21,9 +24,6 @@ from reliability_support import (
     send,
     wait_ready,
 )
-from textual import events
-
-from settings.sampling import SamplingMode, SamplingParams
 from tui.app import TokendialApp
 from tui.engine.events import ChatMessage, PromptTrimmed, ReplyDone, StopKind, TokenEvent
 from tui.engine.live import LiveParams

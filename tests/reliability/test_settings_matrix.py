@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from fakes import FakeEngine
-from reliability_support import SIZE, make_app, record_notifications, wait_ready
 
+from tests.fakes import FakeEngine
+from tests.reliability.reliability_support import SIZE, make_app, record_notifications, wait_ready
 from tui.cli import main
 
 # (dotted field, a bad value as typed on a command line / in an env var, the same in TOML)

@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeEngine
-from reliability_support import (
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from settings.sampling import SamplingMode, SamplingParams
+from tests.fakes import FakeEngine
+from tests.reliability.reliability_support import (
     SIZE,
     finished,
     last_done,
@@ -26,10 +30,6 @@ from reliability_support import (
     wait_for,
     wait_ready,
 )
-from textual.pilot import Pilot
-from textual.widgets import Static
-
-from settings.sampling import SamplingMode, SamplingParams
 from tui.app import TokendialApp
 from tui.engine.events import ChatMessage, EngineEvent, PromptProgress, ReplyDone, StopKind, TokenEvent
 from tui.engine.live import LiveParams
@@ -306,9 +306,10 @@ class FailingEngine(FakeEngine):
         cancel: threading.Event,
         *,
         continue_from: Sequence[int] = (),
+        raw: bool = False,
     ) -> Iterator[EngineEvent]:
         count = 0
-        for event in super().stream_reply(messages, live, cancel, continue_from=continue_from):
+        for event in super().stream_reply(messages, live, cancel, continue_from=continue_from, raw=raw):
             if isinstance(event, TokenEvent):
                 count += 1
                 if count > self.fail_after and self.failures == 0:
@@ -329,8 +330,9 @@ class SilentEngine(FakeEngine):
         cancel: threading.Event,
         *,
         continue_from: Sequence[int] = (),
+        raw: bool = False,
     ) -> Iterator[EngineEvent]:
-        for event in super().stream_reply(messages, live, cancel, continue_from=continue_from):
+        for event in super().stream_reply(messages, live, cancel, continue_from=continue_from, raw=raw):
             if isinstance(event, ReplyDone) and self.broken:
                 self.broken = False
                 return

@@ -50,6 +50,7 @@ ROWS = list(hostile(Path("/nonexistent")))
 
 
 def test_the_engine_renders_in_an_immutable_sandbox(real_engine: LlamaEngine) -> None:
+    assert isinstance(real_engine.formatter, ChatFormatter)  # the GGUF's Jinja template, not a built-in
     environment = real_engine.formatter._template.environment
     assert isinstance(environment, ImmutableSandboxedEnvironment)
 
@@ -130,12 +131,19 @@ def test_a_template_that_never_ends_is_stopped() -> None:
 @pytest.mark.real_model
 async def test_a_never_ending_template_in_the_app(model_path: Path, tmp_path: Path) -> None:
     """The reply ends with the reason, the app stays usable and quits (it used to hang at quit)."""
-    from reliability_support import SIZE, finished, last_done, make_settings, send, wait_ready
-
+    from tests.reliability.reliability_support import (
+        SIZE,
+        finished,
+        last_done,
+        make_settings,
+        send,
+        wait_ready,
+    )
     from tui.app import TokendialApp
     from tui.engine.protocol import ChatEngine
 
     engine = load_engine(LoadConfig(model_path=model_path, n_ctx=512, n_threads=2, chat_template=LOOP))
+    assert isinstance(engine.formatter, ChatFormatter)
     engine.formatter.time_limit_s = 1.0
 
     def factory(config: LoadConfig) -> ChatEngine:

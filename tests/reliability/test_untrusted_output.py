@@ -11,8 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeEngine, ScriptedToken
-from reliability_support import (
+from rich.text import Text
+from textual.app import App
+from textual.widgets import Static
+
+from settings.config import Settings
+from settings.sampling import SamplingParams
+from tests.fakes import FakeEngine, ScriptedToken
+from tests.reliability.reliability_support import (
     SIZE,
     make_app,
     record_notifications,
@@ -21,12 +27,6 @@ from reliability_support import (
     send,
     wait_ready,
 )
-from rich.text import Text
-from textual.app import App
-from textual.widgets import Static
-
-from settings.config import Settings
-from settings.sampling import SamplingParams
 from tui.engine.events import ModelInfo, StopKind
 from tui.engine.protocol import LoadConfig
 from tui.headless import run_generate

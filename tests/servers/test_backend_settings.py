@@ -6,9 +6,9 @@ import io
 from pathlib import Path
 
 import pytest
-from server_procs import free_port
 
 from settings.config import Backend, ConfigError, load_settings, unknown_env_warnings
+from tests.servers.server_procs import free_port
 from tui.cli import parse_command_line
 from tui.engine.backends import engine_factory_for, read_api_key, server_config
 from tui.engine.events import ModelLoadError

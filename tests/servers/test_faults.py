@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from misbehaving import Fault, Misbehaving
-from server_helpers import GREEDY, run_reply, server_config, tokens_of
-from server_procs import ServerProcess, free_port, llama_server
 
 from settings.sampling import replace_params
 from tests.llama_tools import LlamaTools
+from tests.servers.misbehaving import Fault, Misbehaving
+from tests.servers.server_helpers import GREEDY, run_reply, server_config, tokens_of
+from tests.servers.server_procs import ServerProcess, free_port, llama_server
 from tui.engine.backends.llama_server import LlamaServerEngine
 from tui.engine.backends.openai import OpenAIEngine
 from tui.engine.events import ChatMessage, EngineEvent, ModelLoadError, PromptProgress, ReplyDone, StopKind
@@ -180,7 +180,9 @@ def test_openai_finish_reasons_from_a_scripted_server(fake: Misbehaving) -> None
         return json.dumps({"choices": [choice]})
 
     fake.script = [chunk("Hel"), chunk("lo", "stop", "END"), "[DONE]"]
-    _, by_string = run_reply(engine, "Hi")
+    events, by_string = run_reply(engine, "Hi")
+    for token in tokens_of(events):  # a server that ignores logprobs: each chunk a token, all unknown
+        assert token.candidates == () and token.p_raw != token.p_raw and token.token_id == -1
     assert (
         by_string.stop.kind is StopKind.STOP_STRING and by_string.stop.stop_string == "END"
     )  # vLLM's stop_reason

@@ -7,10 +7,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from server_helpers import GREEDY, run_reply, server_config, tokens_of
-from server_procs import ServerProcess
 
 from settings.sampling import SamplingMode, SamplingParams, replace_params
+from tests.servers.server_helpers import GREEDY, run_reply, server_config, tokens_of
+from tests.servers.server_procs import ServerProcess
 from tui.engine.backends.llama_server import LlamaServerEngine
 from tui.engine.events import ChatMessage, CutBy, EngineEvent, PromptProgress, ReplyDone, StopKind, TokenEvent
 from tui.engine.live import LiveParams
@@ -86,6 +86,7 @@ def test_stop_reasons_eos_max_tokens_and_stop_string(engine: LlamaServerEngine) 
 
     _, capped = run_reply(engine, "Tell me a long story.", replace_params(GREEDY, max_new_tokens=5))
     assert capped.stop.kind is StopKind.MAX_TOKENS and capped.generated == 5 and capped.stop.limit == 5
+    assert engine.last_timings["predicted_n"] == 5  # the server's own timings of that reply (the benchmark's)
 
     _, long = run_reply(engine, "Tell me a long story.", replace_params(GREEDY, max_new_tokens=30))
     word = long.text.split()[4]

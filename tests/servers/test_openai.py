@@ -6,10 +6,10 @@ import math
 import threading
 
 import pytest
-from server_helpers import GREEDY, run_reply, server_config, tokens_of
-from server_procs import ServerProcess
 
 from settings.sampling import SamplingParams, replace_params
+from tests.servers.server_helpers import GREEDY, run_reply, server_config, tokens_of
+from tests.servers.server_procs import ServerProcess
 from tui.engine.backends.common import UNKNOWN_TOKEN, ReplyState
 from tui.engine.backends.llama_server import LlamaServerEngine
 from tui.engine.backends.openai import TOP_LOGPROBS_MAX, OpenAIEngine

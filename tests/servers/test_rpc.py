@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_helpers import GREEDY, run_reply, server_config, tokens_of
-from server_procs import ServerProcess, llama_server, rpc_server
 
 from settings.sampling import replace_params
 from tests.llama_tools import LlamaTools
+from tests.servers.server_helpers import GREEDY, run_reply, server_config, tokens_of
+from tests.servers.server_procs import ServerProcess, llama_server, rpc_server
 from tui.engine.backends.llama_server import LlamaServerEngine
 from tui.engine.events import ChatMessage, EngineEvent, ReplyDone, StopKind
 from tui.engine.live import LiveParams

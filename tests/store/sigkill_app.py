@@ -11,10 +11,9 @@ import asyncio
 import sys
 from pathlib import Path
 
-from fakes import FakeEngine
-
 from settings.config import Settings
 from settings.sampling import SamplingParams
+from tests.fakes import FakeEngine
 from tui.app import TokendialApp
 from tui.engine.protocol import ChatEngine, LoadConfig
 

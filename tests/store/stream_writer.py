@@ -15,9 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import build_done, build_events
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for tests.store.conftest
 
 from settings.sampling import SamplingParams
+from tests.store.conftest import build_done, build_events
 from tui.store import ChatStore
 from tui.store.session import ChatSession, SiblingReply
 

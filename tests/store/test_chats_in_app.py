@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeEngine
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
 from settings.config import Settings
 from settings.sampling import SamplingMode, SamplingParams
+from tests.fakes import FakeEngine
 from tui.app import TokendialApp
 from tui.engine.events import ReplyDone
 from tui.engine.protocol import ChatEngine, LoadConfig

@@ -121,7 +121,7 @@ async def test_an_export_that_fails_keeps_the_dialog_open(tmp_path: Path) -> Non
         field = app.screen.query_one("#quit-export-dir", Input)
         field.value = str(tmp_path / "elsewhere")
         field.focus()
-        await pilot.press("enter")  # Enter in the directory field exports too (a click within 0.2 s is ignored)
+        await pilot.press("enter")  # Enter exports too (a second click within 0.2 s is ignored)
         await pilot.pause()
         assert app.results == [True]
         assert len(list((tmp_path / "elsewhere").iterdir())) == 2

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:  # also when another folder loads this file by path
-    sys.path.insert(0, _HERE)
-
-from tui_app_helpers import (  # noqa: E402
+from tests.tui.tui_app_helpers import (
     SIZE,
     fake,
     make_app,

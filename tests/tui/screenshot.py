@@ -11,13 +11,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1]))
-
-from tui_app_helpers import reply_done, send, wait_for
+sys.path.insert(0, str(Path(__file__).parents[2]))  # the repo root: tests.tui.tui_app_helpers
 
 from settings.config import Settings
 from settings.sampling import SamplingParams
+from tests.tui.tui_app_helpers import reply_done, send, wait_for
 from tui.app import TokendialApp
 from tui.widgets.sampling_panel import StepInput
 from tui.widgets.status_bar import ModelState

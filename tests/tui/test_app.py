@@ -5,20 +5,23 @@ from __future__ import annotations
 import threading
 import time
 import tomllib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
-from fakes import EOS_TEXT, FakeEngine, ScriptedToken
 from rich.text import Text
 from textual import events
 from textual.message import Message
-from textual.widgets import ContentSwitcher, Input, Static
+from textual.widgets import ContentSwitcher, Input, Select, Static
 from textual.widgets._footer import FooterKey
-from tui_app_helpers import SIZE, make_app, reply_done, send, send_and_hold, wait_for, wait_ready
 
 from settings.sampling import SamplingMode, SamplingParams
+from tests.fakes import EOS_TEXT, FakeEngine, ScriptedToken
+from tests.tui.tui_app_helpers import SIZE, make_app, reply_done, send, send_and_hold, wait_for, wait_ready
 from tui.app import TokendialApp
-from tui.engine.events import ModelLoadError, PromptTrimmed, StopKind
+from tui.engine.events import ChatMessage, EngineEvent, ModelLoadError, PromptTrimmed, StopKind
+from tui.engine.live import LiveParams
 from tui.engine.protocol import ChatEngine, LoadConfig
 from tui.screens.help import HelpScreen
 from tui.widgets.chat_view import AssistantMessage, Notice, UserMessage
@@ -135,7 +138,7 @@ async def test_send_streams_reply_and_shows_eos_badge(tmp_path: Path, fake: Fake
     ids=["eos", "max_tokens", "stop_string", "context_full", "error"],
 )
 async def test_stop_badges(
-    tmp_path: Path, engine: FakeEngine, sampling: dict[str, object], chat_badge: str, token_badge: str
+    tmp_path: Path, engine: FakeEngine, sampling: dict[str, Any], chat_badge: str, token_badge: str
 ) -> None:
     app = make_app(engine, tmp_path, **sampling)
     async with app.run_test(size=SIZE) as pilot:
@@ -305,7 +308,7 @@ async def test_preset_and_reset(tmp_path: Path) -> None:
     app = make_app(FakeEngine(), tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
-        preset = app.panel.query_one("#preset")
+        preset: Select[str] = app.panel.query_one("#preset", Select)
         preset.value = "creative"
         await pilot.pause()
         assert app.live.params == app.presets["creative"]
@@ -634,7 +637,15 @@ async def test_pasted_text_goes_into_the_prompt(tmp_path: Path, fake: FakeEngine
 class RaisingEngine(FakeEngine):
     """Breaks its promise never to raise: fails after two tokens."""
 
-    def stream_reply(self, messages, live, cancel, *, continue_from=()):  # type: ignore[no-untyped-def]
+    def stream_reply(
+        self,
+        messages: Sequence[ChatMessage],
+        live: LiveParams,
+        cancel: threading.Event,
+        *,
+        continue_from: Sequence[int] = (),
+        raw: bool = False,
+    ) -> Iterator[EngineEvent]:
         for index, event in enumerate(super().stream_reply(messages, live, cancel)):
             if index == 3:  # progress, two tokens, then boom
                 raise RuntimeError("native crash")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fakes import FakeEngine
 from textual.binding import Binding
 from textual.widgets import Markdown
-from tui_app_helpers import SIZE, make_settings, reply_done, send, wait_for, wait_ready
 
+from tests.fakes import FakeEngine
+from tests.tui.tui_app_helpers import SIZE, make_settings, reply_done, send, wait_for, wait_ready
 from tui.app import TokendialApp
 from tui.commands import COMMANDS, help_keys_markdown, key_text, keymap_reference, unknown_keymap_ids
 from tui.engine.protocol import ChatEngine, LoadConfig
 from tui.screens.help import HelpScreen
+from tui.widgets.prompt_input import PromptInput
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
@@ -35,6 +36,17 @@ def test_the_bindings_are_the_tables_commands_with_a_key() -> None:
     assert all(b.tooltip for b in bindings)
     ids = [c.id for c in COMMANDS]
     assert len(ids) == len(set(ids))
+
+
+def test_no_two_commands_share_a_key_nor_shadow_the_prompt_box() -> None:
+    """A key has one meaning: no two commands share a default key, and none is a key the prompt box
+    (focused most of the time, a TextArea) binds itself, which would swallow it before the app sees it."""
+    keys = [k.strip() for c in COMMANDS if c.key is not None for k in c.key.split(",")]
+    assert sorted(k for k in set(keys) if keys.count(k) > 1) == []
+    prompt_map = PromptInput._merged_bindings  # the class's bindings with TextArea's, as Textual merges them
+    assert prompt_map is not None
+    prompt_keys = set(prompt_map.key_to_bindings)
+    assert sorted(set(keys) & prompt_keys - {"escape"}) == []
 
 
 def test_key_text_reads_like_the_keyboard() -> None:

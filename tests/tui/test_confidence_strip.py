@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from fakes import FakeEngine
-from tui_app_helpers import SIZE, make_app, reply_done, send_and_hold, wait_for, wait_ready
+from rich.text import Text
+from textual.widget import Widget
 
+from tests.fakes import FakeEngine
+from tests.tui.tui_app_helpers import SIZE, make_app, reply_done, send_and_hold, wait_for, wait_ready
 from tui.engine import whatif
 from tui.engine.events import TokenEvent
 from tui.screens.main import TokenPane
@@ -78,23 +80,29 @@ async def test_strip_over_the_token_view_follows_the_stream_and_selects(tmp_path
         # The worker holds its batch while the engine holds: the first token is out at once.
         await wait_for(pilot, lambda: len(strip.values) >= 1, "streamed tokens in the strip")
         values = strip.values
-        assert values == [e.p_raw for e in view.record.events][: len(values)]
+        streaming = view.record
+        assert streaming is not None
+        assert values == [e.p_raw for e in streaming.events][: len(values)]
         assert values[0] == pytest.approx(0.95)
         least = min(range(len(values)), key=lambda i: (values[i], i))
-        event = view.record.events[least]
+        event = streaming.events[least]
         assert strip.least == least and f"#{least} '{event.text}' p={event.p_raw:.3f}" in str(strip.render())
         engine.release()
         await reply_done(pilot)
         record = view.record
+        assert record is not None
         assert strip.values == [e.p_raw for e in record.events] and len(strip.values) == 13
         assert strip.values is values  # the same list, appended to as tokens streamed
         # " a" (#4) and " me" (#10) are both scripted at 0.08; the fake's float32 maths decides
         assert strip.least == min(range(13), key=lambda i: (strip.values[i], i)) in (4, 10)
-        sparkline_row = strip.render().plain.splitlines()[0]
+        rendered = strip.render()
+        assert isinstance(rendered, Text)
+        sparkline_row = rendered.plain.splitlines()[0]
         assert len(sparkline_row) == 13 and sparkline_row[4] == "▁" and sparkline_row[0] == "█"
         await pilot.click(strip, offset=(1 + 7, 0))  # padding 1, then token 7
         await pilot.pause()
         assert view.cursor == 7 and strip.cursor == 7 and app.focused is view
+        assert isinstance(view.parent, Widget)
         assert "token 8/13" in str(view.parent.border_subtitle)
         await pilot.press("u")
         await pilot.pause()

@@ -7,13 +7,14 @@ so a long chat made replies stream ~20% slower on 2 cores (see the README's Benc
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from fakes import FakeEngine
 from textual import events
 from textual.pilot import Pilot
 from textual.widget import Widget
-from tui_app_helpers import SIZE, make_app, reply_done, send, wait_for, wait_ready
 
+from tests.fakes import FakeEngine
+from tests.tui.tui_app_helpers import SIZE, make_app, reply_done, send, wait_for, wait_ready
 from tui.app import TokendialApp
 from tui.widgets.chat_view import SHOWN_MESSAGES, UNFOLD_STEP, AssistantMessage, EarlierBar
 
@@ -30,7 +31,7 @@ def bar(app: TokendialApp) -> EarlierBar:
     return app.chat_view.query_one(EarlierBar)
 
 
-async def chat_of(pilot: Pilot[object], turns: int) -> TokendialApp:
+async def chat_of(pilot: Pilot[Any], turns: int) -> TokendialApp:
     app = pilot.app
     assert isinstance(app, TokendialApp)
     await wait_ready(pilot)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakes import DEFAULT_SCRIPT, FakeEngine
-from tui_app_helpers import SIZE, make_app, reply_done, send, wait_ready
 
+from tests.fakes import DEFAULT_SCRIPT, FakeEngine
+from tests.tui.tui_app_helpers import SIZE, make_app, reply_done, send, wait_ready
 from tui.pacing import RedrawPacer
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from rich.text import Text
 from textual.widgets import Static
-from tui_app_helpers import SIZE, reply_done, send, wait_for
 
 from settings.config import Settings
 from settings.sampling import SamplingMode, SamplingParams
+from tests.tui.tui_app_helpers import SIZE, reply_done, send, wait_for
 from tui.app import TokendialApp
 from tui.engine.events import ChatMessage, EngineEvent, ModelInfo, StopKind, TokenEvent
 from tui.engine.live import LiveParams
@@ -55,10 +55,11 @@ class PausingEngine:
         cancel: threading.Event,
         *,
         continue_from: Sequence[int] = (),
+        raw: bool = False,
     ) -> Iterator[EngineEvent]:
         """The real reply, held after ``after`` tokens."""
         assert self.engine is not None
-        for event in self.engine.stream_reply(messages, live, cancel, continue_from=continue_from):
+        for event in self.engine.stream_reply(messages, live, cancel, continue_from=continue_from, raw=raw):
             yield event
             if isinstance(event, TokenEvent) and event.index + 1 == self.after:
                 self.paused.set()

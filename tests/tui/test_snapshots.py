@@ -11,10 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeEngine
 from textual.pilot import Pilot
-from tui_app_helpers import make_app, no_blink, reply_done, send, send_and_hold, wait_for, wait_ready
 
+from tests.fakes import FakeEngine
+from tests.tui.tui_app_helpers import (
+    make_app,
+    no_blink,
+    reply_done,
+    send,
+    send_and_hold,
+    wait_for,
+    wait_ready,
+)
 from tui.app import TokendialApp
 from tui.engine.events import StopKind
 from tui.widgets.sampling_panel import StepInput

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeEngine
 from textual.pilot import Pilot
 
 from settings.config import Settings
 from settings.sampling import SamplingParams
+from tests.fakes import FakeEngine
 from tui.app import TokendialApp
 from tui.engine.protocol import ChatEngine, LoadConfig
 

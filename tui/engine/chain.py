@@ -25,13 +25,14 @@ import math
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from settings.sampling import Mirostat, SamplerName, SamplingParams
+from settings.sampling import Mirostat, SamplerName, SamplingParams, bias_problem
 from tui.engine.events import CutBy, EngineError
 
 MIROSTAT_M = 100
@@ -64,9 +65,27 @@ _COMPACTED = frozenset({"logit_bias", "grammar", "top_n_sigma"})
 class GrammarError(EngineError):
     """A GBNF grammar llama.cpp cannot parse, or a JSON schema that cannot be turned into one."""
 
+    def __str__(self) -> str:
+        end = "" if self.message.endswith(".") else "."
+        return f"{self.message}{end} {self.hint}".strip()
+
+
+DEAD_END = "The grammar allows no token"
+"""How the stop reason of a reply the grammar could not continue starts (see is_dead_end)."""
+
 
 class GrammarDeadEnd(EngineError):
     """The grammar allows no token at this step (or the reply so far does not match it)."""
+
+
+def is_dead_end(message: str | None) -> bool:
+    """Whether an error stop reason says the grammar (or a ban) left no token to continue with."""
+    return bool(message) and (
+        str(message).startswith((DEAD_END, "The logit bias bans every token", _NO_MATCH))
+    )
+
+
+_NO_MATCH = "The reply so far does not match the new grammar"
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +235,58 @@ def grammar_error_message(log: str, grammar: str) -> str:
     return f"grammar error{where}: {what}"
 
 
+def _c_stderr() -> Any:
+    """The C library's ``stderr`` (a ``FILE *`` variable), or None where it can't be reached."""
+    global _C_STDERR
+    if _C_STDERR is None:
+        try:
+            libc = ctypes.CDLL(None)
+            libc.tmpfile.restype = ctypes.c_void_p
+            for name in ("fileno", "fflush", "fclose"):
+                getattr(libc, name).argtypes = [ctypes.c_void_p]
+            _C_STDERR = (libc, ctypes.c_void_p.in_dll(libc, "stderr"))
+        except (OSError, ValueError, AttributeError):  # not glibc-like (macOS: __stderrp)
+            _C_STDERR = False
+    return _C_STDERR or None
+
+
+_C_STDERR: Any = None
+_STDERR_LOCK = threading.Lock()
+
+
 def _capture_stderr(call: Any) -> tuple[Any, str]:
+    """Run ``call()`` catching what llama.cpp writes to C's ``stderr``; (result, what it wrote).
+
+    The C ``FILE *stderr`` is swapped for a temporary file, so the process's file descriptor 2
+    (where Textual draws the screen) is never touched; where that is not possible, fd 2 itself
+    is redirected for the call.
+    """
+    found = _c_stderr()
+    with _STDERR_LOCK:
+        if found is None:
+            return _capture_fd2(call)
+        libc, stderr = found
+        tmp = libc.tmpfile()
+        if not tmp:
+            return _capture_fd2(call)
+        saved = stderr.value
+        libc.fflush(saved)
+        stderr.value = tmp
+        try:
+            result = call()
+        finally:
+            libc.fflush(tmp)
+            stderr.value = saved
+        fd = libc.fileno(tmp)
+        os.lseek(fd, 0, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        libc.fclose(tmp)
+        return result, b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def _capture_fd2(call: Any) -> tuple[Any, str]:
     """Run ``call()`` with file descriptor 2 sent to a temporary file; (result, what it wrote)."""
     with tempfile.TemporaryFile() as tmp:
         saved = os.dup(2)
@@ -237,6 +307,23 @@ def parse_grammar(lib: Any, vocab: Any, grammar: str) -> Any:
     if not ptr:
         raise GrammarError(grammar_error_message(log, grammar), "Fix the grammar (panel: Constraints).")
     return ptr
+
+
+def params_problem(lib: Any, vocab: Any, n_vocab: int, params: SamplingParams) -> tuple[str, str] | None:
+    """What this model can't use in ``params``, as (field, message): a bias for a token outside
+    the vocabulary, a grammar llama.cpp can't parse (line and column), a JSON schema the
+    converter can't handle. None when the chain can be built."""
+    problem = bias_problem(params, n_vocab)
+    if problem:
+        return "logit_bias", problem
+    field_name = "grammar" if params.grammar.strip() else "json_schema"
+    try:
+        text = grammar_text(params)
+        if text:
+            lib.llama_sampler_free(parse_grammar(lib, vocab, text))
+    except GrammarError as exc:
+        return field_name, exc.message
+    return None
 
 
 @dataclass
@@ -339,13 +426,9 @@ class SamplerChain:
         match spec.name:
             case "logit_bias":
                 entries = key[0]
-                for token, _ in entries:
-                    if not 0 <= token < self.n_vocab:
-                        raise EngineError(
-                            f"The logit bias names token {token}, but this model's vocabulary has "
-                            f"{self.n_vocab} tokens (ids 0-{self.n_vocab - 1}).",
-                            "Remove that entry from logit_bias.",
-                        )
+                problem = bias_problem(SamplingParams(logit_bias=dict(entries)), self.n_vocab)
+                if problem:
+                    raise EngineError(problem[0].upper() + problem[1:] + ".", "Remove it from logit_bias.")
                 array = (lib.llama_logit_bias * len(entries))()
                 for i, (token, bias) in enumerate(entries):
                     array[i].token = token
@@ -401,8 +484,8 @@ class SamplerChain:
         for token in tokens:
             if stage.spec.name == "grammar" and not self.grammar_allows(stage.ptr, token):
                 raise GrammarDeadEnd(
-                    "The reply so far does not match the new grammar "
-                    f"(token {token} is not allowed there): it applies from the next reply.",
+                    f"{_NO_MATCH} (token {token} is not allowed there): the reply ends here; the "
+                    "grammar applies to the next reply."
                 )
             self._lib.llama_sampler_accept(stage.ptr, token)
 
@@ -418,7 +501,7 @@ class SamplerChain:
         """Raise GrammarDeadEnd if the grammar stage would not allow ``token`` (a fixed token)."""
         for stage in self._stages:
             if stage.spec.name == "grammar" and not self.grammar_allows(stage.ptr, token):
-                raise GrammarDeadEnd(f"The grammar does not allow token {token} at this point of the reply.")
+                raise GrammarDeadEnd(f"{DEAD_END} here: not token {token}, where the reply continues.")
 
     def accept(self, token: int) -> None:
         """Tell every stage the token that was chosen (penalty/DRY history, grammar, mirostat)."""
@@ -471,11 +554,7 @@ class SamplerChain:
                 finite = current["logit"] > -np.inf
                 kept = int(np.count_nonzero(finite))
                 if kept == 0 and name != "top_n_sigma":
-                    raise GrammarDeadEnd(
-                        "The grammar allows no token at this point of the reply"
-                        if name == "grammar"
-                        else "The logit bias bans every token"
-                    )
+                    raise GrammarDeadEnd(self._dead_end(name))
                 if 0 < kept < current.shape[0]:
                     # Drop the -inf entries: later samplers (typical-p, mirostat, the draw) need
                     # finite logits (llama.cpp's typical-p computes NaN with them).
@@ -526,6 +605,17 @@ class SamplerChain:
                 p_final = [float(v) if a else 0.0 for v, a in zip(got, alive.tolist(), strict=True)]
                 p_of[current["id"]] = 0.0
         return ChainStep(token, p, cut, p_final, tuple(survivors))
+
+    def _dead_end(self, stage: str) -> str:
+        """The stop reason when a constraint stage left no token."""
+        if stage != "grammar":
+            return "The logit bias bans every token: the reply ends here."
+        banned = any(s.spec.name == "logit_bias" for s in self._stages)
+        because = " (or the logit bias bans every token it allows)" if banned else ""
+        return (
+            f"{DEAD_END} at this point of the reply{because}: the reply ends here. "
+            "Check the grammar (panel: Constraints)."
+        )
 
     def _offset(self, array: Any) -> int:
         address = ctypes.cast(array.data, ctypes.c_void_p).value or self._base

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from settings.sampling import SEED_MAX, SamplingParams
-from tui.engine.chain import GrammarDeadEnd, SamplerChain, chain_specs
+from tui.engine.chain import GrammarDeadEnd, SamplerChain, chain_specs, params_problem
 from tui.engine.chat_format import ChatFormatter, ChatTemplateError, with_system_prompt
 from tui.engine.events import (
     Candidate,
@@ -121,6 +121,11 @@ class LlamaEngine:
             text = self._piece(token_id, special=True).decode("utf-8", errors="replace")
             self._piece_cache[token_id] = text
         return text
+
+    def params_problem(self, params: SamplingParams) -> tuple[str, str] | None:
+        """What this model can't use in ``params``, as (field, message): a token outside the
+        vocabulary, a grammar that won't parse, a JSON schema that can't be converted; or None."""
+        return params_problem(self._lib, self._vocab, self._n_vocab, params)
 
     def close(self) -> None:
         """Free the model and its context."""
@@ -497,8 +502,8 @@ class _Reply:
             self._chain_params = params
         step = self._step(params, logits) if engine.top_n > 0 else None
         greedy_fast = params.is_greedy and len(chain.specs) == 1  # nothing but the arg-max
-        if greedy_fast:
-            token = int(np.argmax(logits))
+        if greedy_fast:  # the step's first candidate is the arg-max already (ties: lowest id)
+            token = step.top_ids[0] if step is not None and step.top_ids else int(np.argmax(logits))
             p_final = 1.0
             if step is not None:
                 step = _greedy_step(step, token)

@@ -10,6 +10,7 @@ what probability the survivors were drawn; the inspector reuses them for its wha
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,8 +37,9 @@ def top_n_indices(logits: FloatArray, n: int, *, peak: float | None = None) -> N
         return np.empty(0, dtype=np.intp)
     part: NDArray[np.intp] | None = None
     if peak is not None and n * 8 < size:
+        mask = _SCRATCH.array("mask", size, np.dtype(np.bool_))
         for margin in _MARGINS:
-            near = np.flatnonzero(logits >= peak - margin)
+            near = np.flatnonzero(np.greater_equal(logits, peak - margin, out=mask))
             if near.shape[0] >= n:
                 part = near
                 break
@@ -52,6 +54,25 @@ def top_n_indices(logits: FloatArray, n: int, *, peak: float | None = None) -> N
 
 
 _MARGINS = (8.0, 16.0, 32.0)
+
+
+class _Scratch(threading.local):
+    """Work arrays reused from one step to the next, one set per thread (a fresh vocabulary-sized
+    array each step costs more than the arithmetic on it: the allocator maps and faults in new pages)."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def array(self, name: str, size: int, dtype: np.dtype) -> np.ndarray:
+        """An uninitialised 1-D array of ``size`` ``dtype`` values; the same one until size or dtype change.
+        Its contents are only valid until the next call with that name on this thread."""
+        found = self.arrays.get(name)
+        if found is None or found.shape[0] != size or found.dtype != dtype:
+            found = self.arrays[name] = np.empty(size, dtype=dtype)
+        return found
+
+
+_SCRATCH = _Scratch()
 
 
 def log_sum_exp(logits: FloatArray) -> float:
@@ -84,11 +105,18 @@ def logit_stats(logits: FloatArray) -> tuple[float, float]:
 def _stats(logits: FloatArray) -> tuple[float, float, float]:
     """(max, log-sum-exp, entropy in bits) of softmax(logits)."""
     peak = float(np.max(logits))
-    shifted = logits - logits.dtype.type(peak) if logits.dtype.kind == "f" else logits - peak
-    weights = np.exp(shifted)
+    if logits.dtype.kind == "f":
+        # The same operations as ``np.exp(logits - peak)``, into this thread's reused arrays.
+        size, dtype = logits.shape[0], logits.dtype
+        shifted = np.subtract(logits, dtype.type(peak), out=_SCRATCH.array("shifted", size, dtype))
+        weights = np.exp(shifted, out=_SCRATCH.array("weights", size, dtype))
+    else:
+        shifted = logits - peak
+        weights = np.exp(shifted)
     total = float(np.sum(weights))  # pairwise summation: float32 is accurate enough here
     # H = log Z - E[x - peak] (natural log), Z = sum exp(x - peak). np.multiply + sum, not
-    # np.dot: that goes to a multithreaded BLAS, which stalls when other work loads the CPUs.
+    # np.dot: that goes to a multithreaded BLAS, which stalls when other work loads the CPUs
+    # (and sums in another order).
     np.multiply(weights, shifted, out=weights)
     mean_shifted = float(np.sum(weights)) / total
     entropy_nats = math.log(total) - mean_shifted
@@ -314,7 +342,7 @@ def step_distribution(
     wanted = list(dict.fromkeys([*top_ids, *extra_ids]))
 
     if not sampling:
-        best = int(np.argmax(logits))
+        best = top_ids[0] if top_ids else int(np.argmax(logits))  # the arg-max (ties: lowest id)
         p_final = [1.0 if t == best else 0.0 for t in top_ids]
         cuts: list[CutBy | None] = [None if t == best else CutBy.GREEDY for t in top_ids]
         extra = {t: (1.0 if t == best else 0.0) for t in extra_ids}
@@ -338,7 +366,7 @@ def step_distribution(
             pool = ranked  # sorted by raw logit: the top-N come first
             pen_log_norm = log_norm
             if n_pen:
-                pool = np.concatenate([pool, pen_ids[~np.isin(pen_ids, pool)]])
+                pool = np.concatenate([pool, pen_ids[~np.isin(pen_ids, pool, kind="sort")]])
             pool_logits = logits[pool].astype(np.float64)
             if top_k > 0:
                 chain_ids = pool
@@ -408,7 +436,7 @@ def chain_pool(
         return None
     pool = top_n_indices(logits, size, peak=float(np.max(logits)))
     if pen_ids.shape[0]:
-        pool = np.concatenate([pool, pen_ids[~np.isin(pen_ids, pool)]])
+        pool = np.concatenate([pool, pen_ids[~np.isin(pen_ids, pool, kind="sort")]])
     return pool
 
 

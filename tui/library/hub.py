@@ -5,17 +5,27 @@ Like llama.cpp's ``-hf``: the quant is matched case-insensitively against the re
 and everything lands in the standard hub cache (``HF_HUB_CACHE``, ``HF_HOME/hub``,
 ``~/.cache/huggingface/hub``), where other tools find it too. ``huggingface_hub`` does the
 transfers: ``HF_TOKEN``, ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` apply (read when called, not
-when the library was imported), its progress goes to a callback, a transfer that breaks off is resumed
-with a Range request, and an interrupted download leaves nothing behind: the file only appears
-in the cache once complete.
+when the library was imported) and its progress goes to a callback.
+
+Resume across runs: huggingface_hub 2.x writes each download to a file of its own
+(``blobs/<etag>.<random>.incomplete``) and deletes it when the download fails, so a download cut
+short (a killed process, Ctrl-C, a dropped connection it gave up on) would start from zero next
+time. The GGUF files are therefore transferred here first, with huggingface_hub's own
+``http_get``, into ``blobs/<etag>.incomplete`` (the name older huggingface_hub versions resume
+from) under the cache's lock for that blob: each run goes on from the bytes already there with a
+Range request, the finished file is checked against its SHA-256 (the etag of a large file) and
+renamed to ``blobs/<etag>``; ``hf_hub_download`` then finds the blob and makes the snapshot link.
+A partial file is never in ``snapshots/``, so it is never seen as a model.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +204,10 @@ def fetch_hf(
         for index, name in enumerate(chosen, 1):
             part = f" (part {index} of {len(chosen)})" if len(chosen) > 1 else ""
             report(f"fetching {name}{part} from {spec.repo_id} into {cache}")
+            if not offline:
+                download_blob(
+                    spec, name, cache, endpoint=endpoint, token=token, report=report, progress=progress
+                )
             local = huggingface_hub.hf_hub_download(
                 spec.repo_id,
                 name,
@@ -224,12 +238,10 @@ def fetch_hf(
         raise HubError(f"{where} refused the download: {_first_line(exc)}") from None
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise HubError(
-                f"the disk is full: {spec} did not fit in {cache}; nothing half-written was kept"
-            ) from None
+            raise HubError(f"the disk is full: {spec} did not fit in {cache}") from None
         raise HubError(f"cannot fetch {spec}: {_first_line(exc)}") from None
     except KeyboardInterrupt:
-        raise HubError(f"interrupted: {spec} was not kept (run the same command again to fetch it)") from None
+        raise HubError(f"interrupted: {spec} is not complete (run the same command again)") from None
     except Exception as exc:  # httpx2's connection errors and the like: one line, never a traceback
         raise HubError(
             f"cannot fetch {spec} from {where}: {type(exc).__name__}: {_first_line(exc)}"
@@ -242,6 +254,109 @@ def fetch_hf(
             f"{chosen[0]} from {spec.repo_id} is not a usable GGUF ({exc}); it was removed from the cache"
         ) from None
     return HubFetched(paths[0], tuple(paths), tuple(chosen))
+
+
+PARTIAL_SUFFIX = ".incomplete"
+"""A blob being downloaded: ``blobs/<etag>.incomplete`` (never under ``snapshots/``)."""
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def partial_path(cache: Path, repo_id: str, etag: str) -> Path:
+    """Where the blob ``etag`` of ``repo_id`` is downloaded to before it is complete."""
+    return cache / f"models--{repo_id.replace('/', '--')}" / "blobs" / f"{etag}{PARTIAL_SUFFIX}"
+
+
+def download_blob(
+    spec: HubSpec,
+    name: str,
+    cache: Path,
+    *,
+    endpoint: str | None,
+    token: str | None,
+    report: Callable[[str], None],
+    progress: Progress | None,
+) -> None:
+    """Download the file ``name`` of ``spec``'s repo into its blob in the hub cache, resuming from the
+    bytes a run before left in ``blobs/<etag>.incomplete``; raises HubError (disk full, interrupted,
+    damaged) with one line, and huggingface_hub's errors (fetch_hf words them).
+
+    A file stored with Xet is left to ``hf_hub_download`` (hf_xet keeps its own chunk cache).
+    """
+    import huggingface_hub
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils._fixes import WeakFileLock  # the lock hf_hub_download takes (pinned 2.4.0)
+    from huggingface_hub.utils._headers import build_hf_headers
+
+    url = huggingface_hub.hf_hub_url(spec.repo_id, name, endpoint=endpoint)
+    meta = huggingface_hub.get_hf_file_metadata(url, token=token, endpoint=endpoint)
+    if meta.etag is None or meta.size is None or meta.xet_file_data is not None:
+        return  # nothing to resume by: huggingface_hub downloads it as it does
+    partial = partial_path(cache, spec.repo_id, meta.etag)
+    blob = partial.with_name(meta.etag)
+    if blob.exists():
+        return
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    lock = cache / ".locks" / partial.parent.parent.name / f"{meta.etag}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with WeakFileLock(lock):
+        have = partial.stat().st_size if partial.exists() else 0
+        if have > meta.size:  # not this file's beginning: start again
+            partial.unlink()
+            have = 0
+        if have:
+            report(f"resuming {name} at {_mb(have)} of {_mb(meta.size)} (kept from an earlier run)")
+        free = shutil.disk_usage(partial.parent).free
+        if free < meta.size - have:
+            kept = f"; the {_mb(have)} already downloaded are kept in {partial}" if have else ""
+            raise HubError(
+                f"the disk is full: {name} needs {_mb(meta.size - have)} more, only {_mb(free)} free in "
+                f"{partial.parent}{kept}"
+            )
+        try:
+            with open(partial, "r+b" if have else "wb") as handle:
+                handle.seek(have)
+                http_get(
+                    meta.location or url,
+                    handle,
+                    resume_size=have,
+                    headers=build_hf_headers(token=token),
+                    expected_size=meta.size,
+                    displayed_filename=name,
+                    tqdm_class=_progress_bar(progress),
+                )
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            done = partial.stat().st_size if partial.exists() else 0
+            raise HubError(
+                f"the disk is full: {_mb(done)} of {name} ({_mb(meta.size)}) were written to {partial} and "
+                "are kept: free some space and run the same command again to resume (or delete that file)"
+            ) from None
+        except KeyboardInterrupt:
+            done = partial.stat().st_size if partial.exists() else 0
+            if not done:
+                partial.unlink(missing_ok=True)
+                raise HubError(f"interrupted before any of {name} was written: run it again") from None
+            raise HubError(
+                f"interrupted: {_mb(done)} of {name} ({_mb(meta.size)}) are kept in {partial}; run the same "
+                "command again to resume"
+            ) from None
+        if _SHA256.match(meta.etag) and _sha256(partial) != meta.etag:
+            partial.unlink()
+            raise HubError(f"{name} arrived damaged (its SHA-256 is not the hub's): removed, run it again")
+        os.replace(partial, blob)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
 
 
 def _forget(paths: Sequence[Path]) -> None:

@@ -29,12 +29,12 @@ is drawn from what is left.
 | **min-p** | Drops every token less likely than min-p times the most likely one (0 = off). |
 | **typical-p** | Keeps the tokens whose surprise is closest to the average, up to a mass p (1 = off). |
 | **top-n-sigma** | Keeps only tokens whose score is within n standard deviations of the best one (0 = off). |
-| **XTC** | Now and then removes every likely token but the least likely of them: no obvious choice. |
-| **repeat penalty** | Makes tokens already used in the last 64 tokens less likely (1 = off). |
-| **presence / frequency** | Lower a recent token's score: once (presence), or once per use (frequency). |
-| **DRY** | Penalises a token that would continue a phrase the reply already repeated, more for longer ones. |
+| **XTC** | Now and then removes every token above its threshold except the least likely one. |
+| **repeat penalty** | Makes tokens used in the last n tokens (64 by default) less likely (1 = off). |
+| **presence / frequency** | Lowers a recent token's score: once (presence), or once per use (frequency). |
+| **DRY** | Penalises a token that would repeat a phrase once more, harder for longer repeats. |
 | **dynamic temperature** | Raises the temperature when the model is unsure, lowers it when sure (± range). |
-| **mirostat** | Aims for a steady level of surprise (tau) and replaces the other cut-off samplers while on. |
+| **mirostat** | Aims for a steady surprise (tau, at speed eta) and replaces the cut-off samplers. |
 | **logit bias** | Adds a fixed amount to one token's score; a ban (-inf) means it can never be picked. |
 | **grammar / JSON schema** | Only tokens that keep the reply inside the grammar (or schema) may be picked. |
 | **order** | The samplers run top to bottom: each one only sees what the ones above it left. |

@@ -237,14 +237,84 @@ def params_line(params: SamplingParams) -> str:
     return " · ".join(parts)
 
 
-def _reply_lines(reply: StoredReply, status: MessageStatus) -> list[str]:
+_CLASSIC = frozenset(
+    {"mode", "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "max_new_tokens",
+     "stop", "seed", "logit_bias", "grammar", "json_schema", "samplers"}
+)  # fmt: skip
+"""Fields :func:`params_line` shows, or that get their own lines (the seed used is shown apart)."""
+_DEFAULTS = SamplingParams()
+
+
+def _setting_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(int(value))  # an IntEnum (mirostat) as its number, like the setting
+    if isinstance(value, tuple):
+        return "[" + ", ".join(json.dumps(item, ensure_ascii=False) for item in value) + "]"
+    return str(value)
+
+
+def params_details(params: SamplingParams, token_texts: Mapping[int, str] | None = None) -> list[str]:
+    """What :func:`params_line` leaves out, for the Markdown export: every other sampler setting
+    that is not its default (by its setting name), the chain's order when not llama.cpp's, the
+    logit biases (with the token's text where ``token_texts`` knows it)."""
+    lines: list[str] = []
+    extras = [
+        f"{name} {_setting_value(getattr(params, name))}"
+        for name in SamplingParams.model_fields
+        if name not in _CLASSIC and getattr(params, name) != getattr(_DEFAULTS, name)
+    ]
+    if extras:
+        lines.append("samplers: " + " · ".join(extras))
+    if params.samplers != _DEFAULTS.samplers:
+        lines.append("order: " + " → ".join(s.value for s in params.samplers))
+    if params.logit_bias:
+        texts = token_texts or {}
+        entries = []
+        for token, bias in sorted(params.logit_bias.items()):
+            shown = f" {json.dumps(texts[token], ensure_ascii=False)}" if token in texts else ""
+            entries.append(f"{token}{shown} " + ("banned" if bias == float("-inf") else f"{bias:+g}"))
+        lines.append("logit bias: " + " · ".join(entries))
+    return lines
+
+
+def _fenced(label: str, language: str, text: str) -> list[str]:
+    """``text`` as a fenced block (a fence longer than any run of backticks inside it)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{label}:", f"{fence}{language}", *text.rstrip("\n").split("\n"), fence]
+
+
+def _constraint_lines(params: SamplingParams) -> list[str]:
+    if params.grammar.strip():
+        return _fenced("grammar (GBNF)", "gbnf", params.grammar)
+    if params.json_schema.strip():
+        return _fenced("JSON schema", "json", params.json_schema)
+    return []
+
+
+def _reply_lines(
+    reply: StoredReply, status: MessageStatus, token_texts: Mapping[int, str] | None = None
+) -> list[str]:
     lines = []
     versions = sorted(reply.params.items())
     if len(versions) == 1:
         lines.append(f"parameters: {params_line(versions[0][1])}")
+        lines += params_details(versions[0][1], token_texts)
     else:
         lines.append("parameters changed during the reply:")
-        lines += [f"v{v}: {params_line(p)}" for v, p in versions]
+        for v, p in versions:
+            lines.append(f"v{v}: {params_line(p)}")
+            lines += [f"v{v} {line}" for line in params_details(p, token_texts)]
+    groups: dict[tuple[str, str], list[int]] = {}
+    for v, p in versions:
+        groups.setdefault((p.grammar, p.json_schema), []).append(v)
+    for (grammar, schema), used_by in groups.items():
+        block = _constraint_lines(SamplingParams(grammar=grammar, json_schema=schema))
+        if block and len(groups) > 1:
+            block[0] = ", ".join(f"v{v}" for v in used_by) + f" {block[0]}"
+        lines += block
     facts = []
     if reply.seed is not None:
         facts.append(f"seed {reply.seed}")
@@ -263,9 +333,14 @@ def _reply_lines(reply: StoredReply, status: MessageStatus) -> list[str]:
     return lines
 
 
-def chat_to_markdown(chat: StoredChat, comparisons: Sequence[StoredComparison] = ()) -> str:
-    """A readable Markdown transcript with a small parameter line and stop reason under each reply,
-    then the chat's saved comparisons (each column's parameters, stop reason and text)."""
+def chat_to_markdown(
+    chat: StoredChat,
+    token_texts: Mapping[int, str] | None = None,
+    comparisons: Sequence[StoredComparison] = (),
+) -> str:
+    """A readable Markdown transcript with the parameters (every sampler set, the order, biases,
+    the grammar) and the stop reason under each reply; ``token_texts`` names biased tokens; then
+    the chat's saved comparisons (each column's parameters, stop reason and text)."""
     out = [
         f"# {chat.title}",
         "",
@@ -276,7 +351,7 @@ def chat_to_markdown(chat: StoredChat, comparisons: Sequence[StoredComparison] =
     for message in chat.messages:
         out += [f"## {names[message.role]} · {message.created_at:%Y-%m-%d %H:%M:%S}", "", message.text, ""]
         if message.reply is not None:
-            lines = _reply_lines(message.reply, message.status)
+            lines = _reply_lines(message.reply, message.status, token_texts)
             if message.sibling_count > 1:
                 others = message.sibling_count - 1
                 lines.append(
@@ -285,14 +360,16 @@ def chat_to_markdown(chat: StoredChat, comparisons: Sequence[StoredComparison] =
                     + (f"; the other {others} continuations are" if others > 1 else "; the other one is")
                     + " in the JSON export"
                 )
-            out += [f"> {line}  " for line in lines]
+            out += _quoted(lines)
             out.append("")
     for number, comparison in enumerate(comparisons, 1):
-        out += _comparison_lines(number, comparison)
+        out += _comparison_lines(number, comparison, token_texts)
     return "\n".join(out).rstrip() + "\n"
 
 
-def _comparison_lines(number: int, comparison: StoredComparison) -> list[str]:
+def _comparison_lines(
+    number: int, comparison: StoredComparison, token_texts: Mapping[int, str] | None
+) -> list[str]:
     """One saved comparison in the Markdown export: the prompt, then each column."""
     mode = " · completion mode" if comparison.mode == "completion" else ""
     out = [
@@ -307,8 +384,26 @@ def _comparison_lines(number: int, comparison: StoredComparison) -> list[str]:
     for index, column in enumerate(comparison.columns):
         kept = " · **kept as the reply**" if comparison.kept == index else ""
         out += [f"### Column {index + 1}: {column.label}{kept}", ""]
-        out += [f"> {line}  " for line in _reply_lines(column.reply, MessageStatus.FINISHED)]
+        out += _quoted(_reply_lines(column.reply, MessageStatus.FINISHED, token_texts))
         out += ["", column.text, ""]
+    return out
+
+
+def _quoted(lines: Sequence[str]) -> list[str]:
+    """``lines`` as a block quote: hard line breaks (two trailing spaces) outside code fences."""
+    out: list[str] = []
+    fence: str | None = None
+    for line in lines:
+        opens = re.match(r"`{3,}", line)
+        if fence is None and opens:
+            fence = opens.group(0)
+            out.append(f"> {line}")
+        elif fence is not None:
+            out.append(f"> {line}".rstrip(" ") if line.strip() else ">")
+            if line == fence:
+                fence = None
+        else:
+            out.append(f"> {line}  ")
     return out
 
 

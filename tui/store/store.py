@@ -515,7 +515,18 @@ class ChatStore:
         """The chat as readable Markdown, with a parameter line and stop reason under each reply."""
         from tui.store.export import chat_to_markdown
 
-        return chat_to_markdown(self.load_chat(chat_id), self.load_comparisons(chat_id))
+        chat = self.load_chat(chat_id)
+        return chat_to_markdown(chat, self._bias_texts(chat), self.load_comparisons(chat_id))
+
+    def _bias_texts(self, chat: StoredChat) -> dict[int, str]:
+        """The text of each token a reply's logit bias names, as the chat's token events recorded it."""
+        wanted = {t for m in chat.messages if m.reply for p in m.reply.params.values() for t in p.logit_bias}
+        texts: dict[int, str] = {}
+        for message in chat.messages if wanted else ():
+            for event in (self.load_events(message.id) if message.reply else None) or ():
+                pairs = [(event.token_id, event.piece), *((c.token_id, c.text) for c in event.candidates)]
+                texts.update((token, text) for token, text in pairs if token in wanted)
+        return texts
 
     @_guarded("exporting a chat")
     def export_json(self, chat_id: int, *, include_events: bool = True) -> dict[str, Any]:

@@ -22,7 +22,9 @@ from textual.widgets.markdown import MarkdownStream
 from tui.core.reply import ReplyRecord
 from tui.core.text import clean
 from tui.engine.events import ReplyDone
+from tui.library.thinking import ThinkingStyle
 from tui.widgets.stop_badge import small_badge
+from tui.widgets.thinking import ThinkingSection
 
 SHOWN_MESSAGES = 6
 """Messages displayed at the bottom of the transcript when a reply starts or a chat is opened.
@@ -76,7 +78,12 @@ class Notice(Static):
 
 
 class AssistantMessage(Vertical):
-    """One assistant reply: Markdown streamed token batch by token batch, then a small stop badge."""
+    """One assistant reply: Markdown streamed token batch by token batch, then a small stop badge.
+
+    A thinking section (``<think>...</think>`` or the model's own markers) is split off into a
+    folded :class:`ThinkingSection` above the answer, live while it streams; the chat view's
+    :attr:`ChatView.thinking` says which markers and whether the section is hidden.
+    """
 
     def __init__(self, record: ReplyRecord) -> None:
         super().__init__(classes="message assistant")
@@ -84,10 +91,14 @@ class AssistantMessage(Vertical):
         self.border_title = "assistant"
         self._stream: MarkdownStream | None = None
         self._streamed = ""
+        self._answer_shown = ""
+        """The part of the reply drawn as Markdown (the thinking section left out)."""
 
     def compose(self) -> ComposeResult:
-        """A waiting line, the Markdown body and the badge line."""
+        """A waiting line, the thinking section (folded; shown when the reply has one), the Markdown
+        body and the badge line."""
         yield Static(Text("thinking…", style="italic"), classes="waiting")
+        yield ThinkingSection()
         yield Markdown(open_links=False)
         yield Static(classes="badge")
 
@@ -95,6 +106,17 @@ class AssistantMessage(Vertical):
     def markdown(self) -> Markdown:
         """The Markdown widget holding the reply."""
         return self.query_one(Markdown)
+
+    @property
+    def thinking(self) -> ThinkingSection:
+        """The reply's thinking section (not displayed when it has none, or thinking is hidden)."""
+        return self.query_one(ThinkingSection)
+
+    @property
+    def thinking_style(self) -> ThinkingStyle:
+        """The transcript's markers and setting (the defaults outside a chat view)."""
+        parent = self.parent
+        return parent.thinking if isinstance(parent, ChatView) else ThinkingStyle()
 
     def show_progress(self, evaluated: int, total: int) -> None:
         """Prompt evaluation progress before the first token."""
@@ -106,23 +128,43 @@ class AssistantMessage(Vertical):
         """Add streamed reply text."""
         if not text:
             return
-        if not self._streamed:
-            self.query_one(".waiting", Static).display = False
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.markdown)
         self._streamed += text
-        await self._stream.write(clean(text))
+        await self._show(final=False)
+
+    async def _show(self, *, final: bool) -> None:
+        """Draw the reply so far: the thinking section, then the answer (appended to the Markdown
+        stream while it only grows; drawn again once when it changes otherwise)."""
+        style = self.thinking_style
+        split = style.split(self._streamed, final=final)
+        if split is None:  # a marker may be coming: nothing to show yet
+            return
+        section = self.thinking
+        section.hidden = style.hidden
+        pieces = [event.text for event in self.record.events] if split.thinking is not None else []
+        section.show_split(split, pieces, finished=final)
+        answer = split.answer
+        if answer or section.display or final:
+            self.query_one(".waiting", Static).display = False
+        if answer == self._answer_shown:
+            return
+        if not final and answer.startswith(self._answer_shown):
+            if self._stream is None:
+                self._stream = Markdown.get_stream(self.markdown)
+            await self._stream.write(clean(answer[len(self._answer_shown) :]))
+        else:
+            if self._stream is not None:
+                await self._stream.stop()
+                self._stream = None
+            await self.markdown.update(clean(answer))
+        self._answer_shown = answer
 
     async def finish(self, done: ReplyDone) -> None:
         """The reply ended: settle the final text and show the stop badge."""
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-        self.query_one(".waiting", Static).display = False
-        if done.text != self._streamed:
-            # e.g. a stop string was cut from the end: render the final text once.
-            self._streamed = done.text
-            await self.markdown.update(clean(done.text))
+        self._streamed = done.text  # e.g. a stop string was cut from the end
+        await self._show(final=True)
         badge = self.query_one(".badge", Static)
         badge.update(small_badge(done.stop))
         self.add_class(f"stop-{done.stop.kind.value}")
@@ -176,6 +218,8 @@ class ChatView(VerticalScroll):
         super().__init__(id=id, classes=classes)
         self._by_reply: dict[int, AssistantMessage] = {}
         """Reply id -> its message widget: a cache, checked on every use (see ``assistant_message``)."""
+        self.thinking = ThinkingStyle()
+        """How replies' thinking sections are found and whether they are shown (set on model load)."""
 
     def compose(self) -> ComposeResult:
         """The bar over folded messages (hidden while none are)."""
@@ -279,3 +323,11 @@ class ChatView(VerticalScroll):
             child.record.reply_id: child for child in self.children if isinstance(child, AssistantMessage)
         }
         return self._by_reply.get(reply_id)
+
+    def toggle_thinking(self) -> bool:
+        """Open or fold the thinking section of the last reply that shows one; False if none does."""
+        for child in reversed(self.children):
+            if isinstance(child, AssistantMessage) and child.thinking.display:
+                child.thinking.action_toggle_thinking()
+                return True
+        return False

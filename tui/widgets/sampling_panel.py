@@ -35,6 +35,7 @@ from settings.sampling import (
     SamplerName,
     SamplingMode,
     SamplingParams,
+    bias_problem,
     replace_params,
 )
 
@@ -368,6 +369,10 @@ class SamplingPanel(VerticalScroll):
         """Field name -> inline error currently shown."""
         self.token_text: Callable[[int], str] | None = None
         """How to show a token id as text (set by the app from the loaded model)."""
+        self.n_vocab: int | None = None
+        """The loaded model's vocabulary size (a bias for a token outside it is refused)."""
+        self.check: Callable[[SamplingParams], tuple[str, str] | None] | None = None
+        """What the loaded model can't use in some parameters, as (field, message) (its parser's)."""
         self._shown_bias: dict[int, float] | None = None
 
     def compose(self) -> ComposeResult:
@@ -570,20 +575,49 @@ class SamplingPanel(VerticalScroll):
             if i:
                 text.append("\n")
             text.append(f"{token} ", "dim")
-            if self.token_text is not None:
+            if self.n_vocab is not None and not 0 <= token < self.n_vocab:
+                text.append("not in this model's vocabulary ", "#e57373")
+            elif self.token_text is not None:
                 try:
                     piece = self.token_text(token)
-                except Exception:  # an id outside the vocabulary: the engine reports it
-                    piece = "?"
-                text.append(repr(piece)[1:-1][:14] + " ", "bold")
+                except Exception:  # no model loaded (a switch): the id is all there is
+                    piece = None
+                if piece is not None:
+                    text.append(repr(piece)[1:-1][:14] + " ", "bold")
             colour = "#e57373" if value < 0 else "#66bb6a"
             text.append("banned" if value == -math.inf else f"{value:+g}", colour)
         return text
 
-    def set_token_text(self, token_text: Callable[[int], str] | None) -> None:
-        """How to show a token id as text (the loaded model's vocabulary) in the bias list."""
+    def set_token_text(
+        self,
+        token_text: Callable[[int], str] | None,
+        *,
+        n_vocab: int | None = None,
+        check: Callable[[SamplingParams], tuple[str, str] | None] | None = None,
+    ) -> None:
+        """The loaded model's vocabulary: how to show a token id as text in the bias list, its
+        size, and ``check`` (what it can't use: a grammar that won't parse, ...), or None."""
         self.token_text = token_text
+        self.n_vocab = n_vocab
+        self.check = check
         self.query_one("#bias-list", Static).update(self._bias_lines())
+
+    def show_problem(self, name: str, message: str) -> None:
+        """Show ``message`` under field ``name`` (a problem found outside the panel, e.g. at load)."""
+        self._show_error(name, message)
+
+    def _model_problem(self, params: SamplingParams, names: tuple[str, ...]) -> tuple[str, str] | None:
+        """What the loaded model can't use in ``params`` among fields ``names`` (shown inline)."""
+        if self.check is None:
+            return None
+        try:
+            problem = self.check(params)
+        except Exception:  # the model went away mid-check (a switch): the engine checks again
+            return None
+        if problem is None or problem[0] not in names:
+            return None
+        self._show_error(problem[0], problem[1])
+        return problem
 
     # -- events --------------------------------------------------------------------------
     def check_field(self, field: Input) -> tuple[str, object] | None:
@@ -608,11 +642,16 @@ class SamplingPanel(VerticalScroll):
             name = field.id.removeprefix("field-")
             try:
                 value = parse_bias(field.value) if name == "logit_bias" else parse_stop_strings(field.value)
-                replace_params(self.params, **{name: value})
+                checked = replace_params(self.params, **{name: value})
             except ValueError as exc:  # ValidationError is a ValueError too
                 message = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
                 self._show_error(name, message)
                 return None
+            if name == "logit_bias" and self.n_vocab is not None:
+                problem = bias_problem(checked, self.n_vocab)
+                if problem:
+                    self._show_error(name, problem)
+                    return None
         else:
             return None
         self._show_error(name, None)
@@ -708,10 +747,13 @@ class SamplingPanel(VerticalScroll):
         except ValidationError as exc:
             error = exc.errors(include_url=False)[0]
             where = str(error["loc"][0]) if error["loc"] else "json_schema" if schema.strip() else "grammar"
-            self._show_error(where if where in ("grammar", "json_schema") else "grammar", str(error["msg"]))
+            message = str(error["msg"]).removeprefix("Value error, ")
+            self._show_error(where if where in ("grammar", "json_schema") else "grammar", message)
             return
         self._show_error("grammar", None)
         self._show_error("json_schema", None)
+        if new.has_constraint and self._model_problem(new, ("grammar", "json_schema")):
+            return  # llama.cpp's parser (or the schema converter) refused it: nothing applied
         if new != self.params:
             self.params = new
             self.post_message(self.ParamsChanged(self, new, "grammar"))
@@ -773,4 +815,4 @@ class OrderList(OptionList):
 
 def _first_error(exc: ValidationError) -> str:
     error = exc.errors(include_url=False)[0]
-    return str(error["msg"])
+    return str(error["msg"]).removeprefix("Value error, ")

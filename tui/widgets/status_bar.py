@@ -60,7 +60,8 @@ class StatusBar(Widget):
     def set_model(self, info: ModelInfo) -> None:
         """The model is loaded."""
         self.info = info
-        self.model_label = f"{one_line(info.name, 40)} {one_line(info.quantization, 12)}"
+        size = f" {info.size_label}" if info.server and info.size_label else ""  # /props and /v1/models
+        self.model_label = f"{one_line(info.name, 40)}{size} {one_line(info.quantization, 12)}"
         self.state = ModelState.READY
 
     def show_loading(self, model_name: str) -> None:
@@ -69,9 +70,11 @@ class StatusBar(Widget):
         self.model_label = self._loading_name
         self.state = ModelState.LOADING
 
-    def set_failed(self) -> None:
-        """The model failed to load."""
-        self.model_label = f"{self._loading_name} not loaded (see the message; F2 picks another model)"
+    def set_failed(self, server_hint: str = "") -> None:
+        """The model failed to load (``server_hint``: the server could not be reached; what to do)."""
+        what = "not connected" if server_hint else "not loaded"
+        hint = server_hint or "F2 picks another model"
+        self.model_label = f"{self._loading_name} {what} (see the message; {hint})"
         self.state = ModelState.FAILED
 
     def set_context(self, used: int) -> None:

@@ -46,24 +46,34 @@ class ThinkingSection(Static, can_focus=True):
     def __init__(self, *, hidden: bool = False, id: str | None = None) -> None:
         super().__init__("", classes="thinking", markup=False, id=id)
         self.split = ThinkingSplit(None, "", True, 0)
-        self.tokens = 0
+        self.tokens: int | None = 0
+        """Tokens in the section (None: the reply's token events are not kept)."""
+        self.finished = False
         self.display = False
         self.hidden = hidden
         """The hide_thinking setting: never shown."""
 
-    def show_split(self, split: ThinkingSplit, pieces: Sequence[str]) -> None:
-        """Show ``split`` (``pieces``: the reply's token texts, for the count)."""
+    def show_split(self, split: ThinkingSplit, pieces: Sequence[str], *, finished: bool = False) -> None:
+        """Show ``split`` (``pieces``: the reply's token texts, for the count; ``finished``: the
+        reply has ended)."""
+        tokens = None if split.thinking is not None and not pieces else tokens_in_section(pieces, split.end)
+        display = split.thinking is not None and not self.hidden
+        before = (self.split.thinking, self.split.closed, self.finished, self.tokens, self.display)
         self.split = split
-        self.tokens = tokens_in_section(pieces, split.end) if split.thinking is not None else 0
-        self.display = split.thinking is not None and not self.hidden
+        if before == (split.thinking, split.closed, finished, tokens, display):
+            return  # only the answer grew: no redraw (each costs a layout of the transcript)
+        self.finished = finished
+        self.tokens = tokens
+        self.display = display
         self.refresh_text()
 
     def refresh_text(self) -> None:
         """Redraw the title line (and the text when open)."""
         text = Text()
         marker = "▾" if self.opened else "▸"
-        state = "" if self.split.closed else " (still thinking…)"
-        text.append(f"{marker} thinking · {self.tokens:,} tokens{state}", style="italic")
+        state = "" if self.split.closed else " (not closed)" if self.finished else " (still thinking…)"
+        count = "" if self.tokens is None else f" · {self.tokens:,} tokens"
+        text.append(f"{marker} thinking{count}{state}", style="italic")
         if self.opened and self.split.thinking:
             text.append("\n")
             text.append(clean(self.split.thinking.strip("\n")), style="dim")

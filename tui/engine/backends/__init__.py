@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui.engine.backends.common import ServerConfig
@@ -17,7 +18,14 @@ from tui.engine.protocol import ChatEngine, LoadConfig
 if TYPE_CHECKING:
     from settings.config import Settings
 
-__all__ = ["ServerConfig", "engine_factory_for", "open_server_engine", "read_api_key", "server_config"]
+__all__ = [
+    "EngineChoice",
+    "ServerConfig",
+    "engine_factory_for",
+    "open_server_engine",
+    "read_api_key",
+    "server_config",
+]
 
 
 def read_api_key(settings: Settings) -> str | None:
@@ -78,3 +86,47 @@ def engine_factory_for(settings: Settings) -> Callable[[LoadConfig], ChatEngine]
         return open_server_engine(server_config(settings, top_n=config.top_n))
 
     return connect
+
+
+class EngineChoice:
+    """The app's engine factory: its local factory, or the server the chosen backend names.
+
+    The backend, server URL and model name come from ``settings`` (replaced, never mutated, when
+    the user picks another backend in the app; the API key is read afresh on every connect from
+    the environment or ``api_key_file``, and never kept in the settings).
+    """
+
+    def __init__(self, settings: Settings, local: Callable[[LoadConfig], ChatEngine]) -> None:
+        self.settings = settings
+        self.local = local
+
+    @property
+    def backend(self) -> str:
+        """``local``, ``llama-server`` or ``openai``."""
+        return str(self.settings.backend)
+
+    @property
+    def is_server(self) -> bool:
+        """True when the model runs on a server."""
+        return self.backend != "local"
+
+    def choose(self, backend: str, url: str, model: str | None) -> None:
+        """Connect to this backend from the next load on (the caller then reloads)."""
+        from settings.config import Backend
+
+        update = {"backend": Backend(backend), "server_url": url, "server_model": model or None}
+        self.settings = self.settings.model_copy(update=update)
+
+    def label(self, model_path: Path) -> str:
+        """What is being loaded: the model file's name, or ``llama-server 127.0.0.1:8080``."""
+        if not self.is_server:
+            return model_path.name
+        where = self.settings.server_url.split("://", 1)[-1].rstrip("/")
+        model = f" ({self.settings.server_model})" if self.settings.server_model else ""
+        return f"{self.backend} {where}{model}"
+
+    def __call__(self, config: LoadConfig) -> ChatEngine:
+        """Load the local model, or connect to the server (ModelLoadError with the cause)."""
+        if not self.is_server:
+            return self.local(config)
+        return open_server_engine(server_config(self.settings, top_n=config.top_n))

@@ -35,6 +35,7 @@ from tui.engine.backends.http import (
     ServerError,
     SseStream,
     StreamEnded,
+    StreamEvent,
     Waiting,
     make_client,
     request_json,
@@ -58,6 +59,8 @@ from tui.engine.live import LiveParams
 from tui.engine.llama_engine import find_stop_string
 
 INFO_TIMEOUT_S = 30.0
+TIMINGS_WAIT_POLLS = 20
+"""After the last token, wait at most this many stream polls (~1 s) for the server's own timings."""
 
 
 class LlamaServerEngine:
@@ -286,8 +289,9 @@ class _Reply(ReplyState):
         resumed_from = len(self.tokens)
         progress_seen: tuple[int, int] | None = None  # (cached, processed) of the last progress event
         prompt_started = time.perf_counter()
+        items = stream.items()
         try:
-            for item in stream.items():
+            for item in items:
                 if self.cancel.is_set():
                     self.end(StopKind.CANCELLED)
                     return
@@ -348,6 +352,9 @@ class _Reply(ReplyState):
                     else:
                         yield from self._emit(event, int(tokens[-1]))
                         if self.stop is not None:
+                            at_limit = len(self.tokens) - resumed_from >= body["n_predict"]
+                            if self.stop.kind is StopKind.MAX_TOKENS and at_limit:
+                                self._await_timings(items)  # the server stops here too
                             return
                 if data.get("stop") is True:
                     self.prompt_ms = self.prompt_ms or (time.perf_counter() - prompt_started) * 1000.0
@@ -437,13 +444,28 @@ class _Reply(ReplyState):
         if len(self.tokens) >= self.params.max_new_tokens:
             self.end(StopKind.MAX_TOKENS, limit=self.params.max_new_tokens)
 
-    def _final(self, data: Mapping[str, Any], held: TokenEvent | None, held_id: int) -> Iterator[EngineEvent]:
+    def _await_timings(self, items: Iterator[StreamEvent | StreamEnded | Waiting]) -> None:
+        """The reply reached max_new_tokens where the server's n_predict ends too: its final event
+        (with its own ``timings``) comes right after; wait for it briefly (Esc still cancels)."""
+        for waits, item in enumerate(items):
+            if self.cancel.is_set() or waits > TIMINGS_WAIT_POLLS or isinstance(item, StreamEnded):
+                return
+            data = item.data if isinstance(item, StreamEvent) else None
+            if isinstance(data, Mapping) and data.get("stop") is True:
+                self._take_timings(data)
+                return
+
+    def _take_timings(self, data: Mapping[str, Any]) -> None:
         timings = data.get("timings")
         if isinstance(timings, Mapping):
             self.server_timings = dict(timings)
-            if self.requests == 1:
-                self.prompt_evaluated = int(timings.get("prompt_n", self.prompt_evaluated))
-                self.prompt_ms = float(timings.get("prompt_ms", self.prompt_ms))
+
+    def _final(self, data: Mapping[str, Any], held: TokenEvent | None, held_id: int) -> Iterator[EngineEvent]:
+        self._take_timings(data)
+        timings = self.server_timings
+        if timings and self.requests == 1:
+            self.prompt_evaluated = int(timings.get("prompt_n", self.prompt_evaluated))
+            self.prompt_ms = float(timings.get("prompt_ms", self.prompt_ms))
         stop_type = str(data.get("stop_type", ""))
         if stop_type == "eos":
             token_id = held_id if held is not None else None
