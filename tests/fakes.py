@@ -3,11 +3,16 @@
 The script says which token the "model" emits at each position, the probability it gave that
 token and a few alternatives. From these the fake builds logits over a vocabulary of
 ``FAKE_VOCAB`` tokens (the rest of the probability mass spread evenly over the other tokens) and
-runs them through the real engine's per-token statistics, ``sampling_math.step_distribution``:
-candidates, p_raw, p_final, cut_by and entropy are what the real engine reports for such logits,
-repeat penalty over the reply so far included. The draw is scripted: the scripted token when the
-samplers keep it, else the most probable survivor (greedy: the arg-max), since no draw lands on a
-token the samplers cut. Each text has one token id (as in a real vocabulary).
+runs them through the real engine's maths: the raw statistics of ``sampling_math.step_distribution``
+(top-N candidates by raw logit, p_raw, entropy) and the engine's sampler chain in numpy,
+``chain_math.chain_result`` (the stages ``chain.chain_specs`` builds, in ``params.samplers`` order:
+logit bias, penalties over the reply so far, top-n-sigma, top-k, typical-p, top-p, min-p, XTC,
+temperature, greedy). So candidates, p_final, cut_by and the stages' survivors are what the real
+engine reports for such logits. XTC fires when a draw seeded by the reply's seed and the token's
+index falls below its probability (always at probability 1); DRY, grammars and mirostat need
+llama.cpp and raise ``chain_math.UnsupportedSampler``. The draw is scripted: the scripted token
+when the samplers keep it, else the most probable survivor (greedy: the arg-max), since no draw
+lands on a token the samplers cut. Each text has one token id (as in a real vocabulary).
 
 The rules are LlamaEngine's: the LiveParams snapshot is read before every token (its version is
 recorded in the TokenEvent), ``cancel`` is checked between tokens, max-new-tokens counts the whole
@@ -23,6 +28,7 @@ branching mode). Timings are scripted (not measured) so that everything reported
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import threading
 import time
 import zlib
@@ -33,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from settings.sampling import SamplingParams
+from tui.engine.chain_math import chain_result
 from tui.engine.events import (
     Candidate,
     ChatMessage,
@@ -226,29 +233,29 @@ class FakeEngine:
         return logits, ids
 
     def _step(
-        self, tok: ScriptedToken, params: SamplingParams, history: Sequence[int]
+        self, tok: ScriptedToken, params: SamplingParams, history: Sequence[int], seed: int
     ) -> tuple[int, float, float, StepDistribution]:
         """The real engine's statistics for this step and the scripted draw: (token, p_raw,
-        p_final, step)."""
+        p_final, step). ``history``: the reply's tokens so far (the penalties')."""
         logits, ids = self.logits(tok)
         scripted = ids[0]
-        step = step_distribution(
-            logits,
-            top_n=len(ids),
-            greedy=params.is_greedy,
-            top_k=params.top_k,
-            top_p=params.top_p,
-            min_p=params.min_p,
-            temperature=params.temperature,
-            repeat_penalty=params.repeat_penalty,
-            history=history,
-            repeat_last_n=params.repeat_last_n,
-            extra_ids=(scripted,),
+        # The raw statistics as the engine's _step takes them (no sampler applied)...
+        raw = step_distribution(
+            logits, top_n=len(ids), greedy=True, top_k=0, top_p=1.0, min_p=0.0, temperature=1.0
         )
-        token, p_final = scripted, step.extra_p_final[scripted]
-        if p_final <= 0.0:  # the samplers cut it: the draw lands on the most probable survivor
-            p_final, token = max(zip(step.top_p_final, step.top_ids, strict=True), key=lambda pt: pt[0])
-        return token, step.p_raw_of(float(logits[token])), p_final, step
+        # ... and the chain's fate of every token, as the engine's chain run reports it.
+        fires = float(np.random.default_rng([seed, len(history)]).random()) < params.xtc_probability
+        chain = chain_result(logits, params, history, xtc_fires=fires)
+        step = dataclasses.replace(
+            raw,
+            top_p_final=[float(chain.p_final[t]) for t in raw.top_ids],
+            top_cut_by=[chain.cut_at(t) for t in raw.top_ids],
+            stages=chain.survivors,
+        )
+        token = scripted
+        if chain.p_final[scripted] <= 0.0:  # cut: the draw lands on the most probable survivor
+            token = int(np.argmax(chain.p_final))
+        return token, step.p_raw_of(float(logits[token])), float(chain.p_final[token]), step
 
     def _fit(
         self, messages: Sequence[ChatMessage], extra: int, params: SamplingParams, raw: bool = False
@@ -346,7 +353,7 @@ class FakeEngine:
             position += 1
             if self.delay_s:
                 cancel.wait(self.delay_s)
-            token, p_raw, p_final, step = self._step(tok, params, tokens)
+            token, p_raw, p_final, step = self._step(tok, params, tokens, seed)
             piece = self.token_text(token)
             candidates = tuple(
                 Candidate(tid, self.token_text(tid), logit, raw, final, cut)
@@ -370,6 +377,7 @@ class FakeEngine:
                 entropy=step.entropy_bits,
                 params_version=version,
                 elapsed_ms=self.token_ms,
+                stages=step.stages,
             )
             tokens.append(token)
             previous_len = len(text)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from tui.core.conversation import Conversation
 from tui.core.loading import load_config
+from tui.core.text import clean
 from tui.engine.batch import (
     BatchDecoder,
     ColumnDone,
@@ -39,7 +40,6 @@ from tui.headless_io import (
     json_line,
     plain,
 )
-from tui.widgets.safe_text import clean
 
 if TYPE_CHECKING:
     from settings.config import Settings

@@ -189,6 +189,12 @@ class ModelActions:
             kept = "" if self.model.state is ModelState.FAILED else "\nThe current model stays loaded."
             self.notify(one_line(detail, 400) + kept, title="Model not loaded", severity="error", timeout=10)
             return False
+        if self.engines.is_server:  # a model file runs here: back to the local backend
+            chosen = self.engines.settings
+            self.engines.choose("local", chosen.server_url, chosen.server_model)
+            self.notify(
+                "The model file runs in this process (backend local; f12 picks a server).", title="Model"
+            )
         self.session.set_model(path)
         await self._reload(dataclasses.replace(self.model.config, model_path=path))
         return True

@@ -14,10 +14,10 @@ from pydantic import ValidationError
 
 from settings.sampling import SamplingParams, bias_problem, with_bias
 from tui.core.conversation import Conversation
+from tui.core.text import one_line
 from tui.engine.events import ModelInfo
 from tui.views import MainViews, Notifier
 from tui.widgets.inspector import Inspector
-from tui.widgets.safe_text import one_line
 from tui.worker import ModelSlot
 
 

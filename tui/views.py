@@ -7,12 +7,13 @@ and never reach into the app's own state.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 from textual.app import App
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import ContentSwitcher
 
 from tui.screens.main import MainScreen
@@ -22,6 +23,8 @@ from tui.widgets.prompt_input import PromptInput
 from tui.widgets.sampling_panel import SamplingPanel
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.token_view import TokenView
+
+W = TypeVar("W", bound=Widget)
 
 
 class Notifier(Protocol):
@@ -59,6 +62,24 @@ class AppNotifier:
         self._app.notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
 
+class _OnMainScreen(Generic[W]):
+    """A MainViews attribute: the main screen's one widget of a type, looked up at each access."""
+
+    def __init__(self, widget_type: type[W]) -> None:
+        self.widget_type = widget_type
+
+    @overload
+    def __get__(self, views: None, owner: type[MainViews]) -> _OnMainScreen[W]: ...
+
+    @overload
+    def __get__(self, views: MainViews, owner: type[MainViews]) -> W: ...
+
+    def __get__(self, views: MainViews | None, owner: type[MainViews]) -> W | _OnMainScreen[W]:
+        if views is None:
+            return self
+        return views.main_screen.query_one(self.widget_type)
+
+
 class MainViews:
     """The widgets of the main screen, looked up on it also while a dialog is on top of it."""
 
@@ -83,30 +104,16 @@ class MainViews:
         app = self._app
         return app._exit or app._closing or app._closed or not app.screen_stack
 
-    @property
-    def chat_view(self) -> ChatView:
-        """The transcript."""
-        return self.main_screen.query_one(ChatView)
-
-    @property
-    def token_view(self) -> TokenView:
-        """The token-stream view."""
-        return self.main_screen.query_one(TokenView)
-
-    @property
-    def status(self) -> StatusBar:
-        """The status bar."""
-        return self.main_screen.query_one(StatusBar)
-
-    @property
-    def panel(self) -> SamplingPanel:
-        """The sampling panel."""
-        return self.main_screen.query_one(SamplingPanel)
-
-    @property
-    def prompt(self) -> PromptInput:
-        """The prompt box."""
-        return self.main_screen.query_one(PromptInput)
+    chat_view = _OnMainScreen(ChatView)
+    """The transcript."""
+    token_view = _OnMainScreen(TokenView)
+    """The token-stream view."""
+    status = _OnMainScreen(StatusBar)
+    """The status bar."""
+    panel = _OnMainScreen(SamplingPanel)
+    """The sampling panel."""
+    prompt = _OnMainScreen(PromptInput)
+    """The prompt box."""
 
     @property
     def inspector(self) -> Inspector | None:

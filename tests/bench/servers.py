@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import signal
 import statistics
 import sys
 import tempfile
@@ -163,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    # A timeout's SIGTERM ends the run through its finally blocks: the llama-server it started (in a
+    # session of its own) is stopped, not left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows = run(args.runs)
     table = render(rows, f"Server backends, {stamp()}, {machine()}, {THREADS} threads, {args.runs} rounds")
     print(table)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pytest
@@ -55,7 +55,21 @@ def history(engine: LlamaEngine) -> list[int]:
     return engine.tokenize(HISTORY_TEXT)
 
 
-def reference_chain(engine: LlamaEngine, params: SamplingParams, history: Sequence[int]) -> Any:
+class ChainHost(Protocol):
+    """What the reference chain needs of an engine: the vocabulary (DRY, grammars) and its sizes
+    (a LlamaEngine; the fake engine's tests pass its vocabulary size and no llama.cpp vocabulary)."""
+
+    @property
+    def _n_vocab(self) -> int: ...
+
+    @property
+    def _vocab(self) -> Any: ...
+
+    @property
+    def n_ctx(self) -> int: ...
+
+
+def reference_chain(engine: ChainHost, params: SamplingParams, history: Sequence[int]) -> Any:
     """llama.cpp's chain for ``params``, built straight from the bindings (common_sampler's order)."""
     import llama_cpp as lib
 
@@ -117,7 +131,7 @@ def reference_chain(engine: LlamaEngine, params: SamplingParams, history: Sequen
     return chain
 
 
-def reference_survivors(engine: LlamaEngine, params: SamplingParams, logits: np.ndarray,
+def reference_survivors(engine: ChainHost, params: SamplingParams, logits: np.ndarray,
                         history: Sequence[int]) -> tuple[dict[int, float], int]:  # fmt: skip
     """(token -> final p for every token the chain keeps, the token it picked)."""
     import llama_cpp as lib

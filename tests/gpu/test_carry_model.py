@@ -10,7 +10,7 @@ import gguf
 import numpy as np
 import pytest
 
-from tests.gpu.carry_model import (  # tests/gpu is on sys.path (pytest's rootdir-relative import)
+from tests.gpu.carry_model import (
     rebuild,
     split,
 )

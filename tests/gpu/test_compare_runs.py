@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tests.fakes import fake_model_info
-from tests.gpu.compare_runs import summarize  # tests/gpu is on sys.path (pytest's rootdir-relative import)
+from tests.gpu.compare_runs import summarize
 from tui.engine.events import (
     Candidate,
     ModelInfo,

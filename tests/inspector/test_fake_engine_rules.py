@@ -3,21 +3,30 @@
 Its candidates, cuts, final probabilities and entropy are checked against the plain reference
 sampler chain (inspector_reference: Python loops over the whole vocabulary, sharing no code with
 the engine), which test_inspector_real.py checks the real engine against on the default model:
-the fake reports what the real engine would for the same logits.
+the fake reports what the real engine would for the same logits. Reordered chains and the other
+samplers (typical-p, top-n-sigma, XTC, frequency/presence penalties, logit bias) are checked
+against llama.cpp's own sampler chain applied to the fake's logits (test_chain_exact's reference,
+built from the bindings: no model needed for these samplers).
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pytest
 
-from settings.sampling import SamplingMode, SamplingParams
-from tests.fakes import DEFAULT_SCRIPT, EOS_ID, FakeEngine, ScriptedToken, _as_scripted
+from settings.sampling import SamplerName, SamplingMode, SamplingParams
+from tests.engine.test_chain_exact import reference_survivors
+from tests.fakes import DEFAULT_SCRIPT, EOS_ID, FAKE_VOCAB, FakeEngine, ScriptedToken, _as_scripted
 from tests.inspector.inspector_fakes import CAKE, LECTURE_SCRIPT, BranchingFake
 from tests.inspector.inspector_reference import reference
-from tui.engine.events import ChatMessage, EngineEvent, ReplyDone, StopKind, TokenEvent
+from tui.engine.chain import chain_specs
+from tui.engine.chain_math import UnsupportedSampler
+from tui.engine.events import ChatMessage, CutBy, EngineEvent, ReplyDone, StopKind, TokenEvent
 from tui.engine.live import LiveParams
 
 PARAMS = [
@@ -64,14 +73,19 @@ def test_candidates_follow_the_reference_sampler_chain(params: SamplingParams) -
             penalized=frozenset(history) if params.repeat_penalty != 1.0 else frozenset(),
             repeat_penalty=params.repeat_penalty,
         )
+        # p_final: llama.cpp's own chain is exact; the plain reference sums top-p's mass in float64
+        # (llama.cpp in float32), so over the thousands of equally likely tail tokens its cut may
+        # fall a few tokens apart, which moves the survivors' probabilities by up to ~1e-3.
+        exact = _llama_cpp_final(params, logits, [e.token_id for e in events[: event.index]])
         assert [c.token_id for c in event.candidates] == ref.order[: len(event.candidates)]
         for cand in event.candidates:
             assert cand.p_raw == pytest.approx(ref.p_raw[cand.token_id], rel=1e-5)
-            assert cand.p_final == pytest.approx(ref.p_final[cand.token_id], abs=1e-6)
+            assert cand.p_final == pytest.approx(exact.get(cand.token_id, 0.0), abs=1e-6)
+            assert cand.p_final == pytest.approx(ref.p_final[cand.token_id], abs=1e-3)
             assert (cand.cut_by.value if cand.cut_by else None) == ref.cut_by[cand.token_id]
         assert event.entropy == pytest.approx(ref.entropy_bits, abs=1e-4)
         assert ref.cut_by[event.token_id] is None
-        assert event.p_final == pytest.approx(ref.p_final[event.token_id], abs=1e-6)
+        assert event.p_final == pytest.approx(exact[event.token_id], abs=1e-6)
         assert event.p_raw == pytest.approx(ref.p_raw[event.token_id], rel=1e-5)
 
 
@@ -156,3 +170,133 @@ def test_the_same_text_is_the_same_token() -> None:
     ids = [e.token_id for e in events]
     assert ids[: len(DEFAULT_SCRIPT)] == ids[len(DEFAULT_SCRIPT) :]
     assert all(math.isfinite(e.entropy) for e in events)
+
+
+@dataclass(frozen=True)
+class FakeVocabulary:
+    """What llama.cpp's reference chain needs to know of the fake model (no llama.cpp vocabulary:
+    the samplers checked here do not read token texts)."""
+
+    _n_vocab: int = FAKE_VOCAB
+    _vocab: Any = None
+    n_ctx: int = 2048
+
+
+CHAIN_PARAMS = {
+    # temperature first: min-p and top-p then see the flattened distribution; penalties last
+    "reordered": SamplingParams(
+        temperature=1.6,
+        top_k=0,
+        top_p=0.85,
+        min_p=0.12,
+        repeat_penalty=1.4,
+        repeat_last_n=16,
+        samplers=(SamplerName.TEMPERATURE, SamplerName.MIN_P, SamplerName.TOP_P, SamplerName.PENALTIES),
+    ),
+    # (top-n-sigma not before typical-p here: a one-shot llama.cpp chain leaves its -inf logits in
+    # the array, where typical-p computes NaN; the engine's staged chain drops them first)
+    "typical-xtc": SamplingParams(
+        temperature=0.9,
+        top_k=0,
+        top_p=1.0,
+        min_p=0.0,
+        repeat_penalty=1.0,
+        frequency_penalty=0.6,
+        presence_penalty=0.3,
+        typical_p=0.5,
+        xtc_probability=1.0,
+        xtc_threshold=0.04,
+    ),
+    "top-n-sigma": SamplingParams(temperature=0.7, top_k=0, top_p=0.9, min_p=0.0, top_n_sigma=1.0),
+    "bias-reordered-top-k": SamplingParams(
+        temperature=0.8,
+        top_k=3,
+        top_p=0.95,
+        min_p=0.0,
+        repeat_penalty=1.2,
+        samplers=(SamplerName.TOP_P, SamplerName.PENALTIES, SamplerName.TEMPERATURE, SamplerName.TOP_K),
+    ),
+    "greedy-penalties": SamplingParams(mode=SamplingMode.GREEDY, repeat_penalty=1.8, repeat_last_n=8),
+}
+
+
+def _llama_cpp_final(params: SamplingParams, logits: np.ndarray, history: list[int]) -> dict[int, float]:
+    """Token -> final probability for every token llama.cpp's chain keeps after ``history``; greedy:
+    its penalties then the arg-max (the one token kept, at 1)."""
+    if not params.is_greedy:
+        return reference_survivors(FakeVocabulary(), params, logits, history)[0]
+    penalties_only = params.model_copy(
+        update={"mode": SamplingMode.SAMPLE, "temperature": 1.0, "samplers": (SamplerName.PENALTIES,)}
+    )
+    after = reference_survivors(FakeVocabulary(), penalties_only, logits, history)[0]
+    return {max(after, key=lambda t: (after[t], -t)): 1.0}
+
+
+@pytest.mark.parametrize("name", list(CHAIN_PARAMS))
+def test_reordered_and_other_samplers_follow_llama_cpps_chain(name: str) -> None:
+    """Every step of the fake's reply against llama.cpp's own chain on its logits, with the reply so
+    far accepted: the same survivors and final probabilities (1e-6), a drawn token llama.cpp keeps,
+    and the stages of the engine's chain (chain_specs) in order, each keeping no more than before."""
+    params = CHAIN_PARAMS[name]
+    script = (*LECTURE_SCRIPT, *LECTURE_SCRIPT[1:5], *LECTURE_SCRIPT[1:5])  # repeats for the penalties
+    engine = BranchingFake(script=script)
+    if name.startswith("bias"):  # ban the cake, boost the donut
+        bias = {engine.token_id(" cake"): -math.inf, engine.token_id(" donut"): 2.0}
+        params = params.model_copy(update={"logit_bias": bias})
+    events = _tokens(_reply(engine, params))
+    assert len(events) == len(script)
+    stage_names = [spec.name for spec in chain_specs(params, seed=0, n_ctx=2048) if spec.name != "dist"]
+    cuts_seen: set[CutBy] = set()
+    for event, entry in zip(events, script, strict=True):
+        logits, _ids = engine.logits(_as_scripted(entry, event.index))
+        kept = _llama_cpp_final(params, logits, [e.token_id for e in events[: event.index]])
+        assert event.token_id in kept
+        assert event.p_final == pytest.approx(kept[event.token_id], abs=1e-6)
+        for cand in event.candidates:
+            assert (cand.cut_by is None) == (cand.token_id in kept), (event.index, cand)
+            assert cand.p_final == pytest.approx(kept.get(cand.token_id, 0.0), abs=1e-6)
+            if cand.cut_by is not None:
+                cuts_seen.add(cand.cut_by)
+        assert [stage for stage, _ in event.stages] == stage_names
+        counts = [count for _, count in event.stages]
+        assert counts == sorted(counts, reverse=True) and counts[-1] == len(kept)
+    expected = {
+        "reordered": {CutBy.MIN_P, CutBy.TOP_P},
+        "typical-xtc": {CutBy.TYPICAL, CutBy.XTC},
+        "top-n-sigma": {CutBy.TOP_N_SIGMA},
+        "bias-reordered-top-k": {CutBy.BANNED, CutBy.TOP_P, CutBy.TOP_K},
+        "greedy-penalties": {CutBy.GREEDY},
+    }[name]
+    assert expected <= cuts_seen, cuts_seen
+
+
+def test_the_banned_token_is_never_drawn_and_the_boost_changes_the_pick() -> None:
+    """Greedy with a logit bias: the cake (the script's pick, the arg-max) is banned, the boosted
+    donut is drawn at p 1, as llama.cpp's logit bias then greedy would."""
+    engine = BranchingFake(script=LECTURE_SCRIPT)
+    cake, donut = engine.token_id(" cake"), engine.token_id(" donut")
+    params = SamplingParams(mode=SamplingMode.GREEDY, repeat_penalty=1.0, logit_bias={cake: -math.inf})
+    step = _tokens(_reply(engine, params))[5]
+    assert step.token_id == donut and step.p_final == 1.0
+    assert {c.token_id: c.cut_by for c in step.candidates}[cake] is CutBy.BANNED
+    assert step.stages == (("logit_bias", FAKE_VOCAB - 1), ("greedy", 1))
+
+
+def test_samplers_the_maths_cannot_compute_are_refused() -> None:
+    """DRY and mirostat need llama.cpp's own sampler: the fake says so instead of guessing."""
+    for params in (SamplingParams(dry_multiplier=0.8), SamplingParams(mirostat=2)):
+        with pytest.raises(UnsupportedSampler):
+            _reply(FakeEngine(), params)
+
+
+def test_an_xtc_below_certainty_fires_on_some_tokens_only() -> None:
+    """XTC at probability 0.5 fires where the fake's seeded draw says so: some steps cut the top
+    choices, others keep them (deterministic for a seed)."""
+    params = SamplingParams(temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, repeat_penalty=1.0,
+                            xtc_probability=0.5, xtc_threshold=0.04, seed=3)  # fmt: skip
+    script = LECTURE_SCRIPT * 3
+    runs = [_tokens(_reply(FakeEngine(script=script), params)) for _ in range(2)]
+    fired = [any(c.cut_by is CutBy.XTC for c in e.candidates) for e in runs[0]]
+    assert any(fired) and not all(fired)
+    assert fired == [any(c.cut_by is CutBy.XTC for c in e.candidates) for e in runs[1]]
+    assert np.isfinite([e.p_final for e in runs[0]]).all()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ from tui.library.scan import SOURCE_HUB, CardCache, Location, scan_library
 REPO = "someone/Tiny-GGUF"
 
 
-def gguf_bytes(tmp_path: Path, name: str, **options: object) -> bytes:
+def gguf_bytes(tmp_path: Path, name: str, **options: Any) -> bytes:
     data: bytes = write_gguf(tmp_path / "made" / name, **options).read_bytes()
     return data
 

@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from gguf_files import write_gguf
-from hub_server import HubState, serve_hub
 
+from tests.library.gguf_files import write_gguf
+from tests.library.hub_server import HubState, serve_hub
 from tests.store.test_store_faults import may_mount, mount
 from tui.library.hub import HubError, HubSpec, fetch_hf, partial_path
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gguf_files import CHATML, THINKING_TEMPLATE, write_gguf
 from textual.app import App, ComposeResult
 
+from tests.library.gguf_files import CHATML, THINKING_TEMPLATE, write_gguf
 from tui.library.card import THINK_TAGS, declared_think_tags
 from tui.library.thinking import (
     ThinkingStyle,

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fakes import FakeEngine
 from textual.pilot import Pilot
 
 from settings.config import Settings
 from settings.sampling import SamplingParams
+from tests.fakes import FakeEngine
 from tui.app import TokendialApp
 from tui.core.state import ModelState
 from tui.engine.events import StopKind
@@ -128,6 +128,23 @@ async def test_cut_while_thinking_and_a_reply_without_a_section(tmp_path: Path) 
         message = await send(pilot, "Hi")
         await finished(pilot)
         assert not message.thinking.display and message.markdown.source == "<b>bold"
+
+
+async def test_a_stored_chat_opens_with_its_section_folded(tmp_path: Path) -> None:
+    app = make_thinking_app(tmp_path, FakeEngine(script=THINKING_SCRIPT))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await send(pilot, "Hi")
+        await finished(pilot)
+        chat_id = app.chat_session.chat_id
+        assert chat_id is not None
+        await app.action_new_chat()
+        await pilot.pause()
+        assert await app.chats.open_stored_chat(chat_id)
+        await pilot.pause()
+        message = app.query(AssistantMessage).last()
+        assert message.record.done is not None and message.record.done.text == "".join(THINKING_SCRIPT)
+        assert str(message.thinking.render()) == "▸ thinking · 9 tokens"
+        assert message.markdown.source == "Hello!" and message.has_class("stop-eos")
 
 
 def test_snapshot_of_a_folded_and_an_opened_section(

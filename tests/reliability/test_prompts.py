@@ -25,12 +25,12 @@ from tests.reliability.reliability_support import (
     wait_ready,
 )
 from tui.app import TokendialApp
+from tui.core.text import clean
 from tui.engine.events import ChatMessage, PromptTrimmed, ReplyDone, StopKind, TokenEvent
 from tui.engine.live import LiveParams
 from tui.engine.llama_engine import LlamaEngine
 from tui.headless import run_generate
 from tui.widgets.chat_view import USER_DISPLAY_LIMIT, AssistantMessage, UserMessage
-from tui.widgets.safe_text import clean
 
 pytestmark = pytest.mark.real_model
 GREEDY = SamplingParams(mode=SamplingMode.GREEDY, repeat_penalty=1.0, max_new_tokens=12)

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.tui.tui_app_helpers import pytest_pyfunc_call
 from tui.engine.llama_engine import LlamaEngine, load_engine
 from tui.engine.protocol import LoadConfig
-
-_TUI_TESTS = str(Path(__file__).resolve().parents[1] / "tui")
-if _TUI_TESTS not in sys.path:  # the TUI tests' helpers, imported by bare name as they are there
-    sys.path.insert(0, _TUI_TESTS)
-
-from tui_app_helpers import pytest_pyfunc_call  # noqa: E402
 
 __all__ = ["engine", "pytest_pyfunc_call"]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Button, Collapsible, TextArea
-from tui_app_helpers import SIZE, reply_done, send, wait_for
 
 from settings.config import Settings
 from settings.sampling import SamplingParams
+from tests.tui.tui_app_helpers import SIZE, reply_done, send, wait_for
 from tui.app import TokendialApp
 from tui.engine.events import StopKind
 from tui.widgets.status_bar import ModelState

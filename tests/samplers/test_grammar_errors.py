@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from settings import Settings
 from settings.sampling import SamplingParams
 from tests.engine.engine_helpers import run_reply, user
 from tui.engine.chain import is_dead_end
-from tui.engine.events import StopKind
+from tui.engine.events import ReplyDone, StopKind, TokenEvent
+from tui.engine.live import LiveParams
 from tui.engine.llama_engine import LlamaEngine
 from tui.headless import EXIT_USAGE, run_generate
 
@@ -106,3 +108,22 @@ def test_generate_prints_the_reply_then_the_dead_end_with_exit_status_2(
         "[error: The grammar allows no token at this point of the reply: the reply ends here."
         in err.getvalue()
     )
+
+
+def test_a_grammar_the_reply_so_far_does_not_match_ends_it_there(engine: LlamaEngine) -> None:
+    """Applied mid-reply (the panel refuses only grammars that don't parse): the text is kept, the
+    stop reason says why, and the live parameters keep the grammar for the next reply."""
+    live = LiveParams(SamplingParams(seed=4, max_new_tokens=30))
+    texts: list[str] = []
+    done = None
+    for event in engine.stream_reply(user("Tell me about cats."), live, threading.Event()):
+        if isinstance(event, TokenEvent):
+            texts.append(event.text)
+            if len(texts) == 3:
+                live.set(live.params.model_copy(update={"grammar": 'root ::= "0123456789"'}))
+        elif isinstance(event, ReplyDone):
+            done = event
+    assert done is not None and done.stop.kind is StopKind.ERROR and len(texts) == 3
+    assert done.text == "".join(texts) and is_dead_end(done.stop.message)
+    assert (done.stop.message or "").startswith("The reply so far does not match the new grammar (token ")
+    assert (done.stop.message or "").endswith("the reply ends here; the grammar applies to the next reply.")

@@ -9,17 +9,8 @@ from tui.screens.help import HELP_TEXT
 from tui.widgets.sampling_panel import SAMPLER_LABELS
 
 ROWS = dict(re.findall(r"^\| \*\*(.+?)\*\* \| (.+) \|$", HELP_TEXT, re.M))
-HELP_NAME = {
-    SamplerName.PENALTIES: "repeat penalty",
-    SamplerName.DRY: "DRY",
-    SamplerName.TOP_N_SIGMA: "top-n-sigma",
-    SamplerName.TOP_K: "top-k",
-    SamplerName.TYP_P: "typical-p",
-    SamplerName.TOP_P: "top-p",
-    SamplerName.MIN_P: "min-p",
-    SamplerName.XTC: "XTC",
-    SamplerName.TEMPERATURE: "temperature",
-}
+HELP_NAME = {**SAMPLER_LABELS, SamplerName.PENALTIES: "repeat penalty"}
+"""The help's row for each sampler of the order: the panel's label (the penalties: the repeat penalty's)."""
 OUTSIDE_THE_ORDER = (
     "greedy", "presence / frequency", "dynamic temperature", "mirostat", "logit bias",
     "grammar / JSON schema", "order", "seed",

@@ -7,10 +7,10 @@ import math
 from pathlib import Path
 
 from textual.widgets import Input
-from tui_app_helpers import SIZE, wait_for, wait_ready
 
 from settings import load_settings
 from tests.fakes import FAKE_VOCAB, FakeEngine
+from tests.tui.tui_app_helpers import SIZE, wait_for, wait_ready
 from tui.app import TokendialApp
 from tui.cli import parse_command_line
 from tui.engine.protocol import ChatEngine, LoadConfig

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from tests.llama_tools import LlamaTools
 from tests.servers.server_helpers import server_config
 from tests.servers.server_procs import ServerProcess, llama_cpp_python_server, llama_server, require_tools
+from tests.tui.tui_app_helpers import pytest_pyfunc_call
 from tui.engine.backends.llama_server import LlamaServerEngine
 
-
-def _tui_app_helpers() -> ModuleType:
-    """tests/tui/tui_app_helpers.py as a module (for its async test hook; no fixtures registered)."""
-    path = Path(__file__).parent.parent / "tui" / "tui_app_helpers.py"
-    spec = importlib.util.spec_from_file_location("tokendial_servers_tui_helpers", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pytest_pyfunc_call = _tui_app_helpers().pytest_pyfunc_call
-"""Run the ``async def`` (Pilot) tests in a fresh event loop, as tests/tui does."""
+__all__ = ["pytest_pyfunc_call"]  # runs the ``async def`` (Pilot) tests in a fresh event loop, as tests/tui
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """The server backends in the running app (Pilot): a server not running at start, the retry key, and
-the backend dialog (F9) switching the engine, each against a real llama-server on 127.0.0.1."""
+the backend dialog (F12) switching the engine, each against a real llama-server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_procs import ServerProcess, free_port, llama_server
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input, RadioButton
@@ -17,6 +16,8 @@ from textual.widgets import Input, RadioButton
 from settings.config import Backend, Settings
 from settings.sampling import SamplingMode, SamplingParams
 from tests.llama_tools import LlamaTools
+from tests.servers.misbehaving import Fault, Misbehaving
+from tests.servers.server_procs import ServerProcess, free_port, llama_server
 from tui.app import TokendialApp
 from tui.core.state import ModelState
 from tui.engine.events import ReplyDone, StopKind
@@ -61,15 +62,25 @@ def again(app: TokendialApp, first: Widget) -> bool:
     return bool(shown) and shown.first() is not first
 
 
-async def reply(pilot: Pilot[Any], app: TokendialApp, prompt: str) -> ReplyDone:
-    """Send ``prompt`` and wait for its reply to end."""
+async def send(pilot: Pilot[Any], app: TokendialApp, prompt: str) -> None:
+    """Type ``prompt`` in the prompt box and press Enter."""
     app.views.prompt.focus()
     app.views.prompt.text = prompt
     await pilot.press("enter")
-    await wait_for(pilot, lambda: app.views.status.last_done is not None, "reply finished")
+
+
+async def ended(pilot: Pilot[Any], app: TokendialApp, limit_s: float = 60.0) -> ReplyDone:
+    """Wait for the reply to end; its ReplyDone."""
+    await wait_for(pilot, lambda: app.views.status.last_done is not None, "the reply ended", limit_s)
     done = app.views.status.last_done
     assert done is not None
     return done
+
+
+async def reply(pilot: Pilot[Any], app: TokendialApp, prompt: str) -> ReplyDone:
+    """Send ``prompt`` and wait for its reply to end."""
+    await send(pilot, app, prompt)
+    return await ended(pilot, app)
 
 
 async def test_server_not_running_at_start_then_the_retry_key_connects(
@@ -109,7 +120,7 @@ async def test_server_not_running_at_start_then_the_retry_key_connects(
 
 
 async def test_the_backend_dialog_switches_the_running_engine(
-    served: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    served: ServerProcess, model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TOKENDIAL_API_KEY", "sk-never-written-anywhere")
     app = app_for(tmp_path, backend=Backend.OPENAI, server_url="http://127.0.0.1:9/v1")
@@ -133,7 +144,11 @@ async def test_the_backend_dialog_switches_the_running_engine(
         assert f"llama-server {served.url.removeprefix('http://')}" in str(app.views.status.render())
         done = await reply(pilot, app, "Say hi.")
         assert done.stop.kind is StopKind.MAX_TOKENS and done.generated == 6
-    assert app.engines.backend == "llama-server" and app.settings.backend is Backend.OPENAI  # not saved
+        assert app.engines.backend == "llama-server" and app.settings.backend is Backend.OPENAI  # not saved
+
+        assert await app.switch_model(model_path)  # F2's way: a model file runs here, locally
+        await wait_for(pilot, lambda: app.model_state is ModelState.READY, "the local model loaded")
+        assert app.engines.backend == "local" and "CPU" in str(app.views.status.render())
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert all(b"sk-never" not in p.read_bytes() for p in written)  # the key is in no file (store, config)
 
@@ -152,14 +167,11 @@ async def test_server_killed_mid_reply_in_the_app_keeps_the_partial_reply_in_the
     try:
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.model_state is ModelState.READY, "connected")
-            app.views.prompt.focus()
-            app.views.prompt.text = "Count to 200."
-            await pilot.press("enter")
+            await send(pilot, app, "Count to 200.")
             await wait_for(pilot, lambda: app.views.status.live_tokens >= 5, "a few tokens streamed")
             process.kill()
-            await wait_for(pilot, lambda: app.views.status.last_done is not None, "the reply ended")
-            done = app.views.status.last_done
-            assert done is not None and done.stop.kind is StopKind.ERROR
+            done = await ended(pilot, app)
+            assert done.stop.kind is StopKind.ERROR
             assert done.stop.message and "connection" in done.stop.message
             assert "partial reply is kept" in done.stop.message and done.generated >= 5
             assert "error" in str(app.views.status.render()).lower()  # the badge says so
@@ -170,6 +182,30 @@ async def test_server_killed_mid_reply_in_the_app_keeps_the_partial_reply_in_the
         assert done.text  # what arrived before the server died is on disk
     finally:
         process.stop()
+
+
+async def test_slow_first_byte_in_the_app_shows_progress_and_esc_cancels(
+    served: ServerProcess, tmp_path: Path
+) -> None:
+    fake = Misbehaving(served.url).start()
+    fake.fault, fake.delay_s = Fault.SLOW_FIRST_BYTE, 60.0
+    app = app_for(tmp_path, backend=Backend.LLAMA_SERVER, server_url=fake.url)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.model_state is ModelState.READY, "connected")
+            await send(pilot, app, "Hi")
+            await wait_for(pilot, lambda: "reading the prompt" in shown_waiting(app), "progress shown")
+            await pilot.press("escape")  # while the server is still silent
+            done = await ended(pilot, app, 20)
+            assert done.stop.kind is StopKind.CANCELLED
+            assert not fake.first_byte_sent.is_set()
+    finally:
+        fake.stop()
+
+
+def shown_waiting(app: TokendialApp) -> str:
+    """The text of the reply's waiting line(s)."""
+    return " ".join(str(w.render()) for w in app.views.chat_view.query(".waiting"))
 
 
 def test_a_choice_is_checked_before_it_is_tried() -> None:

@@ -81,15 +81,16 @@ def _penalties(arr: _Array, params: SamplingParams, history: Sequence[int]) -> N
     counts: dict[int, int] = {}
     for token in window:
         counts[token] = counts.get(token, 0) + 1
-    position = {int(t): i for i, t in enumerate(arr.ids.tolist())}
+    where = np.full(int(arr.ids.max()) + 1, -1, dtype=np.intp)  # token id -> its index in the array
+    where[arr.ids] = np.arange(arr.ids.shape[0])
     repeat, freq, present = (
         F32(params.repeat_penalty),
         F32(params.frequency_penalty),
         F32(params.presence_penalty),
     )
     for token, count in counts.items():
-        i = position.get(token)
-        if i is None:
+        i = int(where[token]) if 0 <= token < where.shape[0] else -1
+        if i < 0:
             continue
         value = arr.logits[i]
         value = value * repeat if value <= 0 else value / repeat
@@ -198,8 +199,7 @@ def chain_result(
 
     def removed(before: NDArray[np.intp], reason: CutBy) -> None:
         gone = np.setdiff1d(before, arr.ids, assume_unique=True)
-        for token in gone.tolist():
-            cut.setdefault(int(token), reason)
+        cut.update(dict.fromkeys(gone.tolist(), reason))  # a token leaves the array once: first cut
 
     if params.logit_bias:
         for token, bias in params.logit_bias.items():
@@ -249,7 +249,7 @@ def chain_result(
         elif name is SamplerName.DRY:
             continue
         removed(before, _STAGE_CUT.get(stage, CutBy.TEMPERATURE))
-        survivors.append((stage, arr.ids.shape[0] if stage != "penalties" else n_vocab))
+        survivors.append((stage, arr.ids.shape[0]))  # penalties cut nothing: what reached them
     p_final = np.zeros(n_vocab)
     if params.is_greedy:
         best = int(arr.ids[int(np.argmax(arr.logits))])

@@ -43,6 +43,7 @@ from tui.engine.events import (
 from tui.engine.live import LiveParams
 from tui.engine.model import LoadedModel, load_model
 from tui.engine.protocol import LoadConfig
+from tui.engine.reply_end import reply_done
 from tui.engine.sampling_math import StepDistribution, chain_pool, step_distribution
 
 PIECE_BUFFER_BYTES = 256
@@ -300,21 +301,7 @@ class _Reply:
 
     def done(self) -> ReplyDone:
         """The final event."""
-        end = self.ended_at or time.perf_counter()
-        stop = self.stop or StopReason(StopKind.ERROR, message="the reply ended without a reason")
-        decode_ms = (end - self.first_token_at) * 1000.0 if self.first_token_at else 0.0
-        return ReplyDone(
-            stop=stop,
-            text=self.text,
-            token_ids=tuple(self.tokens),
-            prompt_tokens=self.prompt_tokens,
-            prompt_evaluated=self.prompt_evaluated,
-            prompt_ms=self.prompt_ms,
-            first_token_ms=self.first_token_ms,
-            decode_ms=decode_ms,
-            seed=self.seed,
-            params=dict(self.versions),
-        )
+        return reply_done(self)
 
     def _end(self, kind: StopKind, **detail: Any) -> None:
         self.ended_at = time.perf_counter()

@@ -288,7 +288,10 @@ def download_blob(
     from huggingface_hub.utils._headers import build_hf_headers
 
     url = huggingface_hub.hf_hub_url(spec.repo_id, name, endpoint=endpoint)
-    meta = huggingface_hub.get_hf_file_metadata(url, token=token, endpoint=endpoint)
+    try:
+        meta = huggingface_hub.get_hf_file_metadata(url, token=token, endpoint=endpoint)
+    except Exception:  # refused, unreachable...: hf_hub_download then uses the cache or says why
+        return
     if meta.etag is None or meta.size is None or meta.xet_file_data is not None:
         return  # nothing to resume by: huggingface_hub downloads it as it does
     partial = partial_path(cache, spec.repo_id, meta.etag)

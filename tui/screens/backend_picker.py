@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
-from tui.widgets.safe_text import one_line
+from tui.core.text import one_line
 
 BACKENDS: tuple[tuple[str, str], ...] = (
     ("local", "local: the model file, in this process"),

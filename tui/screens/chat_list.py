@@ -18,10 +18,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui.core.text import clean, one_line
 from tui.screens.confirm import ConfirmScreen
 from tui.store import ChatStore, ChatSummary, StoreError
 from tui.store.leases import Holder
-from tui.widgets.safe_text import clean, one_line
 
 LIST_LIMIT = 500
 """At most this many chats are listed (the most recent matching ones)."""

@@ -28,13 +28,13 @@ from textual.worker import get_current_worker
 
 from settings.sampling import TEMPERATURE_MAX, SamplingMode, SamplingParams
 from tui.compare_export import CompareOutcome, write_comparison
+from tui.core.text import one_line
 from tui.engine.batch import ColumnDone, ColumnToken, CompareDone, CompareEvent, CompareStarted
 from tui.engine.events import ChatMessage, PromptProgress, StopReason, TokenEvent
 from tui.engine.live import LiveParams
 from tui.engine.param_sets import SWEEPS, ParamSetError, apply_changes, column_labels, sweep_sets
 from tui.engine.parting import Parting, where_they_part
 from tui.widgets.compare_column import CompareColumn
-from tui.widgets.safe_text import one_line
 from tui.widgets.sampling_panel import SamplingPanel
 from tui.widgets.token_view import TokenView
 

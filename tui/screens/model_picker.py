@@ -24,9 +24,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui.core.text import clean, one_line
 from tui.library.card import card_facts, card_line
 from tui.library.scan import Library, LibraryEntry, Location, default_locations, scan_library, shared_cards
-from tui.widgets.safe_text import clean, one_line
 
 LIST_LIMIT = 200
 """At most this many files are listed."""

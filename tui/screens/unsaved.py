@@ -18,12 +18,12 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Button, Input, Label, Static
 
+from tui.core.text import one_line
 from tui.store import StoredChat, StoreError
 from tui.store.errors import ChatInUseError
 from tui.store.export import write_json_exports
 from tui.store.leases import in_use_error
 from tui.store.session import ChatSession, OpenMode
-from tui.widgets.safe_text import one_line
 from tui.widgets.status_bar import StatusBar
 
 SHOWN_TITLES = 6

@@ -339,8 +339,8 @@ def chat_to_markdown(
     comparisons: Sequence[StoredComparison] = (),
 ) -> str:
     """A readable Markdown transcript with the parameters (every sampler set, the order, biases,
-    the grammar) and the stop reason under each reply; ``token_texts`` names biased tokens; then
-    the chat's saved comparisons (each column's parameters, stop reason and text)."""
+    the grammar) and the stop reason under each reply, then the chat's saved comparisons (each
+    column's parameters, stop reason and text); ``token_texts`` names biased tokens."""
     out = [
         f"# {chat.title}",
         "",
@@ -363,30 +363,8 @@ def chat_to_markdown(
             out += _quoted(lines)
             out.append("")
     for number, comparison in enumerate(comparisons, 1):
-        out += _comparison_lines(number, comparison, token_texts)
+        out += _comparison_lines(number, comparison)
     return "\n".join(out).rstrip() + "\n"
-
-
-def _comparison_lines(
-    number: int, comparison: StoredComparison, token_texts: Mapping[int, str] | None
-) -> list[str]:
-    """One saved comparison in the Markdown export: the prompt, then each column."""
-    mode = " · completion mode" if comparison.mode == "completion" else ""
-    out = [
-        f"## Comparison {number} · {comparison.created_at:%Y-%m-%d %H:%M:%S} · "
-        f"{len(comparison.columns)} columns{mode}",
-        "",
-        f"_after message {comparison.after_messages}; prompt:_ {comparison.prompt}",
-        "",
-    ]
-    if comparison.parting:
-        out += [f"_{comparison.parting}_", ""]
-    for index, column in enumerate(comparison.columns):
-        kept = " · **kept as the reply**" if comparison.kept == index else ""
-        out += [f"### Column {index + 1}: {column.label}{kept}", ""]
-        out += _quoted(_reply_lines(column.reply, MessageStatus.FINISHED, token_texts))
-        out += ["", column.text, ""]
-    return out
 
 
 def _quoted(lines: Sequence[str]) -> list[str]:
@@ -404,6 +382,26 @@ def _quoted(lines: Sequence[str]) -> list[str]:
                 fence = None
         else:
             out.append(f"> {line}  ")
+    return out
+
+
+def _comparison_lines(number: int, comparison: StoredComparison) -> list[str]:
+    """One saved comparison in the Markdown export: the prompt, then each column."""
+    mode = " · completion mode" if comparison.mode == "completion" else ""
+    out = [
+        f"## Comparison {number} · {comparison.created_at:%Y-%m-%d %H:%M:%S} · "
+        f"{len(comparison.columns)} columns{mode}",
+        "",
+        f"_after message {comparison.after_messages}; prompt:_ {comparison.prompt}",
+        "",
+    ]
+    if comparison.parting:
+        out += [f"_{comparison.parting}_", ""]
+    for index, column in enumerate(comparison.columns):
+        kept = " · **kept as the reply**" if comparison.kept == index else ""
+        out += [f"### Column {index + 1}: {column.label}{kept}", ""]
+        out += _quoted(_reply_lines(column.reply, MessageStatus.FINISHED))
+        out += ["", column.text, ""]
     return out
 
 

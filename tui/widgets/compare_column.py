@@ -10,10 +10,10 @@ from textual.widgets import Static
 
 from settings.sampling import SamplingParams
 from tui.core.reply import ReplyRecord
+from tui.core.text import one_line
 from tui.engine.events import ReplyDone, TokenEvent
 from tui.engine.param_sets import describe
 from tui.engine.parting import Parting
-from tui.widgets.safe_text import one_line
 from tui.widgets.stop_badge import small_badge
 from tui.widgets.token_view import TokenView
 

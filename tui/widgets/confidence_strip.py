@@ -22,9 +22,9 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from tui.core.text import one_line
 from tui.engine.events import TokenEvent
 from tui.engine.whatif import confidence_values, least_confident
-from tui.widgets.safe_text import one_line
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 UNKNOWN_CELL = "·"

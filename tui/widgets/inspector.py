@@ -26,6 +26,7 @@ from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Label, Static
 
 from settings.sampling import TEMPERATURE_MAX, TOP_K_MAX, SamplingParams
+from tui.core.text import one_line, token_display
 from tui.engine.events import CutBy, TokenEvent
 from tui.engine.whatif import (
     CandidateRow,
@@ -36,7 +37,6 @@ from tui.engine.whatif import (
     repeat_penalty_ids,
     what_if,
 )
-from tui.widgets.safe_text import one_line, token_display
 
 BAR_WIDTH = 10
 EIGHTHS = " ▏▎▍▌▋▊▉"

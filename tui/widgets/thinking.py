@@ -16,8 +16,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from tui.core.text import clean
 from tui.library.thinking import ThinkingSplit, tokens_in_section
-from tui.widgets.safe_text import clean
 
 
 class ThinkingSection(Static, can_focus=True):

@@ -29,6 +29,7 @@ from tui.engine.events import (
     TokenEvent,
 )
 from tui.engine.live import LiveParams
+from tui.engine.reply_end import reply_done
 
 UNKNOWN = math.nan
 """A probability, logit or entropy the server did not report."""
@@ -205,18 +206,4 @@ class ReplyState:
 
     def done(self) -> ReplyDone:
         """The final event."""
-        end = self.ended_at or time.perf_counter()
-        stop = self.stop or StopReason(StopKind.ERROR, message="the reply ended without a reason")
-        decode_ms = (end - self.first_token_at) * 1000.0 if self.first_token_at else 0.0
-        return ReplyDone(
-            stop=stop,
-            text=self.text,
-            token_ids=tuple(self.tokens),
-            prompt_tokens=self.prompt_tokens,
-            prompt_evaluated=self.prompt_evaluated,
-            prompt_ms=self.prompt_ms,
-            first_token_ms=self.first_token_ms,
-            decode_ms=decode_ms,
-            seed=self.seed,
-            params=dict(self.versions),
-        )
+        return reply_done(self)
