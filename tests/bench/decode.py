@@ -69,7 +69,8 @@ def prompt_tokens(llm: Any) -> list[int]:
         return list(llm.tokenize(text.encode("utf-8"), add_bos=True, special=False))
     eos = llm._model.token_get_text(llm.token_eos())
     bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else ""
-    formatted = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)(messages=chat_messages())
+    messages: Any = chat_messages()  # role/content dicts: the shape of llama-cpp-python's message types
+    formatted = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)(messages=messages)
     return list(llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=False, special=True))
 
 

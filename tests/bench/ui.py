@@ -101,6 +101,7 @@ class BenchEngine:
         cancel: threading.Event,
         *,
         continue_from: Sequence[int] = (),
+        raw: bool = False,
     ) -> Iterator[Any]:
         """The real engine's events, timestamped."""
         from tui.engine.events import TokenEvent
@@ -112,7 +113,9 @@ class BenchEngine:
         self.count = 0
         self.streaming.set()
         try:
-            for event in self.engine.stream_reply(messages, live, cancel, continue_from=continue_from):
+            for event in self.engine.stream_reply(
+                messages, live, cancel, continue_from=continue_from, raw=raw
+            ):
                 if isinstance(event, TokenEvent):
                     self.last = time.perf_counter()
                     if self.count == 0:
