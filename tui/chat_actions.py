@@ -23,7 +23,7 @@ from tui.screens.chat_list import ChatListScreen, TextPromptScreen, describe_sto
 from tui.screens.unsaved import choose_open_mode
 from tui.store import ChatStore, StoreCorruptError, StoreError, default_db_path, move_aside, open_store
 from tui.store.session import ChatSession
-from tui.views import MainViews, Notifier
+from tui.views import MainViews, Notifier, is_open
 from tui.widgets.chat_view import AssistantMessage, UserMessage
 
 
@@ -96,7 +96,7 @@ class ChatActions:
     def show_chats(self) -> None:
         """Show the saved chats: open, rename, delete, search."""
         app = self._app
-        if isinstance(app.screen, ChatListScreen):
+        if is_open(app, ChatListScreen):
             return
 
         def chosen(chat_id: int | None) -> None:

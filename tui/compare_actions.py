@@ -69,6 +69,8 @@ class CompareActions:
 
     def open_compare(self) -> CompareScreen | None:
         """Open the compare view on the prompt box's text, or on the last prompt; None (with a note)."""
+        if self.screen is not None:  # already open (F5 again, or its palette entry)
+            return self.screen
         if self.replies.busy:
             self.notify("A reply is being generated: wait, or press Esc to cancel it.", severity="warning")
             return None

@@ -28,7 +28,7 @@ from tui.reply_flow import ReplyFlow
 from tui.screens.backend_picker import BackendChoice, BackendPickerScreen
 from tui.screens.model_picker import ModelPickerScreen
 from tui.store.session import ChatSession
-from tui.views import MainViews, Notifier
+from tui.views import MainViews, Notifier, is_open
 from tui.widgets.chat_view import Notice
 from tui.worker import ModelLoaded, ModelLoadFailed, ModelSlot, ReplyFinished, error_done
 
@@ -160,7 +160,7 @@ class ModelActions:
 
     def pick(self) -> None:
         """Open the model picker; the chosen file is loaded instead of the current model."""
-        if self._switch_refused():
+        if is_open(self._app, ModelPickerScreen) or self._switch_refused():
             return
 
         async def chosen(path: Path | None) -> None:
@@ -224,7 +224,7 @@ class ModelActions:
 
     def pick_backend(self) -> None:
         """Open the backend dialog; the choice is connected to instead of the current engine."""
-        if self._switch_refused():
+        if is_open(self._app, BackendPickerScreen) or self._switch_refused():
             return
 
         async def chosen(choice: BackendChoice | None) -> None:

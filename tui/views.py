@@ -141,3 +141,10 @@ class MainViews:
             self.token_view.focus()
         else:
             self.prompt.focus()
+
+
+def is_open(app: App[Any], kind: type[Screen[Any]]) -> bool:
+    """True when a screen of ``kind`` is already on ``app``'s stack: a key pressed again (or its
+    palette entry chosen again) while that dialog is up opens nothing, and a second one can't clash."""
+    return any(isinstance(screen, kind) for screen in app.screen_stack)
+

@@ -17,7 +17,8 @@ from tui.engine.events import StopKind
 KEYS = [
     "enter", "escape", "tab", "shift+tab", "up", "down", "left", "right", "pageup", "pagedown", "home",
     "end", "ctrl+t", "ctrl+o", "ctrl+r", "ctrl+l", "ctrl+n", "ctrl+g", "ctrl+s", "ctrl+j", "ctrl+p", "f1",
-    "f2", "f3", "f4", "f8", "i", "u", "b", "r", "y", "n", "left_square_bracket", "right_square_bracket",
+    "f2", "f3", "f4", "f5", "f8", "f9", "f10", "f12", "i", "u", "b", "r", "y", "n", "left_square_bracket",
+    "right_square_bracket",
     "delete", "backspace", "a", "1", "0", ".", "-", "space",
 ]  # fmt: skip
 PASTES = ["hello", "[/]", "\x1b]0;x\x07", "0.5", "-3", "9999999", "", "🎉 日本語", "x" * 3000]
@@ -62,3 +63,33 @@ async def test_random_keys_never_break_the_app(seed: int, tmp_path: Path) -> Non
         await send(pilot, "still there?")
         await reply_done(pilot)
         assert app.history[-1].role == "assistant"
+
+
+PALETTE_WORDS = {"f2": "another", "f3": "rename", "f5": "compare", "f12": "backend"}
+"""What to type in the command palette to pick each dialog's own command."""
+
+
+@pytest.mark.parametrize("key", ["f2", "f3", "f5", "f12"])
+async def test_a_dialog_key_pressed_twice_opens_one_dialog(key: str, tmp_path: Path) -> None:
+    """The second press (a held key, an impatient user) while the dialog is up opens nothing more:
+    no second screen with the same id (which Textual refuses with an error), and Esc closes it."""
+    fake = FakeEngine(script=("Hi ", "there"), end=StopKind.MAX_TOKENS, delay_s=0.001)
+    app = make_app(fake, tmp_path, max_new_tokens=4)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await send(pilot, "a prompt to compare")  # f5 compares the last prompt
+        await reply_done(pilot)
+        await pilot.press(key)
+        await wait_for(pilot, lambda: len(app.screen_stack) == 2, f"{key} opened its dialog")
+        opened = type(app.screen)
+        await pilot.press(key)
+        await pilot.pause()
+        assert [type(s) for s in app.screen_stack].count(opened) == 1
+        await pilot.press("ctrl+p")  # the palette, over the dialog, and the same command from it
+        await wait_for(pilot, lambda: len(app.screen_stack) == 3, "the palette opened")
+        await pilot.press(*PALETTE_WORDS[key], "enter")
+        await wait_for(pilot, lambda: len(app.screen_stack) == 2, "the palette closed")
+        assert [type(s) for s in app.screen_stack].count(opened) == 1
+        assert app.is_running
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: len(app.screen_stack) == 1, "Esc closed it")
