@@ -232,54 +232,94 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_nested_delimiter=ENV_NESTED_DELIMITER,
-        use_attribute_docstrings=True,
         extra="ignore",
         validate_default=False,
     )
 
-    model_path: Path | None = None
-    """The GGUF model file to load (default: the default model in models_dir)."""
-    models_dir: Path = Field(default_factory=default_models_dir)
-    """Folder holding GGUF models; `tokendial fetch` installs the default model here."""
-    n_ctx: int = Field(2048, ge=N_CTX_MIN, le=N_CTX_MAX, multiple_of=N_CTX_STEP)
-    """Context window in tokens (prompt + reply), a multiple of 256."""
-    n_gpu_layers: int = Field(0, ge=-1, le=N_GPU_LAYERS_MAX)
-    """Model layers to offload to the GPU (0 = none, -1 = all); needs a GPU build of llama-cpp-python."""
-    n_threads: int | None = Field(None, ge=1, le=N_THREADS_MAX)
-    """CPU threads for generation (unset = chosen automatically)."""
-    chat_template: str | None = None
-    """Chat template override: Jinja text, or a llama.cpp built-in template's name (chatml, llama3, gemma,
-    mistral-v7, phi3, ...); unset = the model's own template."""
-    system_prompt: str = "You are a helpful assistant."
-    """System message sent at the start of every chat (empty = none)."""
-    theme: str = Field("textual-dark", min_length=1)
-    """Textual theme name for the app."""
-    keymap: dict[str, str] = Field(default_factory=dict)
-    """Keys remapped by binding id, e.g. `"app.regenerate" = "f5"` in a `[keymap]` table (see Keys)."""
-    top_n: int = Field(10, ge=1, le=TOP_N_MAX)
-    """How many candidate tokens (with probabilities) to record and show per generated token."""
-    sampling: SamplingParams = Field(default_factory=SamplingParams)
-    """Default sampling parameters for new chats."""
-    presets: dict[str, SamplingParams] = Field(default_factory=_default_presets)
-    """Named sampling presets: built-in greedy, precise, balanced, creative, plus or overridden by yours."""
-    data_dir: Path = Field(default_factory=default_data_dir)
-    """Folder for tokendial's data (the chat database)."""
-    backend: Backend = Backend.LOCAL
-    """Where the model runs: local (this process), llama-server (llama.cpp's server), openai (compatible)."""
-    server_url: str = Field("http://127.0.0.1:8080", pattern=r"^https?://[^\s/]+(/\S*)?$")
-    """The server's URL for the llama-server and openai backends (an openai URL may end in /v1)."""
-    server_model: str | None = None
-    """The model to ask the server for (openai: one of its /v1/models; unset = the first it lists)."""
-    api_key_file: Path | None = None
-    """A file holding the server's API key ($TOKENDIAL_API_KEY wins); the key is never stored or shown."""
-    server_probs: ServerProbs = ServerProbs.SAMPLED
-    """llama-server, sample mode: candidates' probabilities after the samplers (sampled) or before (raw)."""
-    library_dirs: list[Path] = Field(default_factory=list)
-    """Extra folders the model library (F2, `tokendial models`) looks through, besides models_dir and the
-    hub, llama.cpp, LM Studio and Ollama stores."""
-    hide_thinking: bool = False
-    """Leave a reply's thinking section (what a reasoning model writes between its think tags) out of the
-    chat view (the token view and the inspector still show every token)."""
+    model_path: Path | None = Field(
+        None, description="The GGUF model file to load (default: the default model in models_dir)."
+    )
+    models_dir: Path = Field(
+        default_factory=default_models_dir,
+        description="Folder holding GGUF models; `tokendial fetch` installs the default model here.",
+    )
+    n_ctx: int = Field(
+        2048, ge=N_CTX_MIN, le=N_CTX_MAX, multiple_of=N_CTX_STEP,
+        description="Context window in tokens (prompt + reply), a multiple of 256.",
+    )
+    n_gpu_layers: int = Field(
+        0, ge=-1, le=N_GPU_LAYERS_MAX,
+        description="Model layers to offload to the GPU (0 = none, -1 = all); needs a GPU build of "
+        "llama-cpp-python.",
+    )
+    n_threads: int | None = Field(
+        None, ge=1, le=N_THREADS_MAX, description="CPU threads for generation (unset = chosen automatically)."
+    )
+    chat_template: str | None = Field(
+        None,
+        description="Chat template override: Jinja text, or a llama.cpp built-in template's name (chatml, "
+        "llama3, gemma, mistral-v7, phi3, ...); unset = the model's own template.",
+    )
+    system_prompt: str = Field(
+        "You are a helpful assistant.",
+        description="System message sent at the start of every chat (empty = none).",
+    )
+    theme: str = Field("textual-dark", min_length=1, description="Textual theme name for the app.")
+    keymap: dict[str, str] = Field(
+        default_factory=dict,
+        description='Keys remapped by binding id, e.g. `"app.regenerate" = "f5"` in a `[keymap]` table (see '
+        "Keys).",
+    )
+    top_n: int = Field(
+        10, ge=1, le=TOP_N_MAX,
+        description="How many candidate tokens (with probabilities) to record and show per generated token.",
+    )
+    sampling: SamplingParams = Field(
+        default_factory=SamplingParams, description="Default sampling parameters for new chats."
+    )
+    presets: dict[str, SamplingParams] = Field(
+        default_factory=_default_presets,
+        description="Named sampling presets: built-in greedy, precise, balanced, creative, plus or "
+        "overridden by yours.",
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir, description="Folder for tokendial's data (the chat database)."
+    )
+    backend: Backend = Field(
+        Backend.LOCAL,
+        description="Where the model runs: local (this process), llama-server (llama.cpp's server), openai "
+        "(compatible).",
+    )
+    server_url: str = Field(
+        "http://127.0.0.1:8080", pattern=r"^https?://[^\s/]+(/\S*)?$",
+        description="The server's URL for the llama-server and openai backends (an openai URL may end in "
+        "/v1).",
+    )
+    server_model: str | None = Field(
+        None,
+        description="The model to ask the server for (openai: one of its /v1/models; unset = the first it "
+        "lists).",
+    )
+    api_key_file: Path | None = Field(
+        None,
+        description="A file holding the server's API key ($TOKENDIAL_API_KEY wins); the key is never stored "
+        "or shown.",
+    )
+    server_probs: ServerProbs = Field(
+        ServerProbs.SAMPLED,
+        description="llama-server, sample mode: candidates' probabilities after the samplers (sampled) or "
+        "before (raw).",
+    )
+    library_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Extra folders the model library (F2, `tokendial models`) looks through, besides "
+        "models_dir and the hub, llama.cpp, LM Studio and Ollama stores.",
+    )
+    hide_thinking: bool = Field(
+        False,
+        description="Leave a reply's thinking section (what a reasoning model writes between its think "
+        "tags) out of the chat view (the token view and the inspector still show every token).",
+    )
 
     @field_validator("model_path", "models_dir", "data_dir", "api_key_file", mode="after")
     @classmethod

@@ -70,69 +70,129 @@ GRAMMAR_MAX_CHARS = 100_000
 class SamplingParams(BaseModel):
     """One complete, valid set of sampling parameters (frozen)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    mode: SamplingMode = SamplingMode.SAMPLE
-    """greedy (arg-max) or sample (random draw from the filtered distribution)."""
-    temperature: float = Field(0.8, ge=0.0, le=TEMPERATURE_MAX)
-    """Divides the logits before the softmax: < 1 sharpens, > 1 flattens, 1 leaves unchanged; 0 = greedy."""
-    top_k: int = Field(40, ge=0, le=TOP_K_MAX)
-    """Keep only the k most likely tokens (0 = off)."""
-    top_p: float = Field(0.95, gt=0.0, le=1.0)
-    """Keep the smallest set of tokens whose probabilities add up to p (1 = off)."""
-    min_p: float = Field(0.05, ge=0.0, le=1.0)
-    """Drop tokens less likely than min_p times the most likely one (0 = off)."""
-    repeat_penalty: float = Field(1.1, gt=0.0, le=REPEAT_PENALTY_MAX)
-    """Divides the logits of recently seen tokens (> 1 discourages repeats, 1 = off)."""
-    repeat_last_n: int = Field(64, ge=0, le=4096)
-    """How many recent tokens the repeat penalty looks at (0 = off)."""
-    max_new_tokens: int = Field(256, ge=1, le=MAX_NEW_TOKENS_MAX)
-    """A cap on the reply's length in tokens, not a target: a reply may end earlier on end-of-sequence."""
-    seed: int = Field(-1, ge=-1, le=SEED_MAX)
-    """Random seed for sampling; -1 picks a fresh one per reply (the seed used is recorded)."""
-    stop: tuple[str, ...] = ()
-    """Stop strings: the reply ends when one of them appears (it is not shown)."""
-    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
-    """Subtracted once from the logit of every token seen in the last repeat_last_n (0 = off)."""
-    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
-    """Subtracted from a recent token's logit once per time it was seen (0 = off)."""
-    typical_p: float = Field(1.0, gt=0.0, le=1.0)
-    """Locally typical: keep the tokens whose surprise is closest to the average, up to mass p (1 = off)."""
-    top_n_sigma: float = Field(0.0, ge=0.0, le=10.0)
-    """Keep tokens whose logit is within n standard deviations of the highest logit (0 = off)."""
-    xtc_probability: float = Field(0.0, ge=0.0, le=1.0)
-    """XTC: the chance, per token, that the top choices are excluded (0 = off)."""
-    xtc_threshold: float = Field(0.1, ge=0.0, le=0.5)
-    """XTC: tokens at least this likely count as top choices; all but the least likely are removed."""
-    dry_multiplier: float = Field(0.0, ge=0.0, le=5.0)
-    """DRY: strength of the penalty on tokens that would extend a repeated sequence (0 = off)."""
-    dry_base: float = Field(1.75, ge=1.0, le=4.0)
-    """DRY: the penalty grows as base ** (repeat length - allowed length)."""
-    dry_allowed_length: int = Field(2, ge=1, le=100)
-    """DRY: repeats up to this many tokens long are not penalised."""
-    dry_last_n: int = Field(-1, ge=-1, le=32768)
-    """DRY: how many recent tokens to scan for repeats (-1 = the whole context, 0 = off)."""
-    dry_sequence_breakers: Annotated[tuple[str, ...], NoDecode] = ("\n", ":", '"', "*")
-    """DRY: strings that end a repeated sequence (a repeat never spans them); in a flag or the
-    environment a JSON list (`'["\\n", ":", ","]'`), or one breaker as it is."""
-    mirostat: Mirostat = Mirostat.OFF
-    """Mirostat 1 or 2 targets a surprise level and replaces the truncation samplers (0 = off)."""
-    mirostat_tau: float = Field(5.0, gt=0.0, le=20.0)
-    """Mirostat: the target surprise, in bits per token (lower = more focused)."""
-    mirostat_eta: float = Field(0.1, gt=0.0, le=1.0)
-    """Mirostat: how fast it adapts to reach tau."""
-    dynatemp_range: float = Field(0.0, ge=0.0, le=TEMPERATURE_MAX)
-    """Dynamic temperature: the temperature moves within temperature ± range with the entropy (0 = off)."""
-    dynatemp_exponent: float = Field(1.0, ge=0.0, le=10.0)
-    """Dynamic temperature: the exponent mapping the normalised entropy to the temperature."""
-    logit_bias: dict[int, float] = Field(default_factory=dict)
-    """Token id -> added to its logit before the chain; -inf bans the token."""
-    grammar: str = Field("", max_length=GRAMMAR_MAX_CHARS)
-    """A GBNF grammar the reply must follow (empty = none)."""
-    json_schema: str = Field("", max_length=GRAMMAR_MAX_CHARS)
-    """A JSON schema the reply must follow, turned into a GBNF grammar (empty = none)."""
-    samplers: tuple[SamplerName, ...] = DEFAULT_SAMPLER_ORDER
-    """The chain's order, first to last (llama.cpp's names, ';'-separated in text); left out = not used."""
+    mode: SamplingMode = Field(
+        SamplingMode.SAMPLE,
+        description="greedy (arg-max) or sample (random draw from the filtered distribution).",
+    )
+    temperature: float = Field(
+        0.8, ge=0.0, le=TEMPERATURE_MAX,
+        description="Divides the logits before the softmax: < 1 sharpens, > 1 flattens, 1 leaves unchanged; "
+        "0 = greedy.",
+    )
+    top_k: int = Field(40, ge=0, le=TOP_K_MAX, description="Keep only the k most likely tokens (0 = off).")
+    top_p: float = Field(
+        0.95, gt=0.0, le=1.0,
+        description="Keep the smallest set of tokens whose probabilities add up to p (1 = off).",
+    )
+    min_p: float = Field(
+        0.05, ge=0.0, le=1.0,
+        description="Drop tokens less likely than min_p times the most likely one (0 = off).",
+    )
+    repeat_penalty: float = Field(
+        1.1, gt=0.0, le=REPEAT_PENALTY_MAX,
+        description="Divides the logits of recently seen tokens (> 1 discourages repeats, 1 = off).",
+    )
+    repeat_last_n: int = Field(
+        64, ge=0, le=4096, description="How many recent tokens the repeat penalty looks at (0 = off)."
+    )
+    max_new_tokens: int = Field(
+        256, ge=1, le=MAX_NEW_TOKENS_MAX,
+        description="A cap on the reply's length in tokens, not a target: a reply may end earlier on "
+        "end-of-sequence.",
+    )
+    seed: int = Field(
+        -1, ge=-1, le=SEED_MAX,
+        description="Random seed for sampling; -1 picks a fresh one per reply (the seed used is recorded).",
+    )
+    stop: tuple[str, ...] = Field(
+        (), description="Stop strings: the reply ends when one of them appears (it is not shown)."
+    )
+    presence_penalty: float = Field(
+        0.0, ge=-2.0, le=2.0,
+        description="Subtracted once from the logit of every token seen in the last repeat_last_n (0 = "
+        "off).",
+    )
+    frequency_penalty: float = Field(
+        0.0, ge=-2.0, le=2.0,
+        description="Subtracted from a recent token's logit once per time it was seen (0 = off).",
+    )
+    typical_p: float = Field(
+        1.0, gt=0.0, le=1.0,
+        description="Locally typical: keep the tokens whose surprise is closest to the average, up to mass "
+        "p (1 = off).",
+    )
+    top_n_sigma: float = Field(
+        0.0, ge=0.0, le=10.0,
+        description="Keep tokens whose logit is within n standard deviations of the highest logit (0 = "
+        "off).",
+    )
+    xtc_probability: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="XTC: the chance, per token, that the top choices are excluded (0 = off).",
+    )
+    xtc_threshold: float = Field(
+        0.1, ge=0.0, le=0.5,
+        description="XTC: tokens at least this likely count as top choices; all but the least likely are "
+        "removed.",
+    )
+    dry_multiplier: float = Field(
+        0.0, ge=0.0, le=5.0,
+        description="DRY: strength of the penalty on tokens that would extend a repeated sequence (0 = "
+        "off).",
+    )
+    dry_base: float = Field(
+        1.75, ge=1.0, le=4.0,
+        description="DRY: the penalty grows as base ** (repeat length - allowed length).",
+    )
+    dry_allowed_length: int = Field(
+        2, ge=1, le=100, description="DRY: repeats up to this many tokens long are not penalised."
+    )
+    dry_last_n: int = Field(
+        -1, ge=-1, le=32768,
+        description="DRY: how many recent tokens to scan for repeats (-1 = the whole context, 0 = off).",
+    )
+    dry_sequence_breakers: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("\n", ":", '"', "*"),
+        description="DRY: strings that end a repeated sequence (a repeat never spans them); in a flag or "
+        'the environment a JSON list (`\'["\\n", ":", ","]\'`), or one breaker as it is.',
+    )
+    mirostat: Mirostat = Field(
+        Mirostat.OFF,
+        description="Mirostat 1 or 2 targets a surprise level and replaces the truncation samplers (0 = "
+        "off).",
+    )
+    mirostat_tau: float = Field(
+        5.0, gt=0.0, le=20.0,
+        description="Mirostat: the target surprise, in bits per token (lower = more focused).",
+    )
+    mirostat_eta: float = Field(0.1, gt=0.0, le=1.0, description="Mirostat: how fast it adapts to reach tau.")
+    dynatemp_range: float = Field(
+        0.0, ge=0.0, le=TEMPERATURE_MAX,
+        description="Dynamic temperature: the temperature moves within temperature ± range with the entropy "
+        "(0 = off).",
+    )
+    dynatemp_exponent: float = Field(
+        1.0, ge=0.0, le=10.0,
+        description="Dynamic temperature: the exponent mapping the normalised entropy to the temperature.",
+    )
+    logit_bias: dict[int, float] = Field(
+        default_factory=dict,
+        description="Token id -> added to its logit before the chain; -inf bans the token.",
+    )
+    grammar: str = Field(
+        "", max_length=GRAMMAR_MAX_CHARS, description="A GBNF grammar the reply must follow (empty = none)."
+    )
+    json_schema: str = Field(
+        "", max_length=GRAMMAR_MAX_CHARS,
+        description="A JSON schema the reply must follow, turned into a GBNF grammar (empty = none).",
+    )
+    samplers: tuple[SamplerName, ...] = Field(
+        DEFAULT_SAMPLER_ORDER,
+        description="The chain's order, first to last (llama.cpp's names, ';'-separated in text); left out "
+        "= not used.",
+    )
 
     @field_validator("stop", mode="before")
     @classmethod

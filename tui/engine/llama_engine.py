@@ -44,7 +44,7 @@ from tui.engine.live import LiveParams
 from tui.engine.model import LoadedModel, load_model
 from tui.engine.protocol import LoadConfig
 from tui.engine.reply_end import reply_done
-from tui.engine.sampling_math import StepDistribution, chain_pool, step_distribution
+from tui.engine.sampling_math import StepDistribution, chain_pool, step_candidates
 
 PIECE_BUFFER_BYTES = 256
 """Token text buffer (llama-cpp-python's own 32-byte one drops long tokens)."""
@@ -524,14 +524,10 @@ class _Reply:
         """Top-N candidates by raw logit, their raw probabilities and the entropy, for this step
         (what the chain did to them is filled in from the chain's own run)."""
         pool_k = params.top_k if not params.is_greedy and params.mirostat == 0 else 0
-        return step_distribution(
+        return step_candidates(
             logits,
             top_n=self.engine.top_n,
-            greedy=pool_k <= 0,
-            top_k=pool_k,
-            top_p=1.0,
-            min_p=0.0,
-            temperature=1.0,
+            pool_k=max(pool_k, 0),
             repeat_penalty=_any_penalty(params),
             history=self.tokens,
             repeat_last_n=params.repeat_last_n,

@@ -422,6 +422,46 @@ def step_distribution(
     )
 
 
+def step_candidates(
+    logits: FloatArray,
+    *,
+    top_n: int,
+    pool_k: int,
+    repeat_penalty: float = 1.0,
+    history: Sequence[int] = (),
+    repeat_last_n: int = 0,
+) -> StepDistribution:
+    """The raw half of :func:`step_distribution`, for an engine whose sampler chain says what
+    happened to each candidate: the top-N by raw logit with their raw probabilities, the entropy,
+    the log-normalizer and (``pool_k`` > 0, top-k on) the chain pool. Exactly the numbers
+    step_distribution gives for these, without working out final probabilities or cuts
+    (``top_p_final`` is NaN and ``top_cut_by`` None for each: the caller fills them in).
+
+    One selection of the top (``max(top_n, pool_k)`` + penalized) tokens serves both the
+    candidates and the pool, as in step_distribution.
+    """
+    peak, log_norm, entropy = _stats(logits)
+    pen_ids = np.empty(0, dtype=np.intp)
+    if pool_k > 0 and repeat_penalty != 1.0:
+        pen_ids = penalized_ids(history, repeat_last_n)
+    n_pen = pen_ids.shape[0]
+    pool_size = max(top_n, pool_k) + n_pen if pool_k > 0 else top_n
+    ranked = top_n_indices(logits, pool_size, peak=peak) if pool_size < logits.shape[0] // 4 else None
+    top_ids_arr = ranked[:top_n] if ranked is not None else top_n_indices(logits, top_n, peak=peak)
+    top_ids = top_ids_arr.tolist()
+    top_logits = logits[top_ids_arr].astype(np.float64).tolist()
+    top_p_raw = [math.exp(v - log_norm) for v in top_logits]
+    pool: NDArray[np.intp] | None = None
+    if pool_k > 0 and ranked is not None:
+        pool = ranked
+        if n_pen:
+            pool = np.concatenate([pool, pen_ids[~np.isin(pen_ids, pool, kind="sort")]])
+    count = len(top_ids)
+    return StepDistribution(
+        top_ids, top_logits, top_p_raw, [math.nan] * count, [None] * count, entropy, log_norm, {}, pool
+    )
+
+
 def chain_pool(
     logits: FloatArray, *, top_k: int, history: Sequence[int], repeat_penalty: float, repeat_last_n: int
 ) -> NDArray[np.intp] | None:
