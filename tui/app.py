@@ -299,8 +299,9 @@ class TokendialApp(App[int]):
         self.sampling.model_loaded(message.info)
 
     async def on_model_load_failed(self, message: ModelLoadFailed) -> None:
-        """The model did not load."""
+        """The model did not load (the one before it, if any, is closed already)."""
         await self.models.load_failed(message)
+        self.sampling.model_gone()
 
     async def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
         """Send the prompt."""

@@ -32,6 +32,11 @@ class SamplerActions:
         self.views = views
         self.notify = notify
 
+    def model_gone(self) -> None:
+        """No model is loaded (a load or a switch failed): the panel forgets the last one's
+        vocabulary, so it neither shows that model's token texts nor checks ids against its size."""
+        self.views.panel.set_token_text(None)
+
     def model_loaded(self, info: ModelInfo) -> None:
         """A model loaded (at start or after a switch): the panel's bias list shows its token texts
         and its checks use its vocabulary; what it can't use in the current parameters (a bias

@@ -126,21 +126,25 @@ print(reply["choices"][0]["message"]["content"])
 
 
 def startup_commands(model: Path, threads: int) -> dict[str, list[str]]:
-    """The two whole-process contenders: ``tokendial generate`` of one token, and the bare script."""
+    """The whole-process contenders: ``tokendial generate`` of one token, the bare script, and the bare
+    script importing pydantic-settings first (what parsing settings with it costs at the least)."""
     from tests.bench.common import N_CTX, SYSTEM_PROMPT
 
     console = Path(sys.executable).with_name("tokendial")
     ours = [str(console)] if console.is_file() else [sys.executable, "-m", "tui.cli"]
+    script_args = [str(model), str(N_CTX), str(threads), SYSTEM_PROMPT, STARTUP_PROMPT]
+    bare = [sys.executable, "-c", BARE_LLAMA_CPP_PYTHON, *script_args]
+    floor = [sys.executable, "-c", "import pydantic_settings\n" + BARE_LLAMA_CPP_PYTHON, *script_args]
     return {
         "generate": [
             *ours, "generate", STARTUP_PROMPT, "--model-path", str(model), "--n-ctx", str(N_CTX),
             "--n-threads", str(threads), "--system-prompt", SYSTEM_PROMPT, "--sampling.mode", "greedy",
             "--sampling.max-new-tokens", "1",
         ],
-        "llama-cpp-python": [
-            sys.executable, "-c", BARE_LLAMA_CPP_PYTHON, str(model), str(N_CTX), str(threads), SYSTEM_PROMPT,
-            STARTUP_PROMPT,
-        ],
+        "llama-cpp-python": bare,
+        # The floor of any command line parsed by pydantic-settings (the design card's settings
+        # package): the same script importing it first.
+        "llama-cpp-python + pydantic-settings": floor,
     }  # fmt: skip
 
 

@@ -33,6 +33,7 @@ from tui.engine.events import ModelLoadError
 from tui.engine.protocol import ChatEngine, LoadConfig
 from tui.screens.model_picker import ModelPickerScreen, find_gguf_files
 from tui.widgets.chat_view import AssistantMessage
+from tui.widgets.sampling_panel import SamplingPanel
 from tui.widgets.status_bar import ModelState
 
 RUNNING_AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -414,3 +415,20 @@ async def test_app_and_picker_refuse_unusable_paths(row: str, tmp_path: Path) ->
         await pilot.pause()
         assert app.is_running and app.model_state is ModelState.READY
         assert any("current model stays loaded" in n for n in notices)
+
+
+@pytest.mark.real_model
+async def test_a_failed_switch_leaves_no_vocabulary_behind(model_path: Path, tmp_path: Path) -> None:
+    """Loaded model, then a switch to a file llama.cpp refuses: the old engine is closed, so the
+    panel must not keep checking token ids against the old model's vocabulary."""
+    bad = _unknown_arch(tmp_path)
+    app = app_on(model_path, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.model_state is ModelState.READY, "model loaded", limit=3000)
+        panel = app.query_one(SamplingPanel)
+        assert panel.n_vocab == 49152 and panel.token_text is not None
+        assert await app.models.switch_model(bad)
+        await wait_for(pilot, lambda: app.model_state is ModelState.FAILED, "load failure", limit=1500)
+        await pilot.pause()
+        assert panel.n_vocab is None and panel.token_text is None
+        assert "architecture 'notarealarch'" in str(app.chat_view.query_one("#load-error").render())
