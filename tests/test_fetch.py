@@ -227,6 +227,30 @@ def test_progress_line_plain_output() -> None:
     ]
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_message_never_lands_inside_the_progress_line() -> None:
+    """On a terminal the line is redrawn in place; a message ends it first and the next update
+    draws it again on a line of its own."""
+    stream = _Terminal()
+    show = ProgressLine("downloading", stream)
+    show(10_000_000, 100_000_000)
+    show.say("huggingface_hub: Trying to resume download...")
+    show(10_000_000, 100_000_000)  # same percent: drawn again all the same
+    show(100_000_000, 100_000_000)
+    show.say("ready")
+    assert stream.getvalue() == (
+        "\rdownloading  10% (10.0/100.0 MB)\n"
+        "huggingface_hub: Trying to resume download...\n"
+        "\rdownloading  10% (10.0/100.0 MB)"
+        "\rdownloading 100% (100.0/100.0 MB)\n"
+        "ready\n"
+    )
+
+
 @pytest.mark.real_model
 def test_real_default_model_is_verified(model_path: Path) -> None:
     if model_path.name != DEFAULT_MODEL.filename:

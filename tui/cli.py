@@ -334,6 +334,15 @@ class ProgressLine:
         self.tty = self.stream.isatty()
         self.last_percent = -1
 
+    def say(self, line: str) -> None:
+        """Write one whole line; a half-drawn progress line is ended first and drawn again on
+        the next update (so a message never lands in the middle of it)."""
+        if self.tty and 0 <= self.last_percent < 100:
+            self.stream.write("\n")
+            self.last_percent = -1
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
     def __call__(self, done: int, total: int) -> None:
         """Report ``done`` of ``total`` bytes."""
         percent = 100 * done // total if total else 100
@@ -364,7 +373,8 @@ def _fetch_hub(spec_text: str) -> Path | int:
     from tui.library.hub import HubError, fetch_hf, parse_hf_spec
 
     try:
-        fetched = fetch_hf(parse_hf_spec(spec_text), report=_err, progress=ProgressLine("downloading"))
+        progress = ProgressLine("downloading")
+        fetched = fetch_hf(parse_hf_spec(spec_text), report=progress.say, progress=progress)
     except HubError as exc:
         _err(f"{PROG}: fetch failed: {exc}")
         return EXIT_FAILURE

@@ -118,15 +118,23 @@ def test_no_hub_there(tmp_path: Path) -> None:
         fetch_hf(HubSpec(REPO), environ=env, report=lambda line: None)
 
 
-def test_a_broken_transfer_is_resumed(hub: tuple[HubState, dict[str, str]], tmp_path: Path) -> None:
+def test_a_broken_transfer_is_resumed(
+    hub: tuple[HubState, dict[str, str]], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     """huggingface_hub writes in 10 MiB chunks: a transfer broken after the first one goes on from
-    there with a Range request (what was received is kept, not fetched again)."""
+    there with a Range request (what was received is kept, not fetched again). Its warning about
+    it comes as one report line, not from its own stderr handler (into the progress line)."""
     state, env = hub
     data = gguf_bytes(tmp_path, "big.gguf", weights=3_200_000)  # 12.8 MB
     state.repos[REPO]["tiny-Q4_K_M.gguf"] = data
     cut = 11 * 1024 * 1024
     state.drop_after["tiny-Q4_K_M.gguf"] = cut
-    fetched = fetch_hf(HubSpec(REPO), environ=env, report=lambda line: None)
+    lines: list[str] = []
+    capfd.readouterr()
+    fetched = fetch_hf(HubSpec(REPO), environ=env, report=lines.append)
+    warned = [line for line in lines if line.startswith("huggingface_hub: ")]
+    assert len(warned) == 1 and "resume" in warned[0] and "\n" not in warned[0], lines
+    assert "resume" not in capfd.readouterr().err
     assert hashlib.sha256(fetched.path.read_bytes()).digest() == hashlib.sha256(data).digest()
     ranges = [
         r for method, path, r in state.requests if method == "GET" and path.endswith("tiny-Q4_K_M.gguf")

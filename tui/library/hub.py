@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -179,8 +180,7 @@ def fetch_hf(
     progress: Progress | None = None,
 ) -> HubFetched:
     """Fetch ``spec``'s GGUF (all its parts) into the hub cache; raises HubError with one line."""
-    import huggingface_hub
-    from huggingface_hub import errors as hub_errors
+    import huggingface_hub  # noqa: F401  (first: its logger and stderr handler exist before they are rerouted)
 
     env = os.environ if environ is None else environ
     endpoint = (env.get("HF_ENDPOINT") or "").rstrip("/") or None
@@ -189,6 +189,52 @@ def fetch_hf(
     cache = hub_cache_dir(env)
     where = endpoint or "the hub"
     kwargs: dict[str, Any] = {"endpoint": endpoint, "token": token}
+    with _hub_warnings_as_lines(report):
+        return _fetch_files(spec, env, cache, where, offline, kwargs, report, progress)
+
+
+@contextlib.contextmanager
+def _hub_warnings_as_lines(report: Callable[[str], None]) -> Any:
+    """huggingface_hub's own warnings (e.g. "Trying to resume download..." after a broken
+    connection) as one ``report`` line each, instead of its stderr handler writing into the middle
+    of the progress line."""
+    logger = logging.getLogger("huggingface_hub")
+
+    class ToReport(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            text = " ".join(record.getMessage().split())
+            report(f"huggingface_hub: {text[:300]}")
+
+    handler = ToReport(logging.WARNING)
+    propagate = logger.propagate
+    hidden = [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]
+    for stream_handler in hidden:
+        logger.removeHandler(stream_handler)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        for stream_handler in hidden:
+            logger.addHandler(stream_handler)
+        logger.propagate = propagate
+
+
+def _fetch_files(
+    spec: HubSpec,
+    env: Mapping[str, str],
+    cache: Path,
+    where: str,
+    offline: bool,
+    kwargs: dict[str, Any],
+    report: Callable[[str], None],
+    progress: Progress | None,
+) -> HubFetched:
+    import huggingface_hub
+    from huggingface_hub import errors as hub_errors
+
+    endpoint, token = kwargs["endpoint"], kwargs["token"]
     try:
         if offline:
             files = _cached_files(cache, spec.repo_id)
