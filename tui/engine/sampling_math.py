@@ -37,12 +37,22 @@ def top_n_indices(logits: FloatArray, n: int, *, peak: float | None = None) -> N
         return np.empty(0, dtype=np.intp)
     part: NDArray[np.intp] | None = None
     if peak is not None and n * 8 < size:
+        # Any margin gives the same exact answer (every token above the n-th largest logit is
+        # within it once n tokens are); the margin only decides the cost: each try is a pass over
+        # the vocabulary, and the tokens found are partially sorted. Start from the margin that
+        # worked for this n last time (logits change little from one step to the next).
         mask = _SCRATCH.array("mask", size, np.dtype(np.bool_))
-        for margin in _MARGINS:
-            near = np.flatnonzero(np.greater_equal(logits, peak - margin, out=mask))
+        hints = _SCRATCH.margin_hint
+        first = hints.get(n, _MARGIN_START)
+        for index in range(first, len(_MARGINS)):
+            near = np.flatnonzero(np.greater_equal(logits, peak - _MARGINS[index], out=mask))
             if near.shape[0] >= n:
                 part = near
+                # far more than needed: try a narrower margin next time
+                hints[n] = max(index - 1, 0) if near.shape[0] > 64 * n else index
                 break
+        else:
+            hints[n] = _MARGIN_START
     if part is None:
         part = np.arange(size, dtype=np.intp)
     if part.shape[0] > n:
@@ -53,7 +63,9 @@ def top_n_indices(logits: FloatArray, n: int, *, peak: float | None = None) -> N
     return result
 
 
-_MARGINS = (8.0, 16.0, 32.0)
+_MARGINS = (2.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)
+_MARGIN_START = 3
+"""Where the margins are first tried from (8) for an n seen for the first time."""
 
 
 class _Scratch(threading.local):
@@ -62,6 +74,8 @@ class _Scratch(threading.local):
 
     def __init__(self) -> None:
         self.arrays: dict[str, np.ndarray] = {}
+        self.margin_hint: dict[int, int] = {}
+        """top_n_indices: for each n, the index in _MARGINS to try first."""
 
     def array(self, name: str, size: int, dtype: np.dtype) -> np.ndarray:
         """An uninitialised 1-D array of ``size`` ``dtype`` values; the same one until size or dtype change.
