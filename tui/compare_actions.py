@@ -160,26 +160,30 @@ class CompareActions:
             return False
         conversation = self.conversation
         chat = self.views.chat_view
+        previous = None
         if self._new_prompt is not None:
             self.views.prompt.clear()
             conversation.add_prompt(self._new_prompt)
             await chat.mount(UserMessage(self._new_prompt))
         else:
             last = conversation.turns[-1] if conversation.turns else None
-            if isinstance(last, ReplyTurn):
-                await self.replies.remove_reply(conversation.take_back_reply())
+            if isinstance(last, ReplyTurn):  # the prompt's old reply stays, as a branch
+                previous = conversation.take_back_reply()
+                await self.replies.remove_reply(previous)
             elif not isinstance(last, UserTurn):
                 self.notify("The chat changed: the column was not kept.", severity="warning")
                 return False
         finished = [c for c, d in enumerate(outcome.dones) if d is not None]
         replies = [(d, outcome.events[c]) for c, d in enumerate(outcome.dones) if d is not None]
-        record, siblings = conversation.add_finished_replies(replies, finished.index(column))
+        record, siblings = conversation.add_finished_replies(
+            replies, finished.index(column), previous=previous
+        )
         widget = AssistantMessage(record)
         await chat.mount(widget)
         await widget.finish(done)
         self.replies.label_message(record)
         self.views.token_view.show_reply(record)
         self.views.status.set_done(done)
-        others = "" if siblings is None else f"; the other {len(replies) - 1} are its branches ([ ])"
+        others = "" if siblings is None else f"; the other {len(siblings.records) - 1} are its branches ([ ])"
         self.notify(f"Column {column + 1} is the reply now{others}.", title="Compare", timeout=3)
         return True

@@ -135,7 +135,7 @@ def test_compare_from_the_prompt_box_keeps_a_column(tmp_path: Path) -> None:
     harness.run(body)
 
 
-def test_compare_on_the_last_prompt_replaces_its_reply(tmp_path: Path) -> None:
+def test_compare_on_the_last_prompt_keeps_its_old_reply_as_a_branch(tmp_path: Path) -> None:
     harness = Harness(tmp_path)
     app = harness.app
 
@@ -153,6 +153,23 @@ def test_compare_on_the_last_prompt_replaces_its_reply(tmp_path: Path) -> None:
         assert kept is not None and kept.reply_id != first.reply_id
         assert kept.done is not None and kept.done.text == script_text(SCRIPTS[0])
         assert app.chat_view.assistant_message(first.reply_id) is None
+        # the reply it had before is not lost: the first branch, before the two columns
+        siblings = app.conversation.branches.set_of(kept.reply_id)
+        assert siblings is not None and siblings.active == 1
+        assert siblings.records[0].reply_id == first.reply_id
+        assert [r.streamed_text for r in siblings.records[1:]] == [
+            script_text(SCRIPTS[0]),
+            script_text(SCRIPTS[1]),
+        ]
+        chat_id = app.chat_session.chat_id
+        assert chat_id is not None
+        stored = app.chat_session.store.load_chat(chat_id).messages
+        assert len(stored) == 2 and stored[-1].sibling_count == 3 and stored[-1].sibling_ordinal == 1
+        await app.action_sibling(-1)  # [ : the old reply is shown again, as any branch
+        await pilot.pause()
+        shown_now = app.conversation.last_reply
+        assert shown_now is not None and shown_now.reply_id == first.reply_id
+        assert app.chat_session.store.load_chat(chat_id).messages[-1].text == first.streamed_text
 
     harness.run(body)
 

@@ -220,3 +220,28 @@ def test_restore_puts_a_stored_chat_back_without_telling_the_store() -> None:
     assert chat.live.params.temperature == 0.3
     with pytest.raises(ConversationError):
         chat.restore([UserTurn("twice")])
+
+
+def test_finished_replies_from_elsewhere_keep_the_prompts_old_reply_and_its_branches() -> None:
+    """A compare's columns kept on a prompt that had a reply (with a branch of its own): the old
+    reply and its branch stay first among the siblings, the kept column is shown, the store is told."""
+    chat, recorder = conversation()
+    first = answered(chat)
+    original = chat.records[first]
+    branch, _ = chat.branch(first, 1, HELLO[1].candidates[1].token_id)
+    chat.finish_reply(branch.reply_id, done_of(branch.events), ())
+    previous = chat.take_back_reply()
+    assert previous is branch
+    columns = [(done_of(tokens(" one")), tokens(" one")), (done_of(tokens(" two")), tokens(" two"))]
+    shown, siblings = chat.add_finished_replies(columns, 1, previous=previous)
+    assert siblings is not None and siblings.active == 3
+    assert siblings.records[:2] == [original, branch] and siblings.records[3] is shown
+    assert [r.streamed_text for r in siblings.records[2:]] == [" one", " two"]
+    assert chat.last_reply is shown and chat.history[-1].content == " two"
+    ids = [r.reply_id for r in siblings.records]
+    assert recorder.calls[-1] == ("reply_finished", (shown.reply_id, 1, ids))
+    # without a reply before, the columns alone are the siblings (as before)
+    chat.take_back_reply()
+    alone, only = chat.add_finished_replies(columns, 0)
+    assert only is not None and [r.streamed_text for r in only.records] == [" one", " two"]
+    assert only.active == 0 and only.records[0] is alone

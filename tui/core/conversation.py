@@ -319,26 +319,40 @@ class Conversation:
         return record, self.branches.add(original, record, index)
 
     def add_finished_replies(
-        self, replies: Sequence[tuple[ReplyDone, Sequence[TokenEvent]]], shown: int
+        self,
+        replies: Sequence[tuple[ReplyDone, Sequence[TokenEvent]]],
+        shown: int,
+        *,
+        previous: ReplyRecord | None = None,
     ) -> tuple[ReplyRecord, BranchSet | None]:
         """Finished replies to the last prompt, made elsewhere (a compare's columns): reply ``shown``
         becomes the last turn and the others its branches (siblings, in this order); the store
-        saves them all. Returns the shown record and its BranchSet (None for a single reply)."""
+        saves them all. Returns the shown record and its BranchSet (None for a single reply).
+
+        ``previous``: the reply this prompt had before (taken back by the caller to make room):
+        it, and the branches it had, stay as the first siblings, so nothing is lost.
+        """
         self._refuse_while_active()
         if not 0 <= shown < len(replies):
             raise ConversationError(f"no reply {shown} among {len(replies)}")
         last = self.turns[-1] if self.turns else None
         if not isinstance(last, UserTurn):
             raise ConversationError("the replies need a prompt before them")
+        earlier: list[ReplyRecord] = []
+        branched_at: dict[int, int] = {}
+        if previous is not None:
+            old = self.branches.set_of(previous.reply_id)
+            earlier = list(old.records) if old is not None else [previous]
+            branched_at = dict(old.branched_at) if old is not None else {}
         done, tokens = replies[shown]
         record = self.start_reply()
         siblings = None
-        if len(replies) > 1:
+        if len(replies) + len(earlier) > 1:
             records = [
                 record if place == shown else self.restored_reply(events, other)
                 for place, (other, events) in enumerate(replies)
             ]
-            siblings = self.branches.restore(records, shown, {})
+            siblings = self.branches.restore([*earlier, *records], len(earlier) + shown, branched_at)
         self.finish_reply(record.reply_id, done, tokens)
         return record, siblings
 
