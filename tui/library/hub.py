@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tui.core.text import one_line
 from tui.library.card import quant_from_name
 from tui.library.gguf_header import GGUFHeaderError, read_header
 from tui.library.scan import SPLIT_RE
@@ -182,15 +183,8 @@ def fetch_hf(
     """Fetch ``spec``'s GGUF (all its parts) into the hub cache; raises HubError with one line."""
     import huggingface_hub  # noqa: F401  (first: its logger and stderr handler exist before they are rerouted)
 
-    env = os.environ if environ is None else environ
-    endpoint = (env.get("HF_ENDPOINT") or "").rstrip("/") or None
-    token = env.get("HF_TOKEN") or None
-    offline = _is_true(env.get("HF_HUB_OFFLINE"))
-    cache = hub_cache_dir(env)
-    where = endpoint or "the hub"
-    kwargs: dict[str, Any] = {"endpoint": endpoint, "token": token}
     with _hub_warnings_as_lines(report):
-        return _fetch_files(spec, env, cache, where, offline, kwargs, report, progress)
+        return _fetch_hf(spec, environ=environ, report=report, progress=progress)
 
 
 @contextlib.contextmanager
@@ -202,8 +196,7 @@ def _hub_warnings_as_lines(report: Callable[[str], None]) -> Any:
 
     class ToReport(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            text = " ".join(record.getMessage().split())
-            report(f"huggingface_hub: {text[:300]}")
+            report(f"huggingface_hub: {one_line(record.getMessage(), 300)}")
 
     handler = ToReport(logging.WARNING)
     propagate = logger.propagate
@@ -221,20 +214,23 @@ def _hub_warnings_as_lines(report: Callable[[str], None]) -> Any:
         logger.propagate = propagate
 
 
-def _fetch_files(
+def _fetch_hf(
     spec: HubSpec,
-    env: Mapping[str, str],
-    cache: Path,
-    where: str,
-    offline: bool,
-    kwargs: dict[str, Any],
+    *,
+    environ: Mapping[str, str] | None,
     report: Callable[[str], None],
     progress: Progress | None,
 ) -> HubFetched:
     import huggingface_hub
     from huggingface_hub import errors as hub_errors
 
-    endpoint, token = kwargs["endpoint"], kwargs["token"]
+    env = os.environ if environ is None else environ
+    endpoint = (env.get("HF_ENDPOINT") or "").rstrip("/") or None
+    token = env.get("HF_TOKEN") or None
+    offline = _is_true(env.get("HF_HUB_OFFLINE"))
+    cache = hub_cache_dir(env)
+    where = endpoint or "the hub"
+    kwargs: dict[str, Any] = {"endpoint": endpoint, "token": token}
     try:
         if offline:
             files = _cached_files(cache, spec.repo_id)
