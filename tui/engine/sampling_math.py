@@ -13,6 +13,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -318,6 +319,36 @@ POOL_MIN = 256
 """With top-k off, the samplers are first tried on this many top tokens before the vocabulary."""
 
 
+class _Ranked(NamedTuple):
+    """A step's raw statistics and its top tokens by raw logit (see :func:`_rank`)."""
+
+    log_normalizer: float
+    entropy_bits: float
+    ranked: NDArray[np.intp] | None
+    """The top ``pool_size`` token ids, most likely first (None: not a small part of the vocabulary)."""
+    top_ids: list[int]
+    top_logits: list[float]
+    top_p_raw: list[float]
+
+
+def _rank(logits: FloatArray, top_n: int, pool_size: int) -> _Ranked:
+    """One statistics pass, and one selection of the top ``pool_size`` tokens that serves both the
+    top-N candidates and the pool the samplers are first tried on."""
+    peak, log_norm, entropy = _stats(logits)
+    ranked = top_n_indices(logits, pool_size, peak=peak) if pool_size < logits.shape[0] // 4 else None
+    top_ids_arr = ranked[:top_n] if ranked is not None else top_n_indices(logits, top_n, peak=peak)
+    top_logits = logits[top_ids_arr].astype(np.float64).tolist()
+    top_p_raw = [math.exp(v - log_norm) for v in top_logits]
+    return _Ranked(log_norm, entropy, ranked, top_ids_arr.tolist(), top_logits, top_p_raw)
+
+
+def _with_penalized(pool: NDArray[np.intp], pen_ids: NDArray[np.intp]) -> NDArray[np.intp]:
+    """``pool`` followed by the penalized ids it lacks (a repeat penalty can reach past the top ones)."""
+    if pen_ids.shape[0] == 0:
+        return pool
+    return np.concatenate([pool, pen_ids[~np.isin(pen_ids, pool, kind="sort")]])
+
+
 def step_distribution(
     logits: FloatArray,
     *,
@@ -338,21 +369,14 @@ def step_distribution(
     back to the whole vocabulary only when the pool cannot give exact answers. Greedy mode
     (or temperature 0) ignores penalties: pure arg-max of the raw logits, like the engine.
     """
-    peak, log_norm, entropy = _stats(logits)
     sampling = not (greedy or temperature <= 0.0)
     n_pen = 0
     pen_ids = np.empty(0, dtype=np.intp)
     if sampling and repeat_penalty != 1.0:
         pen_ids = penalized_ids(history, repeat_last_n)
         n_pen = pen_ids.shape[0]
-    # One selection serves both the top-N and the pool the samplers are first tried on.
     pool_size = max(top_n, top_k if top_k > 0 else POOL_MIN) + n_pen if sampling else top_n
-    vocab = logits.shape[0]
-    ranked = top_n_indices(logits, pool_size, peak=peak) if pool_size < vocab // 4 else None
-    top_ids_arr = ranked[:top_n] if ranked is not None else top_n_indices(logits, top_n, peak=peak)
-    top_ids = top_ids_arr.tolist()
-    top_logits = logits[top_ids_arr].astype(np.float64).tolist()
-    top_p_raw = [math.exp(v - log_norm) for v in top_logits]
+    log_norm, entropy, ranked, top_ids, top_logits, top_p_raw = _rank(logits, top_n, pool_size)
     wanted = list(dict.fromkeys([*top_ids, *extra_ids]))
 
     if not sampling:
@@ -379,8 +403,7 @@ def step_distribution(
         if ranked is not None:
             pool = ranked  # sorted by raw logit: the top-N come first
             pen_log_norm = log_norm
-            if n_pen:
-                pool = np.concatenate([pool, pen_ids[~np.isin(pen_ids, pool, kind="sort")]])
+            pool = _with_penalized(pool, pen_ids)
             pool_logits = logits[pool].astype(np.float64)
             if top_k > 0:
                 chain_ids = pool
@@ -454,22 +477,12 @@ def step_candidates(
     One selection of the top (``max(top_n, pool_k)`` + penalized) tokens serves both the
     candidates and the pool, as in step_distribution.
     """
-    peak, log_norm, entropy = _stats(logits)
     pen_ids = np.empty(0, dtype=np.intp)
     if pool_k > 0 and repeat_penalty != 1.0:
         pen_ids = penalized_ids(history, repeat_last_n)
-    n_pen = pen_ids.shape[0]
-    pool_size = max(top_n, pool_k) + n_pen if pool_k > 0 else top_n
-    ranked = top_n_indices(logits, pool_size, peak=peak) if pool_size < logits.shape[0] // 4 else None
-    top_ids_arr = ranked[:top_n] if ranked is not None else top_n_indices(logits, top_n, peak=peak)
-    top_ids = top_ids_arr.tolist()
-    top_logits = logits[top_ids_arr].astype(np.float64).tolist()
-    top_p_raw = [math.exp(v - log_norm) for v in top_logits]
-    pool: NDArray[np.intp] | None = None
-    if pool_k > 0 and ranked is not None:
-        pool = ranked
-        if n_pen:
-            pool = np.concatenate([pool, pen_ids[~np.isin(pen_ids, pool, kind="sort")]])
+    pool_size = max(top_n, pool_k) + pen_ids.shape[0] if pool_k > 0 else top_n
+    log_norm, entropy, ranked, top_ids, top_logits, top_p_raw = _rank(logits, top_n, pool_size)
+    pool = _with_penalized(ranked, pen_ids) if pool_k > 0 and ranked is not None else None
     count = len(top_ids)
     return StepDistribution(
         top_ids, top_logits, top_p_raw, [math.nan] * count, [None] * count, entropy, log_norm, {}, pool
@@ -488,10 +501,7 @@ def chain_pool(
     size = top_k + pen_ids.shape[0]
     if size >= logits.shape[0] // 4:
         return None
-    pool = top_n_indices(logits, size, peak=float(np.max(logits)))
-    if pen_ids.shape[0]:
-        pool = np.concatenate([pool, pen_ids[~np.isin(pen_ids, pool, kind="sort")]])
-    return pool
+    return _with_penalized(top_n_indices(logits, size, peak=float(np.max(logits))), pen_ids)
 
 
 def _penalize_values(values: NDArray[np.float64], repeat_penalty: float) -> NDArray[np.float64]:
