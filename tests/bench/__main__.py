@@ -20,6 +20,7 @@ from typing import Any
 
 from tests.bench import native
 from tests.bench.common import (
+    FA_FLAG,
     MODES,
     N_GEN,
     NOISE,
@@ -134,7 +135,9 @@ def rotated(plan: list[tuple[str, str]], round_no: int) -> list[tuple[str, str]]
 def llama_bench_run(binary: Path, model: Path, depth: int, round_no: int, what: str) -> native.NativeResult:
     """One llama-bench tg run, repeated while other processes disturb it (silently in the warm-up)."""
     return clean_run(
-        lambda: native.run_llama_bench(binary, model, N_GEN, THREADS, reps=1, depth=depth),
+        lambda: native.run_llama_bench(
+            binary, model, N_GEN, THREADS, reps=1, depth=depth, flash_attn=FA_FLAG
+        ),
         log if round_no else None,
         what,
     )
@@ -226,7 +229,7 @@ def decode_section(runs: int, allow_native: bool, logprobs: bool = True) -> tupl
             rows.append(
                 ratio_row(
                     "2",
-                    f"decode, {mode}: ours vs native llama-bench tg{N_GEN} (depth {depth}, -fa off)",
+                    f"decode, {mode}: ours vs native llama-bench tg{N_GEN} (depth {depth}, -fa {FA_FLAG})",
                     speed[f"ours/{mode}"],
                     speed["native/greedy"],
                     0.95,

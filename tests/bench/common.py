@@ -22,6 +22,11 @@ N_GEN = int(os.environ.get("TOKENDIAL_BENCH_TOKENS", "256"))
 """New tokens per reply, for every contender (the env var is for quick trial runs only)."""
 THREADS = int(os.environ.get("TOKENDIAL_BENCH_THREADS", "2"))
 """llama.cpp threads for every contender (the env var is for experiments only)."""
+FLASH_ATTN = True
+"""Flash attention for every contender: on, as our engine's context has it by default (LoadConfig), so
+llama-bench (``-fa on``), llama-cpp-python and the raw loop all run the same attention kernels."""
+FA_FLAG = "on" if FLASH_ATTN else "off"
+"""llama-bench's ``-fa`` value for FLASH_ATTN."""
 N_CTX = 2048
 SEED = 1234
 SYSTEM_PROMPT = "You are a helpful assistant."

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from settings.sampling import SamplingParams
-from tests.bench.common import N_CTX, N_GEN, PROMPT, SEED, SYSTEM_PROMPT, THREADS, tokens_per_s
+from tests.bench.common import FLASH_ATTN, N_CTX, N_GEN, PROMPT, SEED, SYSTEM_PROMPT, THREADS, tokens_per_s
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ def _load_llama(model: Path, **kwargs: Any) -> Any:
         n_gpu_layers=0,
         seed=SEED,
         verbose=False,
+        flash_attn=FLASH_ATTN,
         **kwargs,
     )
 
@@ -165,7 +166,9 @@ class OurEngine:
         from tui.engine.protocol import LoadConfig
 
         self.name = f"tokendial engine (top-{top_n} candidates, live params, {threads} threads)"
-        self.engine = load_engine(LoadConfig(model_path=model, n_ctx=N_CTX, n_threads=threads, top_n=top_n))
+        self.engine = load_engine(
+            LoadConfig(model_path=model, n_ctx=N_CTX, n_threads=threads, top_n=top_n, flash_attn=FLASH_ATTN)
+        )
 
     def run(self, params: SamplingParams, messages: Sequence[Any] | None = None) -> DecodeRun:
         """One reply; times TokenEvents as the consumer receives them."""

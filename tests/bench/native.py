@@ -47,10 +47,10 @@ class NativeResult:
 def run_llama_bench(
     binary: Path, model: Path, n_gen: int, threads: int, reps: int, depth: int = 0, flash_attn: str = "off"
 ) -> NativeResult:
-    """Run ``llama-bench -p 0 -n n_gen -d depth`` and return every repetition's tok/s.
+    """Run ``llama-bench -p 0 -n n_gen -d depth -fa flash_attn`` and return every repetition's tok/s.
 
-    ``depth`` tokens are in the KV cache before the timed tokens (our prompt length), and flash
-    attention is off like in llama-cpp-python's and our engine's contexts.
+    ``depth`` tokens are in the KV cache before the timed tokens (our prompt length); the benchmark
+    passes the flash attention every other contender runs with (tests.bench.common.FLASH_ATTN).
     """
     cmd = [
         str(binary), "-m", str(model), "-p", "0", "-n", str(n_gen), "-t", str(threads),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -19,6 +20,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tui.engine.events import CutBy
+
+_native: types.ModuleType | None
+try:  # compiled at install (see _logitstats.c); numpy does the same work where it could not be built
+    import tui.engine._logitstats as _native
+except ImportError:  # pragma: no cover - depends on the install
+    _native = None
 
 FloatArray = NDArray[np.floating]
 LOG2 = math.log(2.0)
@@ -113,12 +120,39 @@ def softmax(logits: FloatArray) -> NDArray[np.float64]:
 
 def logit_stats(logits: FloatArray) -> tuple[float, float]:
     """(log-sum-exp, entropy in bits) of the distribution softmax(logits), in one exp pass."""
-    _, lse, entropy = _stats(logits)
+    _, lse, entropy, _ = stats_top(logits, 1)
     return lse, entropy
 
 
+def stats_top(logits: FloatArray, n: int) -> tuple[float, float, float, NDArray[np.intp] | None]:
+    """(max, log-sum-exp, entropy in bits) of softmax(logits), and the ``n`` largest logits' ids as
+    :func:`top_n_indices` gives them (None when this pass did not find them).
+
+    With the compiled pass (float32 logits, ``n`` a small part of the vocabulary) all of it comes
+    from one read of the logits: the top ``n`` are sought among the tokens within a margin of the
+    peak (the margin that worked for this ``n`` last time, as in top_n_indices). Otherwise, or when
+    fewer than ``n`` were that near, the numpy passes of :func:`_stats` give the statistics and the
+    ids are left to top_n_indices. The two agree to float32 rounding (tests).
+    """
+    size = logits.shape[0]
+    if _native is None or logits.dtype != np.float32 or not logits.flags.c_contiguous or not 0 < n * 8 < size:
+        return (*_stats(logits), None)
+    hints = _SCRATCH.margin_hint
+    index = hints.get(n, _MARGIN_START)
+    best = _SCRATCH.array("best", n, np.dtype(np.int32))
+    peak, total, weighted, count = _native.stats(logits, _MARGINS[index], best)
+    if not (math.isfinite(peak) and total > 0.0):  # NaN or infinite logits: numpy's rules
+        return (*_stats(logits), None)
+    top = None
+    if count >= n:
+        top = best.astype(np.intp)
+        hints[n] = max(index - 1, 0) if count > 64 * n else index  # as top_n_indices does
+    entropy_nats = math.log(total) - weighted / total
+    return peak, peak + math.log(total), max(entropy_nats, 0.0) / LOG2, top
+
+
 def _stats(logits: FloatArray) -> tuple[float, float, float]:
-    """(max, log-sum-exp, entropy in bits) of softmax(logits)."""
+    """(max, log-sum-exp, entropy in bits) of softmax(logits), with numpy."""
     peak = float(np.max(logits))
     if logits.dtype.kind == "f":
         # The same operations as ``np.exp(logits - peak)``, into this thread's reused arrays.
@@ -147,7 +181,8 @@ def penalized_ids(history: Sequence[int], last_n: int) -> NDArray[np.intp]:
     """The distinct token ids the repeat penalty applies to (the last ``last_n`` of history)."""
     if last_n <= 0 or not history:
         return np.empty(0, dtype=np.intp)
-    return np.unique(np.asarray(history[-last_n:], dtype=np.intp))
+    # sorted(set()): what np.unique gives, without its fixed cost on a few dozen ids (once a token)
+    return np.array(sorted(set(history[-last_n:])), dtype=np.intp)
 
 
 def penalize(logits: FloatArray, ids: NDArray[np.intp], repeat_penalty: float) -> FloatArray:
@@ -334,9 +369,14 @@ class _Ranked(NamedTuple):
 def _rank(logits: FloatArray, top_n: int, pool_size: int) -> _Ranked:
     """One statistics pass, and one selection of the top ``pool_size`` tokens that serves both the
     top-N candidates and the pool the samplers are first tried on."""
-    peak, log_norm, entropy = _stats(logits)
-    ranked = top_n_indices(logits, pool_size, peak=peak) if pool_size < logits.shape[0] // 4 else None
-    top_ids_arr = ranked[:top_n] if ranked is not None else top_n_indices(logits, top_n, peak=peak)
+    small_pool = pool_size < logits.shape[0] // 4
+    peak, log_norm, entropy, best = stats_top(logits, pool_size if small_pool else top_n)
+    if best is None:
+        ranked = top_n_indices(logits, pool_size, peak=peak) if small_pool else None
+        top_ids_arr = ranked[:top_n] if ranked is not None else top_n_indices(logits, top_n, peak=peak)
+    else:
+        ranked = best if small_pool else None
+        top_ids_arr = best[:top_n]
     top_logits = logits[top_ids_arr].astype(np.float64).tolist()
     top_p_raw = [math.exp(v - log_norm) for v in top_logits]
     return _Ranked(log_norm, entropy, ranked, top_ids_arr.tolist(), top_logits, top_p_raw)
@@ -346,7 +386,9 @@ def _with_penalized(pool: NDArray[np.intp], pen_ids: NDArray[np.intp]) -> NDArra
     """``pool`` followed by the penalized ids it lacks (a repeat penalty can reach past the top ones)."""
     if pen_ids.shape[0] == 0:
         return pool
-    return np.concatenate([pool, pen_ids[~np.isin(pen_ids, pool, kind="sort")]])
+    have = set(pool.tolist())  # a few dozen ids each: a set beats np.isin's sorts here
+    missing = [t for t in pen_ids.tolist() if t not in have]
+    return np.concatenate([pool, np.array(missing, dtype=np.intp)]) if missing else pool
 
 
 def step_distribution(

@@ -93,7 +93,8 @@ def bar(p_drawn: float, p_raw: float, width: int = BAR_WIDTH, *, cut: bool = Fal
     """A bar of the draw probability (bright) over the temperature-1 one (faint): the lecture figure."""
     text = Text(no_wrap=True)
     drawn_eighths = round(min(max(p_drawn, 0.0), 1.0) * width * 8)
-    raw_cells = math.ceil(min(max(p_raw, 0.0), 1.0) * width - 1e-9)
+    # 1e-6: a probability from float32 logits is only that exact (0.1 may come out as 0.1000001)
+    raw_cells = math.ceil(min(max(p_raw, 0.0), 1.0) * width - 1e-6)
     full, part = divmod(drawn_eighths, 8)
     text.append("█" * full, DRAWN)
     used = full
