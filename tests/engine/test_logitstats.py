@@ -42,7 +42,7 @@ def sample_logits(rng: np.random.Generator, size: int, *, ties: bool = False, ba
 
 def test_the_compiled_pass_is_built() -> None:
     """install.sh builds it (pyproject's ext-modules): without it large vocabularies are slower."""
-    assert sm._native is not None, "tui/engine/_logitstats.c was not compiled: reinstall (tui/scripts/install.sh)"
+    assert sm._native is not None, "tui/engine/_logitstats.c was not compiled: run tui/scripts/install.sh"
 
 
 @pytest.mark.parametrize("size", [262_144, 151_936, 49_152, 1_000, 1_023 * 17 + 5])

@@ -32,30 +32,24 @@
 #endif
 
 /* GCC/clang vector extensions: 16 floats, lowered to one AVX-512 register, two AVX2 ones or four SSE2. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi" /* the helpers below are inlined: no vector crosses a call */
-#endif
 typedef float vf __attribute__((vector_size(64)));
 typedef int32_t vi __attribute__((vector_size(64)));
 #define LANES 16
 #define SUB 256   /* elements per check for tokens near the peak */
-#define BLOCK 1024 /* elements summed in float32 lanes before they go into the float64 totals */
 
-static inline __attribute__((always_inline)) vf load(const float *p) {
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+/* Macros, not functions: a function taking or returning these vectors makes GCC warn about its ABI. */
+#define LOAD(v, p) memcpy(&(v), (p), sizeof(v))
 
-static inline __attribute__((always_inline)) vf pick(vi mask, vf yes, vf no) { return (vf)(((vi)yes & mask) | ((vi)no & ~mask)); }
+#define PICK(mask, yes, no) ((vf)(((vi)(yes) & (mask)) | ((vi)(no) & ~(mask))))
 
 CLONES static float peak_of(const float *x, Py_ssize_t n, int *has_nan) {
     vf m = (vf){0} - INFINITY;
     vi bad = (vi){0};
     Py_ssize_t i = 0;
     for (; i + LANES <= n; i += LANES) {
-        vf v = load(x + i);
-        m = pick(v > m, v, m);
+        vf v;
+        LOAD(v, x + i);
+        m = PICK(v > m, v, m);
         bad |= v != v;
     }
     float r = -INFINITY;
@@ -72,27 +66,28 @@ CLONES static float peak_of(const float *x, Py_ssize_t n, int *has_nan) {
     return r;
 }
 
-/* exp(s) for s in [-104, 0]: 0 where float32's exp leaves the normal range (below -87). */
-static inline __attribute__((always_inline)) vf exp_neg(vf s) {
-    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer in the low bits */
-    vf t = s * 1.44269504088896341f + magic;
-    vf k = t - magic;
-    vi ki = (vi)t - 0x4B400000; /* minus the bits of magic */
-    vf r = s - k * 0.693359375f;
-    r = r - k * -2.12194440e-4f;
-    vf p = r * 1.9875691500e-4f + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    vf scale = (vf)((ki + 127) << 23);
-    return (vf)((vi)(p * scale) & ~(s < -87.0f));
-}
+/* w = exp(s) for s in [-104, 0]: 0 where float32's exp leaves the normal range (below -87). A Cephes-style
+ * polynomial after s = k ln 2 + r; 1.5 * 2^23 added rounds s / ln 2 to the integer k in the low bits. */
+#define EXP_NEG(w, s)                                                       \
+    do {                                                                    \
+        vf t_ = (s) * 1.44269504088896341f + 12582912.0f;                   \
+        vf k_ = t_ - 12582912.0f;                                           \
+        vi ki_ = (vi)t_ - 0x4B400000; /* minus the bits of 1.5 * 2^23 */    \
+        vf r_ = (s) - k_ * 0.693359375f;                                    \
+        r_ = r_ - k_ * -2.12194440e-4f;                                     \
+        vf p_ = r_ * 1.9875691500e-4f + 1.3981999507e-3f;                   \
+        p_ = p_ * r_ + 8.3334519073e-3f;                                    \
+        p_ = p_ * r_ + 4.1665795894e-2f;                                    \
+        p_ = p_ * r_ + 1.6666665459e-1f;                                    \
+        p_ = p_ * r_ + 5.0000001201e-1f;                                    \
+        p_ = p_ * r_ * r_ + r_ + 1.0f;                                      \
+        (w) = (vf)((vi)(p_ * (vf)((ki_ + 127) << 23)) & ~((s) < -87.0f));   \
+    } while (0)
 
-static inline __attribute__((always_inline)) float exp_neg1(float s) {
-    vf v = (vf){0} + s; /* the same polynomial, one lane used */
-    return exp_neg(v)[0];
+static float exp_neg1(float s) {
+    vf v = (vf){0} + s, w; /* the same polynomial, one lane used */
+    EXP_NEG(w, v);
+    return w[0];
 }
 
 /* The best tokens seen so far: ids[0..*filled) by logit, largest first, ties by lower id (ids come in
@@ -122,32 +117,44 @@ static void collect(const float *x, Py_ssize_t from, Py_ssize_t to, float thresh
     }
 }
 
+/* sum += v with Kahan's compensation in every lane: a float32 lane that holds the peak's 1.0 would
+ * otherwise round away most of each small term added to it (on a 4k vocabulary of equal tails that
+ * cost 1e-6 of the normalizer); compensated, the sums are good to a few float32 ulps whatever n is. */
+#define KAHAN(sum, comp, v)                \
+    do {                                   \
+        vf y_ = (v) - (comp);              \
+        vf t_ = (sum) + y_;                \
+        (comp) = (t_ - (sum)) - y_;        \
+        (sum) = t_;                        \
+    } while (0)
+
 CLONES static void sums_and_best(const float *x, Py_ssize_t n, float peak, float threshold, Best *best,
                                  double *z_out, double *ws_out) {
-    double z = 0.0, ws = 0.0;
+    vf z_sum = (vf){0}, z_comp = (vf){0}, w_sum = (vf){0}, w_comp = (vf){0};
     Py_ssize_t i = 0;
-    const Py_ssize_t whole = n - n % BLOCK;
-    for (; i < whole; i += BLOCK) {
-        vf zf = (vf){0}, wf = (vf){0};
-        for (Py_ssize_t sub = i; sub < i + BLOCK; sub += SUB) {
-            vi any = (vi){0};
-            for (Py_ssize_t k = sub; k < sub + SUB; k += LANES) {
-                vf v = load(x + k);
-                vf s = v - peak;
-                s = pick(s < -104.0f, (vf){0} - 104.0f, s);
-                vf w = exp_neg(s);
-                zf += w;
-                wf += w * s;
-                any |= v >= threshold;
-            }
-            int hit = 0;
-            for (int j = 0; j < LANES; j++) hit |= any[j] != 0;
-            if (hit) collect(x, sub, sub + SUB, threshold, best);
+    const Py_ssize_t whole = n - n % SUB;
+    for (; i < whole; i += SUB) {
+        vi any = (vi){0};
+        for (Py_ssize_t k = i; k < i + SUB; k += LANES) {
+            vf v;
+            LOAD(v, x + k);
+            vf s = v - peak;
+            s = PICK(s < -104.0f, (vf){0} - 104.0f, s);
+            vf w;
+            EXP_NEG(w, s);
+            vf ws = w * s;
+            KAHAN(z_sum, z_comp, w);
+            KAHAN(w_sum, w_comp, ws);
+            any |= v >= threshold;
         }
-        for (int j = 0; j < LANES; j++) {
-            z += (double)zf[j];
-            ws += (double)wf[j];
-        }
+        int hit = 0;
+        for (int j = 0; j < LANES; j++) hit |= any[j] != 0;
+        if (hit) collect(x, i, i + SUB, threshold, best);
+    }
+    double z = 0.0, ws = 0.0;
+    for (int j = 0; j < LANES; j++) {
+        z += (double)z_sum[j] - (double)z_comp[j];
+        ws += (double)w_sum[j] - (double)w_comp[j];
     }
     for (; i < n; i++) {
         float s = x[i] - peak;

@@ -54,7 +54,7 @@ def probability_color(p: float, odd: bool) -> str:
     """A background colour from red (unlikely) through amber to green (likely); odd tokens a bit darker."""
     if math.isnan(p):  # a server that does not report it: unknown, shown grey
         return "#3a3a3a" if odd else "#484848"
-    p = min(max(p, 0.0), 1.0)
+    p = round(min(max(p, 0.0), 1.0), 6)  # float32 logits give p to ~1e-7: no colour step on that noise
     if p < 0.5:
         t = p / 0.5
         rgb = (150, int(40 + 90 * t), 40)
