@@ -27,7 +27,8 @@ def brute(logits: np.ndarray) -> tuple[float, float, float]:
 
 def brute_top(logits: np.ndarray, n: int) -> list[int]:
     """The n largest logits' ids, largest first, ties by lower id (a stable full sort)."""
-    return np.argsort(-logits.astype(np.float64), kind="stable")[:n].tolist()
+    order: list[int] = np.argsort(-logits.astype(np.float64), kind="stable")[:n].tolist()
+    return order
 
 
 def sample_logits(rng: np.random.Generator, size: int, *, ties: bool = False, bans: int = 0) -> np.ndarray:
