@@ -80,6 +80,10 @@ class LlamaEngine:
         self._logits_addr: int | None = None
         self._logits_view: np.ndarray = np.empty(0, dtype=np.float32)
         self._one_token = (llama_cpp.llama_token * 1)()
+        # The batch of one token only points at _one_token: built once, reused by every decode.
+        self._one_batch = llama_cpp.llama_batch_get_one(self._one_token, 1)
+        # llama_get_logits_ith with the address as an int: no ctypes.cast each token
+        self._logits_ith = _returning_address(llama_cpp.llama_get_logits_ith)
         self._bytes_cache: dict[int, bytes] = {}
         self._piece_cache: dict[int, str] = {}
         self._closed = False
@@ -184,9 +188,11 @@ class LlamaEngine:
 
     def _logits(self) -> np.ndarray:
         """The last position's logits: a zero-copy view, valid until the next decode."""
-        pointer = self._lib.llama_get_logits_ith(self._llm.ctx, -1)
-        address = ctypes.cast(pointer, ctypes.c_void_p).value
+        address = self._logits_ith(self._llm.ctx, -1)
+        if not address:
+            raise EngineError("llama.cpp returned no logits for the last position.")
         if address != self._logits_addr:  # the view is cached while llama.cpp keeps its buffer
+            pointer = ctypes.cast(address, ctypes.POINTER(ctypes.c_float))
             self._logits_view = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
             self._logits_addr = address
         return self._logits_view
@@ -196,7 +202,7 @@ class LlamaEngine:
         llm = self._llm
         n = llm.n_tokens
         self._one_token[0] = token
-        status = self._lib.llama_decode(llm.ctx, self._lib.llama_batch_get_one(self._one_token, 1))
+        status = self._lib.llama_decode(llm.ctx, self._one_batch)
         if status != 0:
             raise EngineError(
                 f"llama.cpp could not evaluate the next token (llama_decode returned {status})."
@@ -515,9 +521,7 @@ class _Reply:
             return None
         chain.accept(result.token)
         if step is not None:
-            step = dataclasses.replace(
-                step, top_p_final=result.p_final, top_cut_by=result.cut_by, stages=result.survivors
-            )
+            step = step.with_outcome(result.p_final, result.cut_by, result.survivors)
         return result.token, result.p, step
 
     def _step(self, params: SamplingParams, logits: np.ndarray) -> StepDistribution:
@@ -578,6 +582,13 @@ class _Reply:
         )
 
 
+def _returning_address(function: Any) -> Any:
+    """The same C function as a ctypes one whose pointer result comes back as an int (or None)."""
+    address = ctypes.cast(function, ctypes.c_void_p).value
+    assert address is not None, "a bound C function has an address"
+    return ctypes.CFUNCTYPE(ctypes.c_void_p, *function.argtypes)(address)
+
+
 def _any_penalty(params: SamplingParams) -> float:
     """A repeat penalty other than 1 whenever any penalty is on (so the top-k pool holds every
     penalised token; the value itself is not used for the draw)."""
@@ -588,11 +599,10 @@ def _any_penalty(params: SamplingParams) -> float:
 
 def _greedy_step(step: StepDistribution, token: int) -> StepDistribution:
     """The step's candidates under a plain arg-max: the token kept, every other one cut."""
-    return dataclasses.replace(
-        step,
-        top_p_final=[1.0 if t == token else 0.0 for t in step.top_ids],
-        top_cut_by=[None if t == token else CutBy.GREEDY for t in step.top_ids],
-        stages=(("greedy", 1),),
+    return step.with_outcome(
+        [1.0 if t == token else 0.0 for t in step.top_ids],
+        [None if t == token else CutBy.GREEDY for t in step.top_ids],
+        (("greedy", 1),),
     )
 
 

@@ -349,6 +349,24 @@ class StepDistribution:
         """Raw probability of a token with this raw logit."""
         return math.exp(logit - self.log_normalizer)
 
+    def with_outcome(
+        self, top_p_final: list[float], top_cut_by: list[CutBy | None], stages: tuple[tuple[str, int], ...]
+    ) -> StepDistribution:
+        """This step with what the chain did to its candidates (what dataclasses.replace gives,
+        without its field-by-field introspection once a token)."""
+        return StepDistribution(
+            self.top_ids,
+            self.top_logits,
+            self.top_p_raw,
+            top_p_final,
+            top_cut_by,
+            self.entropy_bits,
+            self.log_normalizer,
+            self.extra_p_final,
+            self.chain_pool,
+            stages,
+        )
+
 
 POOL_MIN = 256
 """With top-k off, the samplers are first tried on this many top tokens before the vocabulary."""
