@@ -322,6 +322,7 @@ def large_vocab_rows(runs: int, binary: Path | None) -> list[Row]:
     depth = len(lcp.prompt)
     ours = OurEngine(model, top_n=10)
     vocab = ours.engine.info.n_vocab
+    contenders: dict[str, Any] = {"lcp": lcp, "raw": raw, "ours": ours}
     plan: list[tuple[str, str]] = [(k, m) for m in MODES for k in ("ours", "lcp")] + [("raw", "greedy")]
     if binary is not None:
         plan.append(("native", "greedy"))
@@ -334,13 +335,13 @@ def large_vocab_rows(runs: int, binary: Path | None) -> list[Row]:
                     binary, model, depth, round_no, "llama-bench (large vocabulary)"
                 ).samples[0]
             else:
-                contender = {"lcp": lcp, "raw": raw, "ours": ours}[key]
+                contender = contenders[key]
                 tok_s = clean_run(functools.partial(contender.run, MODES[mode]), log, f"{key}/{mode}").tok_s
             if round_no:
                 speed.setdefault(f"{key}/{mode}", []).append(tok_s)
         log(f"large-vocabulary round {round_no}/{runs} done" + (" (warm-up)" if round_no == 0 else ""))
     ours.engine.close()
-    del lcp, raw, ours
+    del lcp, raw, ours, contenders
     gc.collect()
     what = f"{model.name}, {vocab:,} tokens"
     rows = []

@@ -56,8 +56,7 @@ def top_n_indices(logits: FloatArray, n: int, *, peak: float | None = None) -> N
             near = np.flatnonzero(np.greater_equal(logits, peak - _MARGINS[index], out=mask))
             if near.shape[0] >= n:
                 part = near
-                # far more than needed: try a narrower margin next time
-                hints[n] = max(index - 1, 0) if near.shape[0] > 64 * n else index
+                hints[n] = _margin_hint(index, near.shape[0], n)
                 break
         else:
             hints[n] = _MARGIN_START
@@ -69,6 +68,12 @@ def top_n_indices(logits: FloatArray, n: int, *, peak: float | None = None) -> N
     order = np.lexsort((part, -logits[part].astype(np.float64)))
     result: NDArray[np.intp] = part[order]
     return result
+
+
+def _margin_hint(index: int, found: int, n: int) -> int:
+    """The margin to try first next time for this n, after _MARGINS[index] held ``found`` >= n tokens:
+    a narrower one when it held far more than needed."""
+    return max(index - 1, 0) if found > 64 * n else index
 
 
 _MARGINS = (2.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)
@@ -146,7 +151,7 @@ def stats_top(logits: FloatArray, n: int) -> tuple[float, float, float, NDArray[
     top = None
     if count >= n:
         top = best.astype(np.intp)
-        hints[n] = max(index - 1, 0) if count > 64 * n else index  # as top_n_indices does
+        hints[n] = _margin_hint(index, count, n)
     entropy_nats = math.log(total) - weighted / total
     return peak, peak + math.log(total), max(entropy_nats, 0.0) / LOG2, top
 

@@ -30,11 +30,18 @@ BLOCKS = "▁▂▃▄▅▆▇█"
 UNKNOWN_CELL = "·"
 
 
+def shown_p(p: float) -> float:
+    """``p`` clamped to [0, 1] and rounded to 1e-6, before it picks a colour, glyph or bar cell: a
+    probability from float32 logits is only good to ~1e-7, so an exact 0.25 may come out as 0.2499999
+    and must not step a display down on that noise."""
+    return round(min(max(p, 0.0), 1.0), 6)
+
+
 def confidence_color(p: float) -> str:
     """Red (unsure) through amber to green (sure); grey when unknown (NaN: a server did not say)."""
     if math.isnan(p):
         return "#707070"
-    p = round(min(max(p, 0.0), 1.0), 6)  # float32 logits give p to ~1e-7: no colour step on that noise
+    p = shown_p(p)
     if p < 0.5:
         t = p / 0.5
         rgb = (229, int(57 + 120 * t), 53)
@@ -57,7 +64,7 @@ def strip_cell(values: Sequence[float], cell: range) -> tuple[str, Style]:
     known = [values[i] for i in cell if not math.isnan(values[i])]
     if not known:
         return UNKNOWN_CELL, Style()
-    p = round(min(known), 6)  # as in confidence_color: 0.25 is 0.25, not 0.2499999
+    p = shown_p(min(known))
     return BLOCKS[min(int(p * len(BLOCKS)), len(BLOCKS) - 1)], Style(color=confidence_color(p))
 
 

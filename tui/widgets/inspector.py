@@ -37,6 +37,7 @@ from tui.engine.whatif import (
     repeat_penalty_ids,
     what_if,
 )
+from tui.widgets.confidence_strip import shown_p
 
 BAR_WIDTH = 10
 EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -93,8 +94,7 @@ def bar(p_drawn: float, p_raw: float, width: int = BAR_WIDTH, *, cut: bool = Fal
     """A bar of the draw probability (bright) over the temperature-1 one (faint): the lecture figure."""
     text = Text(no_wrap=True)
     drawn_eighths = round(min(max(p_drawn, 0.0), 1.0) * width * 8)
-    # 1e-6: a probability from float32 logits is only that exact (0.1 may come out as 0.1000001)
-    raw_cells = math.ceil(min(max(p_raw, 0.0), 1.0) * width - 1e-6)
+    raw_cells = math.ceil(shown_p(p_raw) * width - 1e-9)
     full, part = divmod(drawn_eighths, 8)
     text.append("█" * full, DRAWN)
     used = full

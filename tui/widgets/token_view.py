@@ -39,7 +39,7 @@ from textual.widget import Widget
 from tui.core.reply import ReplyRecord, describe_change
 from tui.core.text import token_display
 from tui.engine.events import ReplyDone, TokenEvent
-from tui.widgets.confidence_strip import ConfidenceStrip
+from tui.widgets.confidence_strip import ConfidenceStrip, shown_p
 from tui.widgets.stop_badge import large_badge
 
 SHADES = ("#2d333b", "#444c56")
@@ -54,7 +54,7 @@ def probability_color(p: float, odd: bool) -> str:
     """A background colour from red (unlikely) through amber to green (likely); odd tokens a bit darker."""
     if math.isnan(p):  # a server that does not report it: unknown, shown grey
         return "#3a3a3a" if odd else "#484848"
-    p = round(min(max(p, 0.0), 1.0), 6)  # float32 logits give p to ~1e-7: no colour step on that noise
+    p = shown_p(p)
     if p < 0.5:
         t = p / 0.5
         rgb = (150, int(40 + 90 * t), 40)
